@@ -1,0 +1,93 @@
+using Conductor.Core.Nodes;
+
+namespace Conductor.Core.Jobs;
+
+/// <summary>A job as the store holds it: its spec, its state and what happened to it.</summary>
+public sealed record JobRecord
+{
+    public required JobId Id { get; init; }
+    public required JobSpec Spec { get; init; }
+    public required JobState State { get; init; }
+
+    /// <summary>Why a pending job waits (Resources, Priority, BeginTime, JobHeldUser, ...), as Slurm's REASON.</summary>
+    public string? Reason { get; init; }
+
+    public required DateTimeOffset SubmitTime { get; init; }
+    public DateTimeOffset? EligibleTime { get; init; }
+    public DateTimeOffset? StartTime { get; init; }
+    public DateTimeOffset? EndTime { get; init; }
+
+    /// <summary>How many times the job has been dispatched; a report from an older attempt is ignored.</summary>
+    public int Attempt { get; init; }
+
+    public NodeName? Node { get; init; }
+
+    /// <summary>The CPU cores of the node the job is pinned to.</summary>
+    public IReadOnlyList<int> Cores { get; init; } = [];
+
+    public ExitCode? ExitCode { get; init; }
+    public string? ErrorMessage { get; init; }
+
+    /// <summary>The resolved output paths, known once the job has been placed on a node.</summary>
+    public string? StdoutPath { get; init; }
+    public string? StderrPath { get; init; }
+
+    public int? ProcessId { get; init; }
+    public double? CpuSeconds { get; init; }
+    public long? MaxRssKiB { get; init; }
+
+    public TimeSpan Elapsed(DateTimeOffset now) =>
+        StartTime is { } start ? (EndTime ?? now) - start : TimeSpan.Zero;
+}
+
+/// <summary>One line of a job's timeline.</summary>
+public sealed record JobEvent(long Sequence, JobId JobId, DateTimeOffset Time, JobEventKind Kind, string? Detail);
+
+public enum JobEventKind
+{
+    Submitted,
+    Scheduled,
+    Stage,
+    Launched,
+    Signal,
+    CancelRequested,
+    Requeued,
+    Retry,
+    Warning,
+    Finished,
+    Recovered,
+}
+
+public static class JobEventKinds
+{
+    public static string ToWireName(this JobEventKind kind) => kind switch
+    {
+        JobEventKind.Submitted => "submitted",
+        JobEventKind.Scheduled => "scheduled",
+        JobEventKind.Stage => "stage",
+        JobEventKind.Launched => "launched",
+        JobEventKind.Signal => "signal",
+        JobEventKind.CancelRequested => "cancel_requested",
+        JobEventKind.Requeued => "requeued",
+        JobEventKind.Retry => "retry",
+        JobEventKind.Warning => "warning",
+        JobEventKind.Finished => "finished",
+        JobEventKind.Recovered => "recovered",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+    };
+
+    public static JobEventKind FromWireName(string name) =>
+        Enum.GetValues<JobEventKind>().First(k => k.ToWireName() == name);
+}
+
+/// <summary>Reasons a pending job waits, as Slurm names them.</summary>
+public static class PendingReasons
+{
+    public const string None = "None";
+    public const string Resources = "Resources";
+    public const string Priority = "Priority";
+    public const string BeginTime = "BeginTime";
+    public const string JobHeldUser = "JobHeldUser";
+    public const string PartitionDown = "PartitionNodeLimit";
+    public const string NodeDown = "NodeDown";
+}

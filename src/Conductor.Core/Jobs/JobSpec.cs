@@ -1,0 +1,70 @@
+namespace Conductor.Core.Jobs;
+
+/// <summary>A validated job specification, with every default applied.</summary>
+public sealed record JobSpec
+{
+    public required string Name { get; init; }
+    public required string Account { get; init; }
+    public required string Partition { get; init; }
+    public int CpusPerTask { get; init; } = 1;
+    public int Ntasks { get; init; } = 1;
+    public int NtasksPerNode { get; init; } = 1;
+
+    /// <summary>Memory reserved on the node, in MiB; <c>null</c> when the job asked for none.</summary>
+    public long? MemoryMiB { get; init; }
+
+    /// <summary>The time limit; <c>null</c> means UNLIMITED.</summary>
+    public TimeSpan? TimeLimit { get; init; }
+
+    public required string WorkDir { get; init; }
+    public string StdoutPattern { get; init; } = "slurm-%j.out";
+
+    /// <summary>The stderr pattern; <c>null</c> means the same file as stdout.</summary>
+    public string? StderrPattern { get; init; }
+
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyList<string> Arguments { get; init; } = [];
+    public bool Exclusive { get; init; }
+    public bool Requeue { get; init; }
+
+    /// <summary>How many times an infrastructure failure or a requeue may start the job again.</summary>
+    public int MaxRetries { get; init; }
+
+    public int Nice { get; init; }
+    public bool Hold { get; init; }
+    public DateTimeOffset? Begin { get; init; }
+
+    /// <summary>CPUs the job occupies on its node: tasks × CPUs per task.</summary>
+    public int TotalCpus => Ntasks * CpusPerTask;
+
+    /// <summary>Higher runs first. Nice lowers priority, as in Slurm.</summary>
+    public int Priority => -Nice;
+}
+
+/// <summary>What a submission carries before validation: every field optional, as it arrives over the wire.</summary>
+public sealed record JobSpecInput
+{
+    public string? Name { get; init; }
+    public string? Account { get; init; }
+    public string? Partition { get; init; }
+    public int? CpusPerTask { get; init; }
+    public int? Ntasks { get; init; }
+    public int? NtasksPerNode { get; init; }
+    public int? Nodes { get; init; }
+    public string? MemoryPerNode { get; init; }
+    public string? MemoryPerCpu { get; init; }
+    public string? TimeLimit { get; init; }
+    public string? CurrentWorkingDirectory { get; init; }
+    public string? StandardOutput { get; init; }
+    public string? StandardError { get; init; }
+    public IReadOnlyDictionary<string, string?>? Environment { get; init; }
+    public bool? Exclusive { get; init; }
+    public bool? Requeue { get; init; }
+    public int? MaxRetries { get; init; }
+    public string? Array { get; init; }
+    public string? Dependency { get; init; }
+    public string? Begin { get; init; }
+    public int? Nice { get; init; }
+    public bool? Hold { get; init; }
+    public IReadOnlyList<string>? Arguments { get; init; }
+}

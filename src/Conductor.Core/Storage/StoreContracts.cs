@@ -1,0 +1,137 @@
+using Conductor.Core.Jobs;
+using Conductor.Core.Nodes;
+using Conductor.Core.Scheduling;
+
+namespace Conductor.Core.Storage;
+
+public sealed record NewJob(JobSpec Spec, string Script, DateTimeOffset SubmitTime);
+
+/// <summary>A filter and keyset page over jobs, ordered by id.</summary>
+public sealed record JobQuery
+{
+    public IReadOnlyList<JobState>? States { get; init; }
+    public string? Account { get; init; }
+    public string? Partition { get; init; }
+    public NodeName? Node { get; init; }
+
+    /// <summary>The keyset cursor: only jobs after this id (before it when <see cref="Descending"/>).</summary>
+    public JobId? After { get; init; }
+
+    public bool Descending { get; init; }
+    public int Limit { get; init; } = 100;
+}
+
+public enum CancelOutcome
+{
+    /// <summary>The job was pending or running and is CANCELLED now.</summary>
+    Cancelled,
+
+    /// <summary>The job had already ended; nothing changed.</summary>
+    AlreadyTerminal,
+
+    NotFound,
+}
+
+public sealed record CancelResult(CancelOutcome Outcome, JobState State, NodeName? Node);
+
+/// <summary>How many jobs are in each state.</summary>
+public sealed record JobCounts(IReadOnlyDictionary<JobState, long> ByState)
+{
+    public long this[JobState state] => ByState.TryGetValue(state, out var n) ? n : 0;
+
+    public long Total => ByState.Values.Sum();
+}
+
+/// <summary>Submitting, reading and cancelling jobs: what the API needs.</summary>
+public interface IJobStore
+{
+    Task<JobId> SubmitAsync(NewJob job, CancellationToken ct);
+
+    Task<JobRecord?> GetAsync(JobId id, CancellationToken ct);
+
+    Task<IReadOnlyList<JobRecord>> ListAsync(JobQuery query, CancellationToken ct);
+
+    Task<IReadOnlyList<JobEvent>> GetEventsAsync(JobId id, CancellationToken ct);
+
+    /// <summary>
+    /// PENDING or RUNNING → CANCELLED in one guarded write; a running job keeps its allocation until its agent
+    /// reports the processes gone. Cancelling an ended job changes nothing.
+    /// </summary>
+    Task<CancelResult> CancelAsync(JobId id, DateTimeOffset now, string detail, CancellationToken ct);
+
+    Task<JobCounts> CountByStateAsync(CancellationToken ct);
+}
+
+/// <summary>Nodes register and heartbeat; everyone can list them with their current allocations.</summary>
+public interface INodeStore
+{
+    Task RegisterAsync(NodeRegistration node, DateTimeOffset now, CancellationToken ct);
+
+    Task HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct);
+
+    Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct);
+}
+
+/// <summary>What the scheduler reads and writes.</summary>
+public interface ISchedulerStore
+{
+    Task<SchedulerSnapshot> LoadSnapshotAsync(CancellationToken ct);
+
+    /// <summary>
+    /// Commits a plan in one transaction: each start is PENDING → RUNNING (guarded) with its allocation and a
+    /// scheduled event; reasons are updated. Returns the starts that won (a job cancelled meanwhile is skipped).
+    /// </summary>
+    Task<IReadOnlyList<JobStart>> CommitAsync(SchedulingPlan plan, DateTimeOffset now, CancellationToken ct);
+}
+
+/// <summary>A job placed on a node and waiting for its agent to launch it.</summary>
+public sealed record Dispatch(JobRecord Job, string Script);
+
+/// <summary>What the agent records once the process runs.</summary>
+public sealed record LaunchRecord(int ProcessId, long ProcessStartTicks, string StdoutPath, string StderrPath, DateTimeOffset LaunchTime);
+
+/// <summary>The end of one attempt of a job, as its agent saw it.</summary>
+public sealed record JobCompletion(
+    JobId JobId,
+    int Attempt,
+    JobState State,
+    ExitCode ExitCode,
+    string? ErrorMessage,
+    DateTimeOffset EndTime,
+    double? CpuSeconds = null,
+    long? MaxRssKiB = null);
+
+public enum FinishOutcome
+{
+    /// <summary>RUNNING → the reported state; the allocation is released.</summary>
+    Finished,
+
+    /// <summary>The job had already been ended (e.g. cancelled); its exit code and usage are recorded and the allocation released.</summary>
+    AlreadyEnded,
+
+    /// <summary>The report belongs to an older attempt, or the job is gone; nothing changed.</summary>
+    Stale,
+}
+
+/// <summary>A job that holds an allocation on a node, as the agent compares it with what it runs.</summary>
+public sealed record NodeJob(JobId JobId, int Attempt, JobState State, bool Launched, int? ProcessId, long? ProcessStartTicks);
+
+/// <summary>What an agent reads and writes.</summary>
+public interface IAgentStore
+{
+    /// <summary>Jobs placed on the node that have not been launched yet in their current attempt.</summary>
+    Task<IReadOnlyList<Dispatch>> GetDispatchesAsync(NodeName node, CancellationToken ct);
+
+    /// <summary>Records the launch of a job's current attempt; false when the job was cancelled or moved meanwhile.</summary>
+    Task<bool> MarkLaunchedAsync(JobId id, int attempt, LaunchRecord launch, CancellationToken ct);
+
+    /// <summary>Ends an attempt: guarded state write, allocation release and a finished event, in one transaction.</summary>
+    Task<FinishOutcome> FinishAsync(JobCompletion completion, CancellationToken ct);
+
+    /// <summary>Every job that holds an allocation on the node.</summary>
+    Task<IReadOnlyList<NodeJob>> GetNodeJobsAsync(NodeName node, CancellationToken ct);
+
+    Task AppendEventAsync(JobId id, JobEventKind kind, string? detail, DateTimeOffset time, CancellationToken ct);
+
+    Task RecordUsageAsync(JobId id, int attempt, double cpuSeconds, long maxRssKiB, CancellationToken ct);
+}
