@@ -1,0 +1,165 @@
+using Conductor.Core.Jobs;
+using Conductor.Core.Nodes;
+using Conductor.Core.Parsing;
+
+namespace Conductor.Server.Api;
+
+public sealed record SubmitRequest(JobSpecInput? Job, string? Script);
+
+public sealed record SubmitResponse(string JobId);
+
+public sealed record JobTimesView(
+    DateTimeOffset Submit,
+    DateTimeOffset? Eligible,
+    DateTimeOffset? Start,
+    DateTimeOffset? End,
+    double ElapsedSeconds,
+    string Elapsed,
+    string Limit,
+    double? LimitSeconds);
+
+public sealed record JobDetailView(
+    string Name,
+    string Account,
+    string Partition,
+    int CpusPerTask,
+    int Ntasks,
+    int Cpus,
+    long? MemoryMib,
+    string? Memory,
+    int Nodes,
+    string NodeList,
+    string Cores,
+    string WorkDir,
+    string StandardOutput,
+    string? StandardError,
+    string? StdoutPath,
+    string? StderrPath,
+    bool Exclusive,
+    bool Requeue,
+    int MaxRetries,
+    int Nice,
+    int Priority,
+    bool Hold,
+    DateTimeOffset? Begin,
+    IReadOnlyList<string> Arguments,
+    IReadOnlyDictionary<string, string> Environment);
+
+public sealed record JobUsageView(double? CpuSeconds, long? MaxRssKib);
+
+public sealed record JobLogView(string Stdout, string Stderr);
+
+public sealed record JobView(
+    string JobId,
+    string State,
+    string? Reason,
+    string? ExitCode,
+    string? ErrorMsg,
+    int Attempt,
+    JobTimesView Time,
+    JobDetailView Detail,
+    JobUsageView Usage,
+    JobLogView? Log)
+{
+    public static JobView From(JobRecord job, DateTimeOffset now, JobLogView? log = null)
+    {
+        var spec = job.Spec;
+        var elapsed = job.Elapsed(now);
+        return new JobView(
+            job.Id.ToString(),
+            job.State.ToSlurmName(),
+            job.Reason,
+            job.ExitCode?.ToString(),
+            job.ErrorMessage,
+            job.Attempt,
+            new JobTimesView(
+                job.SubmitTime,
+                job.EligibleTime,
+                job.StartTime,
+                job.EndTime,
+                Math.Round(elapsed.TotalSeconds, 3),
+                TimeLimitFormat.FormatDuration(elapsed),
+                TimeLimitFormat.Format(spec.TimeLimit),
+                spec.TimeLimit?.TotalSeconds),
+            new JobDetailView(
+                spec.Name,
+                spec.Account,
+                spec.Partition,
+                spec.CpusPerTask,
+                spec.Ntasks,
+                spec.TotalCpus,
+                spec.MemoryMiB,
+                spec.MemoryMiB is { } m ? MemorySize.Format(m) : null,
+                1,
+                job.Node?.Value ?? "",
+                string.Join(',', job.Cores),
+                spec.WorkDir,
+                spec.StdoutPattern,
+                spec.StderrPattern,
+                job.StdoutPath,
+                job.StderrPath,
+                spec.Exclusive,
+                spec.Requeue,
+                spec.MaxRetries,
+                spec.Nice,
+                spec.Priority,
+                spec.Hold,
+                spec.Begin,
+                spec.Arguments,
+                spec.Environment),
+            new JobUsageView(job.CpuSeconds, job.MaxRssKiB),
+            log);
+    }
+}
+
+public sealed record JobListView(IReadOnlyList<JobView> Jobs, string? NextAfter);
+
+public sealed record JobEventView(long Seq, DateTimeOffset Time, string Kind, string? Detail)
+{
+    public static JobEventView From(JobEvent e) => new(e.Sequence, e.Time, e.Kind.ToWireName(), e.Detail);
+}
+
+public sealed record CancelResponse(string JobId, string State, bool Changed);
+
+public sealed record OutputView(string JobId, string Stream, long Offset, long NextOffset, long Size, bool Eof, string State, string Data);
+
+public sealed record NodeView(
+    string Name,
+    string State,
+    string? Reason,
+    IReadOnlyList<string> Partitions,
+    int Cpus,
+    int CpusAllocated,
+    int CpusIdle,
+    long MemoryMib,
+    long MemoryAllocatedMib,
+    int RunningJobs,
+    DateTimeOffset? LastHeartbeat)
+{
+    public static NodeView From(NodeRecord n) => new(
+        n.Name.Value,
+        n.State.ToString().ToUpperInvariant(),
+        n.StateReason,
+        n.Partitions,
+        n.Cpus,
+        n.AllocatedCpus,
+        Math.Max(0, n.Cpus - n.AllocatedCpus),
+        n.MemoryMiB,
+        n.AllocatedMemoryMiB,
+        n.RunningJobs,
+        n.LastHeartbeat);
+}
+
+public sealed record DashboardCpuView(int Total, int Allocated, int Idle, double Utilization);
+
+public sealed record DashboardMemoryView(long TotalMib, long AllocatedMib, double Utilization);
+
+public sealed record DashboardView(
+    IReadOnlyDictionary<string, long> Jobs,
+    DashboardCpuView Cpus,
+    DashboardMemoryView Memory,
+    IReadOnlyList<NodeView> Nodes,
+    IReadOnlyList<JobView> Running,
+    IReadOnlyList<JobView> Pending);
+
+public sealed record HealthView(string Status, string Version, DateTimeOffset Time);

@@ -1,0 +1,76 @@
+using System.ComponentModel.DataAnnotations;
+using Conductor.Core.Parsing;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Server.Hosting;
+
+/// <summary>How the server listens, authenticates and what it assumes for jobs that say nothing.</summary>
+public sealed class ServerOptions
+{
+    public const string SectionName = "Conductor:Server";
+
+    /// <summary>The directory holding the database, the admin token and job scripts.</summary>
+    [Required]
+    public string DataDirectory { get; set; } = ".conductor";
+
+    /// <summary>host:port to listen on; loopback unless told otherwise.</summary>
+    [Required]
+    public string Listen { get; set; } = "127.0.0.1:8642";
+
+    /// <summary>Accept requests without a token. Refused when listening beyond loopback.</summary>
+    public bool NoAuth { get; set; }
+
+    [Required]
+    public string DefaultPartition { get; set; } = "default";
+
+    /// <summary>The time limit of a job that gives none, in Slurm's format.</summary>
+    [Required]
+    public string DefaultTimeLimit { get; set; } = TimeLimitFormat.Unlimited;
+
+    /// <summary>The longest time limit a job may ask for; UNLIMITED for no ceiling.</summary>
+    [Required]
+    public string MaxTimeLimit { get; set; } = TimeLimitFormat.Unlimited;
+
+    /// <summary>The largest request body accepted, in bytes.</summary>
+    [Range(64 * 1024, 256L * 1024 * 1024)]
+    public long MaxRequestBytes { get; set; } = 8 * 1024 * 1024;
+
+    public string DatabasePath => Path.Combine(DataDirectory, "conductor.db");
+
+    public string AdminTokenPath => Path.Combine(DataDirectory, "admin.token");
+
+    public string ScriptsDirectory => Path.Combine(DataDirectory, "scripts");
+
+    public TimeSpan? DefaultTimeLimitValue => TimeLimitFormat.Parse(DefaultTimeLimit);
+
+    public TimeSpan? MaxTimeLimitValue => TimeLimitFormat.Parse(MaxTimeLimit);
+}
+
+/// <summary>Cross-field rules for <see cref="ServerOptions"/>.</summary>
+public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ServerOptions options)
+    {
+        var failures = new List<string>();
+        if (!ListenAddress.TryParse(options.Listen, out var listen, out var error))
+        {
+            failures.Add($"--listen {error}");
+        }
+        else if (options.NoAuth && !listen.IsLoopback)
+        {
+            failures.Add($"--no-auth is refused when listening on {options.Listen}: it is only allowed on a loopback address");
+        }
+
+        if (!TimeLimitFormat.TryParse(options.DefaultTimeLimit, out _, out var timeError))
+        {
+            failures.Add($"the default time limit {timeError}");
+        }
+
+        if (!TimeLimitFormat.TryParse(options.MaxTimeLimit, out _, out var maxError))
+        {
+            failures.Add($"the maximum time limit {maxError}");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

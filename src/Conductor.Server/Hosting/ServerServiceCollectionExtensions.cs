@@ -1,0 +1,97 @@
+using Conductor.Core.Scheduling;
+using Conductor.Core.Signals;
+using Conductor.Core.Storage;
+using Conductor.Server.Api;
+using Conductor.Server.Auth;
+using Conductor.Server.Jobs;
+using Conductor.Server.Scheduling;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Server.Hosting;
+
+public static class ServerServiceCollectionExtensions
+{
+    /// <summary>The API, authentication and job services. A store and a wake bus must be registered too.</summary>
+    public static IServiceCollection AddConductorApi(this IServiceCollection services)
+    {
+        services.AddOptions<ServerOptions>().BindConfiguration(ServerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsValidator>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
+        services.AddSingleton<JobService>();
+        services.AddSingleton<DashboardService>();
+        services.AddSingleton<TokenRegistry>();
+        services.AddAuthentication(TokenAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null);
+        services.AddAuthorization();
+        services.AddProblemDetails();
+        services.AddOpenApi("v1");
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = JsonBody.Options.PropertyNamingPolicy;
+            o.SerializerOptions.DictionaryKeyPolicy = null;
+        });
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<ServerOptions>>((kestrel, server) =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = server.Value.MaxRequestBytes;
+            if (ListenAddress.TryParse(server.Value.Listen, out var listen, out _))
+            {
+                kestrel.Listen(listen.Address, listen.Port);
+            }
+        });
+        return services;
+    }
+
+    /// <summary>The scheduler: the pure policy and the service that runs its passes.</summary>
+    public static IServiceCollection AddConductorScheduler(this IServiceCollection services)
+    {
+        services.AddOptions<SchedulerOptions>().BindConfiguration(SchedulerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
+        services.TryAddSingleton<ISchedulingPolicy, FirstFitPolicy>();
+        services.AddSingleton<SchedulerService>();
+        services.AddHostedService(sp => sp.GetRequiredService<SchedulerService>());
+        return services;
+    }
+
+    public static WebApplication MapConductorApi(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
+        app.MapGet("/healthz", HealthAsync).AllowAnonymous().WithTags("Health");
+        app.MapGet("/health", HealthAsync).AllowAnonymous().WithTags("Health").ExcludeFromDescription();
+        app.MapGet("/", () => TypedResults.Ok(new { service = "Conductor", version = Version, status = "running", api = "/api/v1", openapi = "/openapi/v1.json" }))
+            .AllowAnonymous().ExcludeFromDescription();
+
+        var api = app.MapGroup("/api/v1").RequireAuthorization();
+        api.MapGet("/healthz", HealthAsync).AllowAnonymous().WithTags("Health");
+        api.MapJobsApi();
+        api.MapClusterApi();
+        app.MapCompatibilityApi();
+        return app;
+    }
+
+    public static string Version { get; } =
+        typeof(ServerServiceCollectionExtensions).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    private static async Task<IResult> HealthAsync(INodeStore nodes, TimeProvider time, CancellationToken ct)
+    {
+        try
+        {
+            await nodes.ListAsync(ct);
+            return TypedResults.Ok(new HealthView("healthy", Version, time.GetUtcNow()));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Unhealthy", detail: "The database does not answer.");
+        }
+    }
+}

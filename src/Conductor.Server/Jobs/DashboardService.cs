@@ -1,0 +1,39 @@
+using Conductor.Core.Jobs;
+using Conductor.Core.Nodes;
+using Conductor.Core.Storage;
+using Conductor.Server.Auth;
+
+namespace Conductor.Server.Jobs;
+
+/// <summary>What an overview shows: job counts, nodes with their use, and the newest running and pending jobs.</summary>
+public sealed record DashboardData(
+    JobCounts Counts,
+    IReadOnlyList<NodeRecord> Nodes,
+    IReadOnlyList<JobRecord> Running,
+    IReadOnlyList<JobRecord> Pending)
+{
+    public int TotalCpus => Nodes.Sum(n => n.Cpus);
+
+    public int AllocatedCpus => Nodes.Sum(n => n.AllocatedCpus);
+
+    public long TotalMemoryMiB => Nodes.Sum(n => n.MemoryMiB);
+
+    public long AllocatedMemoryMiB => Nodes.Sum(n => n.AllocatedMemoryMiB);
+
+    public static double Percent(double part, double whole) => whole <= 0 ? 0 : Math.Round(part * 100.0 / whole, 2);
+}
+
+public sealed class DashboardService(IJobStore jobs, INodeStore nodes)
+{
+    public const int ListSize = 20;
+
+    public async Task<DashboardData> GetAsync(Caller caller, CancellationToken ct)
+    {
+        var counts = await jobs.CountByStateAsync(ct);
+        var nodeList = await nodes.ListAsync(ct);
+        var account = caller.IsAdmin ? null : caller.Account;
+        var running = await jobs.ListAsync(new JobQuery { States = [JobState.Running], Account = account, Descending = true, Limit = ListSize }, ct);
+        var pending = await jobs.ListAsync(new JobQuery { States = [JobState.Pending], Account = account, Descending = true, Limit = ListSize }, ct);
+        return new DashboardData(counts, nodeList, running, pending);
+    }
+}

@@ -1,0 +1,124 @@
+using Conductor.Core.Jobs;
+using Conductor.Core.Nodes;
+using Conductor.Core.Scheduling;
+using Conductor.Core.Signals;
+using Conductor.Core.Storage;
+using Conductor.Server.Auth;
+using Conductor.Server.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Server.Jobs;
+
+/// <summary>The result of a submission: a job id, or the fields that were wrong.</summary>
+public sealed record SubmitResult(JobId? JobId, ValidationErrors Errors);
+
+/// <summary>
+/// The one implementation of submitting, reading and cancelling jobs; the v1 API and the SCNS-Conductor
+/// compatibility routes are thin adapters over it.
+/// </summary>
+public sealed class JobService(
+    IJobStore jobs,
+    INodeStore nodes,
+    IWakeBus bus,
+    TimeProvider time,
+    IOptions<ServerOptions> options,
+    ILogger<JobService> logger)
+{
+    private static readonly TimeSpan NodeCacheLifetime = TimeSpan.FromSeconds(2);
+    private readonly ServerOptions _options = options.Value;
+    private (DateTimeOffset At, IReadOnlyList<NodeRecord> Nodes)? _nodeCache;
+
+    public async Task<SubmitResult> SubmitAsync(Caller caller, JobSpecInput? input, string? script, CancellationToken ct)
+    {
+        var errors = new ValidationErrors();
+        if (input is null)
+        {
+            errors.Add("job", "is required: an object with the job's fields");
+            JobSpecBuilder.ValidateScript(script, errors);
+            return new SubmitResult(null, errors);
+        }
+
+        var now = time.GetUtcNow();
+        var defaults = new SubmitDefaults
+        {
+            Account = caller.Account,
+            AccountIsFixed = !caller.IsAdmin,
+            Partition = _options.DefaultPartition,
+            TimeLimit = _options.DefaultTimeLimitValue,
+            MaxTimeLimit = _options.MaxTimeLimitValue,
+            Now = now,
+        };
+        var spec = JobSpecBuilder.Build(input, script, defaults, errors);
+        if (spec is null)
+        {
+            return new SubmitResult(null, errors);
+        }
+
+        var why = FitCheck.WhyNever(spec, await NodesAsync(refresh: false, ct));
+        if (why is not null)
+        {
+            // The cache may predate a node that registered just now; look again before refusing.
+            why = FitCheck.WhyNever(spec, await NodesAsync(refresh: true, ct));
+        }
+
+        if (why is { } reason)
+        {
+            errors.Add(reason.Field, reason.Message);
+            return new SubmitResult(null, errors);
+        }
+
+        var id = await jobs.SubmitAsync(new NewJob(spec, script!, now), ct);
+        logger.LogInformation("Job {JobId} submitted by {Account}: {Cpus} CPUs in {Partition}", id, spec.Account, spec.TotalCpus, spec.Partition);
+        bus.Publish(WakeTopic.Scheduler);
+        return new SubmitResult(id, errors);
+    }
+
+    /// <summary>The job, or null when it does not exist or belongs to another account.</summary>
+    public async Task<JobRecord?> GetAsync(Caller caller, JobId id, CancellationToken ct)
+    {
+        var job = await jobs.GetAsync(id, ct);
+        return job is not null && caller.CanSee(job.Spec.Account) ? job : null;
+    }
+
+    public Task<IReadOnlyList<JobRecord>> ListAsync(Caller caller, JobQuery query, CancellationToken ct) =>
+        jobs.ListAsync(caller.IsAdmin ? query : query with { Account = caller.Account }, ct);
+
+    public async Task<IReadOnlyList<JobEvent>?> GetEventsAsync(Caller caller, JobId id, CancellationToken ct) =>
+        await GetAsync(caller, id, ct) is null ? null : await jobs.GetEventsAsync(id, ct);
+
+    /// <summary>Cancels a job; idempotent. Null when the job does not exist or is not the caller's.</summary>
+    public async Task<CancelResult?> CancelAsync(Caller caller, JobId id, CancellationToken ct)
+    {
+        if (await GetAsync(caller, id, ct) is null)
+        {
+            return null;
+        }
+
+        var result = await jobs.CancelAsync(id, time.GetUtcNow(), $"cancelled by {caller.Account}", ct);
+        if (result.Outcome == CancelOutcome.Cancelled)
+        {
+            logger.LogInformation("Job {JobId} cancelled by {Account}", id, caller.Account);
+            if (result.Node is { } node)
+            {
+                bus.Publish(WakeTopic.Node(node));
+            }
+
+            bus.Publish(WakeTopic.Scheduler);
+        }
+
+        return result;
+    }
+
+    public async Task<IReadOnlyList<NodeRecord>> NodesAsync(bool refresh, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        if (!refresh && _nodeCache is { } cache && now - cache.At < NodeCacheLifetime)
+        {
+            return cache.Nodes;
+        }
+
+        var list = await nodes.ListAsync(ct);
+        _nodeCache = (now, list);
+        return list;
+    }
+}

@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using Conductor.Core.Scheduling;
+using Conductor.Core.Signals;
+using Conductor.Core.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Server.Scheduling;
+
+/// <summary>What one pass did: how many jobs it started and when the next begin time falls due.</summary>
+public sealed record PassResult(int Started, DateTimeOffset? NextBegin);
+
+/// <summary>
+/// Runs scheduling passes: load a snapshot, ask the policy, commit the plan in one transaction, wake the
+/// agents of the nodes that got work. Woken by events; a slow timer is only a safety net. Bursts of
+/// wake-ups collapse into one pass.
+/// </summary>
+public sealed class SchedulerService(
+    ISchedulerStore store,
+    ISchedulingPolicy policy,
+    IWakeBus bus,
+    TimeProvider time,
+    IOptions<SchedulerOptions> options,
+    ILogger<SchedulerService> logger) : BackgroundService
+{
+    private readonly SchedulerOptions _options = options.Value;
+    private readonly WakeSignal _wake = bus.Subscribe(WakeTopic.Scheduler);
+
+    /// <summary>How long the last pass took, for metrics and benchmarks.</summary>
+    public TimeSpan LastPassDuration { get; private set; }
+
+    public long Passes { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var failures = 0;
+        var wait = TimeSpan.Zero;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            if (wait > TimeSpan.Zero)
+            {
+                await _wake.WaitAsync(wait, time, stoppingToken);
+            }
+
+            try
+            {
+                var result = await PassAsync(stoppingToken);
+                failures = 0;
+                wait = result.NextBegin is { } begin
+                    ? TimeSpan.FromTicks(Math.Clamp((begin - time.GetUtcNow()).Ticks, TimeSpan.FromMilliseconds(10).Ticks, _options.SafetyInterval.Ticks))
+                    : _options.SafetyInterval;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                failures++;
+                wait = Backoff(failures);
+                logger.LogError(e, "Scheduling pass failed ({Failures} in a row); trying again within {Wait}", failures, wait);
+            }
+        }
+    }
+
+    public async Task<PassResult> PassAsync(CancellationToken ct)
+    {
+        var watch = Stopwatch.StartNew();
+        var snapshot = await store.LoadSnapshotAsync(ct);
+        if (snapshot.Pending.Count == 0)
+        {
+            LastPassDuration = watch.Elapsed;
+            Passes++;
+            return new PassResult(0, null);
+        }
+
+        var now = time.GetUtcNow();
+        var plan = policy.Plan(snapshot, now);
+        var started = plan.Starts.Count == 0 && plan.ReasonChanges.Count == 0
+            ? []
+            : await store.CommitAsync(plan, time.GetUtcNow(), ct);
+        foreach (var node in started.Select(s => s.Node).Distinct())
+        {
+            bus.Publish(WakeTopic.Node(node));
+        }
+
+        LastPassDuration = watch.Elapsed;
+        Passes++;
+        if (started.Count > 0)
+        {
+            logger.LogDebug("Scheduling pass started {Started} of {Pending} pending jobs in {Elapsed} ms",
+                started.Count, snapshot.Pending.Count, watch.Elapsed.TotalMilliseconds);
+        }
+
+        // A job waiting for its begin time wakes the scheduler when it becomes eligible.
+        var nextBegin = snapshot.Pending
+            .Where(j => j.Begin > now && !j.Held)
+            .Select(j => j.Begin)
+            .Min();
+        return new PassResult(started.Count, nextBegin);
+    }
+
+    private TimeSpan Backoff(int failures)
+    {
+        var seconds = Math.Min(_options.MaxBackoff.TotalSeconds, 0.5 * Math.Pow(2, Math.Min(failures, 16)));
+        return TimeSpan.FromSeconds(seconds * (0.8 + Random.Shared.NextDouble() * 0.4));
+    }
+}
