@@ -41,11 +41,8 @@ public static class JobsEndpoints
         var result = await service.SubmitAsync(http.GetCaller(), request!.Job, request.Script, ct);
         return result.JobId is { } id
             ? TypedResults.Created($"/api/v1/jobs/{id}", new SubmitResponse(id.ToString()))
-            : Problems.Invalid(result.Errors, PrefixFor);
+            : Problems.Invalid(result.Errors, "job.");
     }
-
-    // Spec fields live under "job."; the script sits beside it.
-    private static string PrefixFor => "job.";
 
     private static async Task<IResult> ListAsync(
         HttpContext http,

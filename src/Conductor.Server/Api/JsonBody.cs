@@ -109,8 +109,12 @@ public static class Problems
             Detail = detail,
         });
 
+    /// <summary>Spec fields are named as they sit in the body, under "job."; the script and the job object itself stand alone.</summary>
     public static ProblemHttpResult Invalid(ValidationErrors errors, string prefix) =>
-        Validation(errors.Summary(), errors.ToDictionary(prefix));
+        Validation(errors.Summary(), errors.ToDictionary().ToDictionary(
+            kv => kv.Key is "script" or "job" ? kv.Key : prefix + kv.Key,
+            kv => kv.Value,
+            StringComparer.Ordinal));
 
     public static ProblemHttpResult NotFound(string what) =>
         TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not found.", detail: $"{what} does not exist or is not yours.");

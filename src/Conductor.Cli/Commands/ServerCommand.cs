@@ -1,0 +1,195 @@
+using System.CommandLine;
+using System.Globalization;
+using Conductor.Agent.Hosting;
+using Conductor.Core.Nodes;
+using Conductor.Core.Parsing;
+using Conductor.Server.Hosting;
+using Conductor.Storage.Sqlite;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Cli.Commands;
+
+/// <summary><c>conductor server</c>: the all-in-one mode — API, scheduler and a local agent on an embedded SQLite file.</summary>
+public static class ServerCommand
+{
+    public static Command Create()
+    {
+        var dataDir = new Option<string>("--data-dir")
+        {
+            Description = "Directory for the database, the admin token and job scripts.",
+            DefaultValueFactory = _ => ".conductor",
+        };
+        var listen = new Option<string>("--listen")
+        {
+            Description = "host:port to listen on. Loopback by default; any other address requires a token (always on unless --no-auth).",
+            DefaultValueFactory = _ => "127.0.0.1:8642",
+        };
+        var cpus = new Option<int?>("--cpus") { Description = "CPUs this node offers to jobs [all of the machine's]." };
+        var memory = new Option<string?>("--memory") { Description = "Memory this node offers to jobs, e.g. 64G [all of the machine's]." };
+        var node = new Option<string?>("--node") { Description = "This node's name [the host name]." };
+        var partitions = new Option<string>("--partitions")
+        {
+            Description = "Comma-separated partitions of this node; the first is the default partition.",
+            DefaultValueFactory = _ => "default",
+        };
+        var killWait = new Option<string>("--kill-wait")
+        {
+            Description = "Grace between SIGTERM and SIGKILL when a job is cancelled or times out, e.g. 10s or 1m.",
+            DefaultValueFactory = _ => "10s",
+        };
+        var noAuth = new Option<bool>("--no-auth")
+        {
+            Description = "Accept requests without a token. Only for trusted single-user machines; refused beyond loopback.",
+        };
+
+        var command = new Command("server", "Run the all-in-one server: REST API, scheduler and a local agent on an embedded SQLite database.")
+        {
+            dataDir, listen, cpus, memory, node, partitions, killWait, noAuth,
+        };
+        command.SetAction((parse, ct) => RunAsync(new ServerSettings(
+            parse.GetValue(dataDir)!,
+            parse.GetValue(listen)!,
+            parse.GetValue(cpus),
+            parse.GetValue(memory),
+            parse.GetValue(node),
+            parse.GetValue(partitions)!,
+            parse.GetValue(killWait)!,
+            parse.GetValue(noAuth))));
+        return command;
+    }
+
+    private sealed record ServerSettings(
+        string DataDirectory, string Listen, int? Cpus, string? Memory, string? Node, string Partitions, string KillWait, bool NoAuth);
+
+    private static async Task<int> RunAsync(ServerSettings s)
+    {
+        if (s.Cpus is < 1)
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, "--cpus must be at least 1.");
+        }
+
+        var memoryMiB = MachineResources.MemoryMiB;
+        if (s.Memory is not null && !MemorySize.TryParseMiB(s.Memory, out memoryMiB, out var memoryError))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"--memory {memoryError}.");
+        }
+
+        var nodeName = s.Node ?? MachineResources.NodeName;
+        if (!NodeName.IsValid(nodeName))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"--node '{nodeName}' is not a valid node name: use letters, digits, '.', '-' or '_'.");
+        }
+
+        var partitionList = s.Partitions.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (partitionList.Length == 0)
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, "--partitions must name at least one partition.");
+        }
+
+        if (!TryParseDuration(s.KillWait, out var killWait))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"--kill-wait '{s.KillWait}' is not a duration; use seconds such as 10s, or minutes such as 1m.");
+        }
+
+        var dataDirectory = Path.GetFullPath(s.DataDirectory);
+        try
+        {
+            Directory.CreateDirectory(dataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"cannot use the data directory {dataDirectory}: {e.Message}");
+        }
+
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = [],
+            ContentRootPath = AppContext.BaseDirectory,
+            ApplicationName = "Conductor",
+        });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            [$"{ServerOptions.SectionName}:DataDirectory"] = dataDirectory,
+            [$"{ServerOptions.SectionName}:Listen"] = s.Listen,
+            [$"{ServerOptions.SectionName}:NoAuth"] = s.NoAuth.ToString(CultureInfo.InvariantCulture),
+            [$"{ServerOptions.SectionName}:DefaultPartition"] = partitionList[0],
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-dd HH:mm:ss ";
+        });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+
+        var serverOptions = new ServerOptions { DataDirectory = dataDirectory };
+        builder.Services.AddConductorSqliteStorage(serverOptions.DatabasePath);
+        builder.Services.AddConductorApi();
+        builder.Services.AddConductorScheduler();
+        builder.Services.AddConductorAgent(agent =>
+        {
+            agent.NodeName = nodeName;
+            agent.Cpus = s.Cpus ?? MachineResources.Cpus;
+            agent.MemoryMiB = memoryMiB;
+            agent.Partitions = partitionList;
+            agent.ScriptsDirectory = serverOptions.ScriptsDirectory;
+            agent.KillWait = killWait;
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = killWait + TimeSpan.FromSeconds(20));
+
+        WebApplication app;
+        try
+        {
+            app = builder.Build();
+            app.MapConductorApi();
+            await app.StartAsync();
+        }
+        catch (OptionsValidationException e)
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, string.Join("; ", e.Failures) + ".");
+        }
+        catch (IOException e) when (e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"cannot listen on {s.Listen}: the address is already in use.");
+        }
+
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conductor");
+        log.LogInformation(
+            "Conductor is serving http://{Listen} for node {Node} ({Cpus} CPUs, {Memory}); data in {DataDirectory}; {Auth}",
+            s.Listen, nodeName, s.Cpus ?? MachineResources.Cpus, MemorySize.Format(memoryMiB), dataDirectory,
+            s.NoAuth ? "no token required" : $"admin token in {serverOptions.AdminTokenPath}");
+        await app.WaitForShutdownAsync();
+        await app.DisposeAsync();
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Seconds ("10", "10s") or minutes ("1m").</summary>
+    internal static bool TryParseDuration(string text, out TimeSpan value)
+    {
+        value = default;
+        var s = text.Trim().ToLowerInvariant();
+        var scale = 1.0;
+        if (s.EndsWith("ms", StringComparison.Ordinal))
+        {
+            scale = 0.001;
+            s = s[..^2];
+        }
+        else if (s.EndsWith('s'))
+        {
+            s = s[..^1];
+        }
+        else if (s.EndsWith('m'))
+        {
+            scale = 60;
+            s = s[..^1];
+        }
+
+        if (!double.TryParse(s, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var number) || number * scale > 3600)
+        {
+            return false;
+        }
+
+        value = TimeSpan.FromSeconds(number * scale);
+        return true;
+    }
+}

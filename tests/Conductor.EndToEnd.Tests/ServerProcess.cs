@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace Conductor.EndToEnd.Tests;
+
+/// <summary>A real `conductor server` process on a free loopback port with its own data directory.</summary>
+public sealed partial class ServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private ServerProcess(Process process, string root, int port, string logPath)
+    {
+        _process = process;
+        Root = root;
+        Port = port;
+        LogPath = logPath;
+        BaseAddress = new Uri($"http://127.0.0.1:{port}");
+    }
+
+    public string Root { get; }
+    public string DataDirectory => Path.Combine(Root, "data");
+    public string WorkDirectory => Path.Combine(Root, "work");
+    public int Port { get; }
+    public string LogPath { get; }
+    public Uri BaseAddress { get; }
+    public string Token { get; private set; } = "";
+    public int ProcessId => _process.Id;
+
+    public static async Task<ServerProcess> StartAsync(params string[] extraArgs)
+    {
+        var root = Path.Combine(Path.GetTempPath(), "conductor-e2e-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(Path.Combine(root, "work"));
+        var port = FreePort();
+        var logPath = Path.Combine(root, "server.log");
+        var dll = Path.Combine(AppContext.BaseDirectory, "conductor.dll");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { dll, "server", "--data-dir", Path.Combine(root, "data"), "--listen", $"127.0.0.1:{port}", "--node", "e2e-node" })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        foreach (var a in extraArgs)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the server");
+        var log = new StreamWriter(logPath) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        var server = new ServerProcess(process, root, port, logPath);
+        using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        await Poll.UntilAsync(async () =>
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"The server exited with code {process.ExitCode}: {server.ReadLog()}");
+            }
+
+            try
+            {
+                return (await probe.GetAsync("/healthz")).StatusCode == HttpStatusCode.OK;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+            catch (TaskCanceledException)
+            {
+                return false;
+            }
+        }, ok => ok, TimeSpan.FromSeconds(60), "the server to answer /healthz");
+        server.Token = (await File.ReadAllTextAsync(Path.Combine(root, "data", "admin.token"))).Trim();
+        return server;
+    }
+
+    public HttpClient CreateClient(bool authenticated = true)
+    {
+        var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        if (authenticated)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+        }
+
+        return client;
+    }
+
+    public string ReadLog()
+    {
+        try
+        {
+            using var stream = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            return reader.ReadToEnd();
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    /// <summary>SIGTERM, as an operator or a service manager stops the server; returns its exit code.</summary>
+    public async Task<int> StopAsync(TimeSpan timeout)
+    {
+        if (!_process.HasExited)
+        {
+            _ = Kill(_process.Id, 15);
+            using var cts = new CancellationTokenSource(timeout);
+            try
+            {
+                await _process.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync();
+                throw new TimeoutException($"The server did not stop within {timeout.TotalSeconds} s of SIGTERM.");
+            }
+        }
+
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (TimeoutException)
+        {
+            // already killed
+        }
+
+        _process.Dispose();
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // a job may still hold a file; the temp directory is cleaned by the system
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}
