@@ -91,7 +91,8 @@ public static class JobSpecBuilder
             memory = perCpu * tasks * cpusPerTask;
         }
 
-        var timeLimit = defaults.TimeLimit;
+        // As in Slurm, a partition without a default time uses its maximum for jobs that give none.
+        var timeLimit = defaults.TimeLimit ?? defaults.MaxTimeLimit;
         if (input.TimeLimit is not null)
         {
             if (TimeLimitFormat.TryParse(input.TimeLimit, out var parsed, out var timeError))
