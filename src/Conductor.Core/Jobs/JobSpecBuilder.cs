@@ -91,7 +91,8 @@ public static class JobSpecBuilder
             memory = perCpu * tasks * cpusPerTask;
         }
 
-        var timeLimit = defaults.TimeLimit;
+        // As in Slurm, a partition without a default time uses its maximum for jobs that give none.
+        var timeLimit = defaults.TimeLimit ?? defaults.MaxTimeLimit;
         if (input.TimeLimit is not null)
         {
             if (TimeLimitFormat.TryParse(input.TimeLimit, out var parsed, out var timeError))
@@ -336,17 +337,18 @@ public static class JobSpecBuilder
             var unit = rest[digits.Length..].ToLowerInvariant();
             if (digits.Length is > 0 and <= 9 && long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
             {
-                TimeSpan? offset = unit switch
+                // Counted in seconds: nine digits of days or hours would overflow a TimeSpan.
+                long? unitSeconds = unit switch
                 {
-                    "" or "s" or "sec" or "second" or "seconds" => TimeSpan.FromSeconds(n),
-                    "m" or "min" or "minute" or "minutes" => TimeSpan.FromMinutes(n),
-                    "h" or "hour" or "hours" => TimeSpan.FromHours(n),
-                    "d" or "day" or "days" => TimeSpan.FromDays(n),
+                    "" or "s" or "sec" or "second" or "seconds" => 1,
+                    "m" or "min" or "minute" or "minutes" => 60,
+                    "h" or "hour" or "hours" => 3600,
+                    "d" or "day" or "days" => 86400,
                     _ => null,
                 };
-                if (offset is { } o && o <= TimeSpan.FromDays(3650))
+                if (unitSeconds is { } u && n * u <= 3650L * 86400)
                 {
-                    at = now + o;
+                    at = now + TimeSpan.FromSeconds(n * u);
                     return true;
                 }
             }
