@@ -6,6 +6,7 @@ using Conductor.Core.Jobs;
 namespace Conductor.Agent.Tests;
 
 /// <summary>Real /bin/bash jobs through the real launcher and runner. One class, so launches never overlap.</summary>
+[Collection(ProcessCollection.Name)]
 public sealed class ProcessIntegrationTests : IDisposable
 {
     private static readonly TimeSpan OutcomeTimeout = TimeSpan.FromSeconds(30);

@@ -96,3 +96,10 @@ public static class Jobs
 
     public static bool SessionHasLiveProcesses(int sid) => ProcStat.All().Any(p => p.Session == sid && !p.IsZombie);
 }
+
+/// <summary>Tests that launch real processes run one at a time.</summary>
+[CollectionDefinition(Name)]
+public sealed class ProcessCollection
+{
+    public const string Name = "real processes";
+}

@@ -85,6 +85,7 @@ public static class SignalNames
     public static string Name(int signal) => signal switch
     {
         > 0 and < 32 => Names[signal],
+        34 => "SIGRTMIN",
         >= 34 and <= 64 => string.Create(CultureInfo.InvariantCulture, $"SIGRTMIN+{signal - 34}"),
         _ => string.Create(CultureInfo.InvariantCulture, $"signal {signal}"),
     };
