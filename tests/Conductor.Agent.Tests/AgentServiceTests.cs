@@ -158,6 +158,21 @@ public sealed class AgentServiceTests : IDisposable
         Assert.False(_store.Launches.ContainsKey(new JobId(6)));
     }
 
+    [Fact]
+    public async Task ExecuteAsync_LaunchesOnce_WhenDispatchesAreStaleAndReportsFail()
+    {
+        _store.StaleDispatches = true;
+        _store.FinishFailuresLeft = 3;
+        _store.Dispatch(Job(7), "echo run >> runs.txt\nsleep 0.3");
+        await _service.StartAsync(CancellationToken.None);
+
+        var completion = await CompletionAsync(7);
+        await _service.StopAsync(CancellationToken.None);
+
+        Assert.Equal(JobState.Completed, completion.State);
+        Assert.Equal(["run"], File.ReadAllLines(_temp.Combine("work", "runs.txt")));
+    }
+
     private sealed class FakeStore : IAgentStore, INodeStore
     {
         private readonly ConcurrentDictionary<JobId, (JobRecord Job, string Script)> _jobs = new();
@@ -169,6 +184,11 @@ public sealed class AgentServiceTests : IDisposable
         public bool Registered { get; private set; }
         public int Heartbeats => Volatile.Read(ref _heartbeats);
         public bool RejectLaunches { get; set; }
+
+        /// <summary>Keeps offering launched jobs as dispatches, as a store read before the launch was recorded would.</summary>
+        public bool StaleDispatches { get; set; }
+
+        public int FinishFailuresLeft;
 
         public int FailuresLeft
         {
@@ -199,7 +219,7 @@ public sealed class AgentServiceTests : IDisposable
         {
             MaybeFail();
             IReadOnlyList<Dispatch> result = _jobs.Values
-                .Where(j => j.Job.State == JobState.Running && !Launches.ContainsKey(j.Job.Id) && !Completions.ContainsKey(j.Job.Id))
+                .Where(j => j.Job.State == JobState.Running && (StaleDispatches || !Launches.ContainsKey(j.Job.Id)) && !Completions.ContainsKey(j.Job.Id))
                 .Select(j => new Dispatch(j.Job, j.Script))
                 .ToList();
             return Task.FromResult(result);
@@ -214,6 +234,11 @@ public sealed class AgentServiceTests : IDisposable
         public Task<FinishOutcome> FinishAsync(JobCompletion completion, CancellationToken ct)
         {
             MaybeFail();
+            if (Interlocked.Decrement(ref FinishFailuresLeft) >= 0)
+            {
+                throw new TimeoutException("the store is briefly unavailable");
+            }
+
             Completions[completion.JobId] = completion;
             return Task.FromResult(FinishOutcome.Finished);
         }

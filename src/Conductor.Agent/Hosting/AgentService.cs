@@ -23,8 +23,13 @@ public sealed class AgentService(
     IOptions<AgentOptions> options,
     ILogger<AgentService> logger) : BackgroundService
 {
+    private static readonly TimeSpan EndedMemory = TimeSpan.FromMinutes(10);
+
     private readonly ConcurrentDictionary<ExecutionKey, Execution> _executions = new();
     private readonly ConcurrentQueue<JobCompletion> _unreported = new();
+
+    // Attempts that ended recently: a dispatch list read before their end was recorded must not start them again.
+    private readonly ConcurrentDictionary<ExecutionKey, DateTimeOffset> _ended = new();
     private readonly CancellationTokenSource _shutdown = new();
     private readonly AgentOptions _options = options.Value;
 
@@ -68,32 +73,32 @@ public sealed class AgentService(
         var nextHeartbeat = time.GetUtcNow();
         while (!stoppingToken.IsCancellationRequested)
         {
-            try
+            // Each step fails on its own: a failing heartbeat does not keep jobs from launching, and the other way round.
+            if (!registered)
             {
-                if (!registered)
+                registered = await StepAsync("registration", async ct =>
                 {
-                    await nodeStore.RegisterAsync(_options.ToRegistration(), time.GetUtcNow(), stoppingToken);
-                    registered = true;
+                    await nodeStore.RegisterAsync(_options.ToRegistration(), time.GetUtcNow(), ct);
                     AgentLog.Registered(logger, Node, _options.Cpus, _options.MemoryMiB);
-                }
-
-                if (time.GetUtcNow() >= nextHeartbeat)
-                {
-                    await nodeStore.HeartbeatAsync(Node, time.GetUtcNow(), stoppingToken);
-                    nextHeartbeat = time.GetUtcNow() + _options.HeartbeatInterval;
-                }
-
-                await ReportPendingAsync(stoppingToken);
-                await StartDispatchesAsync(stoppingToken);
-                await ReconcileAsync(stoppingToken);
+                }, stoppingToken);
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+
+            if (registered && time.GetUtcNow() >= nextHeartbeat &&
+                await StepAsync("heartbeat", ct => nodeStore.HeartbeatAsync(Node, time.GetUtcNow(), ct), stoppingToken))
+            {
+                nextHeartbeat = time.GetUtcNow() + _options.HeartbeatInterval;
+            }
+
+            if (registered)
+            {
+                await StepAsync("reporting", ReportPendingAsync, stoppingToken);
+                await StepAsync("launching", StartDispatchesAsync, stoppingToken);
+                await StepAsync("reconciling", ReconcileAsync, stoppingToken);
+            }
+
+            if (stoppingToken.IsCancellationRequested)
             {
                 break;
-            }
-            catch (Exception e)
-            {
-                logger.LogWarning(e, "Agent loop of node {Node} failed; retrying", Node);
             }
 
             var untilHeartbeat = nextHeartbeat - time.GetUtcNow();
@@ -109,13 +114,32 @@ public sealed class AgentService(
         }
     }
 
+    /// <summary>Runs one step of the loop; a store failure is logged and the step is tried again next time.</summary>
+    private async Task<bool> StepAsync(string step, Func<CancellationToken, Task> action, CancellationToken ct)
+    {
+        try
+        {
+            await action(ct);
+            return true;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "The agent of node {Node} failed at {Step}; retrying", Node, step);
+            return false;
+        }
+    }
+
     private async Task StartDispatchesAsync(CancellationToken ct)
     {
         var dispatches = await agentStore.GetDispatchesAsync(Node, ct);
         foreach (var dispatch in dispatches)
         {
             var key = new ExecutionKey(dispatch.Job.Id, dispatch.Job.Attempt);
-            if (_executions.ContainsKey(key) || _shutdown.IsCancellationRequested)
+            if (_executions.ContainsKey(key) || _ended.ContainsKey(key) || _shutdown.IsCancellationRequested)
             {
                 continue;
             }
@@ -180,18 +204,24 @@ public sealed class AgentService(
             }
 
             var completion = new JobCompletion(key.JobId, key.Attempt, outcome.State, outcome.ExitCode, outcome.Error, time.GetUtcNow());
-            if (!await TryFinishAsync(completion, CancellationToken.None))
+            _ended[key] = time.GetUtcNow();
+            if (await TryFinishAsync(completion, CancellationToken.None))
             {
+                _executions.TryRemove(key, out _);
+            }
+            else
+            {
+                // Stays in the table (so it is not launched again) until the report gets through.
                 _unreported.Enqueue(completion);
             }
         }
         catch (Exception e)
         {
             logger.LogError(e, "Execution of job {JobId} attempt {Attempt} failed", key.JobId, key.Attempt);
+            _executions.TryRemove(key, out _);
         }
         finally
         {
-            _executions.TryRemove(key, out _);
             run.Dispose();
         }
     }
@@ -250,9 +280,22 @@ public sealed class AgentService(
         var count = _unreported.Count;
         for (var i = 0; i < count && _unreported.TryDequeue(out var completion); i++)
         {
-            if (!await TryFinishAsync(completion, ct))
+            if (await TryFinishAsync(completion, ct))
+            {
+                _executions.TryRemove(new ExecutionKey(completion.JobId, completion.Attempt), out _);
+            }
+            else
             {
                 _unreported.Enqueue(completion);
+            }
+        }
+
+        var horizon = time.GetUtcNow() - EndedMemory;
+        foreach (var (key, at) in _ended)
+        {
+            if (at < horizon)
+            {
+                _ended.TryRemove(key, out _);
             }
         }
     }
