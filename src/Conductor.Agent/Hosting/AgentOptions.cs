@@ -27,9 +27,6 @@ public sealed class AgentOptions
 
     /// <summary>How long a job has between SIGTERM and SIGKILL (Slurm's KillWait).</summary>
     public TimeSpan KillWait { get; set; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>How long a stopped job's processes get to go on agent shutdown, on top of <see cref="KillWait"/>.</summary>
-    public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Checks <see cref="AgentOptions"/> when the host starts.</summary>
@@ -69,11 +66,6 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         if (options.KillWait < TimeSpan.Zero)
         {
             errors.Add($"{nameof(AgentOptions.KillWait)} must not be negative.");
-        }
-
-        if (options.ShutdownGrace < TimeSpan.Zero)
-        {
-            errors.Add($"{nameof(AgentOptions.ShutdownGrace)} must not be negative.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
