@@ -38,7 +38,7 @@ public sealed class JobRunTests : IDisposable
         var run = Start(l => l with { TimeLimit = TimeSpan.FromMinutes(5) });
 
         _time.Advance(TimeSpan.FromMinutes(5) - TimeSpan.FromSeconds(1));
-        Assert.Empty(_processes.Signals);
+        Assert.Equal(StopReason.None, run.StopReason);
         _time.Advance(TimeSpan.FromSeconds(1));
         Assert.True(await Eventually.TrueAsync(() => _processes.Signals.Contains(NativeMethods.SIGTERM)));
         var termAt = _time.GetUtcNow();
@@ -56,6 +56,27 @@ public sealed class JobRunTests : IDisposable
         var outcome = await run.Outcome.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(OutcomeKind.TimedOut, outcome.Kind);
         Assert.Equal(ExitCode.Killed(9), outcome.ExitCode);
+    }
+
+    [Fact]
+    public async Task Start_EnforcesTimeLimit_WhenLimitIsLongerThanATimerCanWait()
+    {
+        _processes.ExitOnSigterm = true;
+        var run = Start(l => l with { TimeLimit = TimeSpan.FromDays(100) });
+
+        for (var day = 0; day < 99; day++)
+        {
+            _time.Advance(TimeSpan.FromDays(1));
+        }
+
+        // The timer callback runs inside Advance, so the reason would already be set.
+        Assert.Equal(StopReason.None, run.StopReason);
+        _time.Advance(TimeSpan.FromDays(1));
+        Assert.Equal(StopReason.TimeLimit, run.StopReason);
+        var outcome = await run.Outcome.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(OutcomeKind.TimedOut, outcome.Kind);
+        Assert.Equal(NativeMethods.SIGTERM, _processes.Signals.First());
     }
 
     [Fact]

@@ -16,34 +16,41 @@ internal sealed record JobRunContext(
 /// </summary>
 public sealed class JobRun : IDisposable
 {
+    private static readonly TimeSpan MaxTimerWait = TimeSpan.FromDays(30);
     private static readonly TimeSpan RemnantPollInterval = TimeSpan.FromMilliseconds(50);
     private const int RemnantPolls = 100;
 
     private readonly CancellationTokenSource _userStop = new();
     private readonly CancellationTokenSource? _timeLimit;
+    private readonly ITimer? _timeLimitTimer;
     private readonly CancellationTokenSource? _linked;
     private readonly List<CancellationTokenRegistration> _registrations = [];
     private readonly CancellationToken _shutdown;
     private int _stopReason;
     private int _disposed;
 
-    private JobRun(JobLaunch launch, LaunchedProcess? process, string? stdoutPath, string? stderrPath)
+    private JobRun(JobLaunch launch, JobOutcome launchFailure)
+    {
+        Launch = launch;
+        Outcome = Task.FromResult(launchFailure);
+    }
+
+    private JobRun(JobLaunch launch, LaunchedProcess process, string stdoutPath, string stderrPath, JobRunContext context, CancellationToken shutdown)
     {
         Launch = launch;
         Process = process;
         StdoutPath = stdoutPath;
         StderrPath = stderrPath;
-        Outcome = Task.FromResult<JobOutcome>(null!);
-    }
-
-    private JobRun(JobLaunch launch, LaunchedProcess process, string stdoutPath, string stderrPath, JobRunContext context, CancellationToken shutdown)
-        : this(launch, process, stdoutPath, stderrPath)
-    {
         _shutdown = shutdown;
         if (launch.TimeLimit is { } limit)
         {
-            _timeLimit = new CancellationTokenSource(limit, context.Time);
-            _registrations.Add(_timeLimit.Token.Register(() => TrySetReason(StopReason.TimeLimit)));
+            // A timer cannot wait longer than about 49 days, and time limits may be longer: re-arm until the deadline.
+            _timeLimit = new CancellationTokenSource();
+            var timeLimit = _timeLimit;
+            var deadline = context.Time.GetUtcNow() + limit;
+            _timeLimitTimer = context.Time.CreateTimer(
+                _ => OnTimeLimitTimer(context.Time, deadline, timeLimit), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _timeLimitTimer.Change(Min(limit, MaxTimerWait), Timeout.InfiniteTimeSpan);
         }
 
         _registrations.Add(shutdown.Register(() => TrySetReason(StopReason.Shutdown)));
@@ -61,13 +68,12 @@ public sealed class JobRun : IDisposable
     public string? StderrPath { get; }
 
     /// <summary>How the attempt ended. Faults only on infrastructure errors (e.g. the agent lost its child).</summary>
-    public Task<JobOutcome> Outcome { get; private set; }
+    public Task<JobOutcome> Outcome { get; }
 
     /// <summary>The first stop requested, if any (it may come after the job ended by itself).</summary>
     public StopReason StopReason => (StopReason)Volatile.Read(ref _stopReason);
 
-    internal static JobRun Failed(JobLaunch launch, string error) =>
-        new(launch, null, null, null) { Outcome = Task.FromResult(JobOutcome.LaunchFailed(error)) };
+    internal static JobRun Failed(JobLaunch launch, string error) => new(launch, JobOutcome.LaunchFailed(error));
 
     internal static JobRun Started(
         JobLaunch launch, LaunchedProcess process, string stdoutPath, string stderrPath, JobRunContext context, CancellationToken shutdown) =>
@@ -104,8 +110,31 @@ public sealed class JobRun : IDisposable
         }
 
         _linked?.Dispose();
+        _timeLimitTimer?.Dispose();
         _timeLimit?.Dispose();
         _userStop.Dispose();
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private void OnTimeLimitTimer(TimeProvider time, DateTimeOffset deadline, CancellationTokenSource timeLimit)
+    {
+        var remaining = deadline - time.GetUtcNow();
+        try
+        {
+            if (remaining > TimeSpan.Zero)
+            {
+                _timeLimitTimer?.Change(Min(remaining, MaxTimerWait), Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            TrySetReason(StopReason.TimeLimit);
+            timeLimit.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The run has already finished.
+        }
     }
 
     private bool TrySetReason(StopReason reason) =>
