@@ -1,0 +1,89 @@
+using Conductor.Core.Nodes;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Agent.Hosting;
+
+/// <summary>Settings of the node agent, bound from the <see cref="SectionName"/> configuration section.</summary>
+public sealed class AgentOptions
+{
+    public const string SectionName = "Agent";
+
+    /// <summary>The node this agent runs jobs for.</summary>
+    public string NodeName { get; set; } = "";
+
+    public int Cpus { get; set; } = Environment.ProcessorCount;
+
+    public long MemoryMiB { get; set; }
+
+    public IList<string> Partitions { get; set; } = ["default"];
+
+    /// <summary>An absolute directory where job scripts are written (job-&lt;id&gt;-&lt;attempt&gt;.sh, mode 0700).</summary>
+    public string ScriptsDirectory { get; set; } = "";
+
+    /// <summary>How long the agent waits without a wake-up before it looks for work anyway.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a job has between SIGTERM and SIGKILL (Slurm's KillWait).</summary>
+    public TimeSpan KillWait { get; set; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>Checks <see cref="AgentOptions"/> when the host starts.</summary>
+public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AgentOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<string>();
+        if (!Core.Nodes.NodeName.IsValid(options.NodeName))
+        {
+            errors.Add($"{nameof(AgentOptions.NodeName)} '{options.NodeName}' is not a valid node name.");
+        }
+
+        if (options.Cpus < 1)
+        {
+            errors.Add($"{nameof(AgentOptions.Cpus)} must be at least 1.");
+        }
+
+        if (options.MemoryMiB < 0)
+        {
+            errors.Add($"{nameof(AgentOptions.MemoryMiB)} must not be negative.");
+        }
+
+        if (options.Partitions is null || options.Partitions.Count == 0 || options.Partitions.Any(string.IsNullOrWhiteSpace))
+        {
+            errors.Add($"{nameof(AgentOptions.Partitions)} must name at least one partition, none of them empty.");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.ScriptsDirectory) || !Path.IsPathRooted(options.ScriptsDirectory))
+        {
+            errors.Add($"{nameof(AgentOptions.ScriptsDirectory)} must be an absolute path.");
+        }
+
+        Positive(options.PollInterval, nameof(AgentOptions.PollInterval), errors);
+        Positive(options.HeartbeatInterval, nameof(AgentOptions.HeartbeatInterval), errors);
+        if (options.KillWait < TimeSpan.Zero)
+        {
+            errors.Add($"{nameof(AgentOptions.KillWait)} must not be negative.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void Positive(TimeSpan value, string name, List<string> errors)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            errors.Add($"{name} must be positive.");
+        }
+    }
+}
+
+internal static class AgentOptionsExtensions
+{
+    public static NodeName Node(this AgentOptions options) => new(options.NodeName);
+
+    public static NodeRegistration ToRegistration(this AgentOptions options) =>
+        new(options.Node(), options.Cpus, options.MemoryMiB, [.. options.Partitions]);
+}

@@ -1,0 +1,90 @@
+using System.Runtime.InteropServices;
+
+namespace Conductor.Agent.Processes;
+
+/// <summary>The glibc calls the agent needs, with Linux x86_64/arm64 constants.</summary>
+internal static class NativeMethods
+{
+    private const string LibC = "libc";
+
+    // posix_spawnattr flags (glibc spawn.h).
+    public const short POSIX_SPAWN_SETSIGDEF = 0x04;
+    public const short POSIX_SPAWN_SETSIGMASK = 0x08;
+    public const short POSIX_SPAWN_SETSID = 0x80;
+
+    // open(2) flags; identical on x86_64 and arm64 for these bits.
+    public const int O_RDONLY = 0x0;
+    public const int O_WRONLY = 0x1;
+    public const int O_CREAT = 0x40;
+    public const int O_NOCTTY = 0x100;
+    public const int O_TRUNC = 0x200;
+
+    // waitid(2)
+    public const int P_PID = 1;
+    public const int WEXITED = 0x4;
+    public const int WNOWAIT = 0x01000000;
+
+    public const int EINTR = 4;
+    public const int ESRCH = 3;
+    public const int ECHILD = 10;
+
+    public const int SIGKILL = 9;
+    public const int SIGTERM = 15;
+
+    /// <summary>
+    /// Generous sizes for opaque glibc structures (posix_spawnattr_t is 336 bytes, posix_spawn_file_actions_t
+    /// 80, sigset_t 128 and siginfo_t 128 on x86_64).
+    /// </summary>
+    public const int OpaqueStructSize = 1024;
+
+    [DllImport(LibC)]
+    public static extern int posix_spawn(out int pid, IntPtr path, IntPtr fileActions, IntPtr attr, IntPtr argv, IntPtr envp);
+
+    [DllImport(LibC)]
+    public static extern int posix_spawnattr_init(IntPtr attr);
+
+    [DllImport(LibC)]
+    public static extern int posix_spawnattr_destroy(IntPtr attr);
+
+    [DllImport(LibC)]
+    public static extern int posix_spawnattr_setflags(IntPtr attr, short flags);
+
+    [DllImport(LibC)]
+    public static extern int posix_spawnattr_setsigdefault(IntPtr attr, IntPtr sigdefault);
+
+    [DllImport(LibC)]
+    public static extern int posix_spawnattr_setsigmask(IntPtr attr, IntPtr sigmask);
+
+    [DllImport(LibC)]
+    public static extern int posix_spawn_file_actions_init(IntPtr fileActions);
+
+    [DllImport(LibC)]
+    public static extern int posix_spawn_file_actions_destroy(IntPtr fileActions);
+
+    [DllImport(LibC)]
+    public static extern int posix_spawn_file_actions_addopen(IntPtr fileActions, int fd, IntPtr path, int oflag, uint mode);
+
+    [DllImport(LibC)]
+    public static extern int posix_spawn_file_actions_adddup2(IntPtr fileActions, int fd, int newFd);
+
+    [DllImport(LibC)]
+    public static extern int posix_spawn_file_actions_addchdir_np(IntPtr fileActions, IntPtr path);
+
+    [DllImport(LibC, SetLastError = true)]
+    public static extern int sigemptyset(IntPtr set);
+
+    [DllImport(LibC, SetLastError = true)]
+    public static extern int sigfillset(IntPtr set);
+
+    [DllImport(LibC, SetLastError = true)]
+    public static extern int waitid(int idType, int id, IntPtr info, int options);
+
+    [DllImport(LibC, SetLastError = true)]
+    public static extern int waitpid(int pid, out int status, int options);
+
+    [DllImport(LibC, SetLastError = true)]
+    public static extern int kill(int pid, int sig);
+
+    /// <summary>The text strerror(3) gives for an errno value.</summary>
+    public static string ErrorText(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+}

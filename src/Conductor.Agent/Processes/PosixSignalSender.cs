@@ -1,0 +1,47 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+
+namespace Conductor.Agent.Processes;
+
+/// <summary>
+/// Signals a job with kill(-pgid) and then sweeps /proc for processes of the job's session that moved to another
+/// process group. Callers keep the leader unreaped while they signal, so neither the group nor the session id can
+/// have been reused. (A process found by the sweep could in principle exit and have its pid reused between the
+/// read and the kill; that window is a few microseconds and needs a pid to wrap around.)
+/// </summary>
+public sealed class PosixSignalSender(ILogger<PosixSignalSender> logger) : ISignalSender
+{
+    public int SignalJob(LaunchedProcess process, int signal)
+    {
+        var sid = process.Pid;
+        if (NativeMethods.kill(-sid, signal) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != NativeMethods.ESRCH)
+            {
+                logger.LogWarning("kill(-{Pgid}, {Signal}) failed: {Error}", sid, signal, NativeMethods.ErrorText(errno));
+            }
+        }
+
+        var others = 0;
+        foreach (var stat in ProcStat.All())
+        {
+            if (stat.Session != sid || stat.Pid == sid || stat.IsZombie)
+            {
+                continue;
+            }
+
+            others++;
+            if (stat.ProcessGroup != sid && NativeMethods.kill(stat.Pid, signal) != 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno != NativeMethods.ESRCH)
+                {
+                    logger.LogWarning("kill({Pid}, {Signal}) failed: {Error}", stat.Pid, signal, NativeMethods.ErrorText(errno));
+                }
+            }
+        }
+
+        return others;
+    }
+}

@@ -1,0 +1,77 @@
+using System.Globalization;
+
+namespace Conductor.Agent.Processes;
+
+/// <summary>The fields of /proc/&lt;pid&gt;/stat the agent uses.</summary>
+public readonly record struct ProcStat(int Pid, char State, int ProcessGroup, int Session, long StartTicks)
+{
+    public bool IsZombie => State is 'Z' or 'X';
+
+    /// <summary>
+    /// Parses a stat line. The command name (field 2) may contain spaces and parentheses, so the fields are
+    /// counted from after the last ')'.
+    /// </summary>
+    public static bool TryParse(string line, out ProcStat stat)
+    {
+        stat = default;
+        var open = line.IndexOf('(', StringComparison.Ordinal);
+        var close = line.LastIndexOf(')');
+        if (open <= 0 || close < open ||
+            !int.TryParse(line.AsSpan(0, open).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+        {
+            return false;
+        }
+
+        // Fields 3.. follow the ')': index 0 is field 3 (state).
+        var fields = line[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (fields.Length < 20 || fields[0].Length != 1 ||
+            !int.TryParse(fields[2], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var pgrp) ||
+            !int.TryParse(fields[3], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var session) ||
+            !long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var startTicks))
+        {
+            return false;
+        }
+
+        stat = new ProcStat(pid, fields[0][0], pgrp, session, startTicks);
+        return true;
+    }
+
+    /// <summary>Reads /proc/&lt;pid&gt;/stat; null when the process does not exist (any more).</summary>
+    public static ProcStat? Read(int pid)
+    {
+        string line;
+        try
+        {
+            line = File.ReadAllText("/proc/" + pid.ToString(CultureInfo.InvariantCulture) + "/stat");
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        return TryParse(line, out var stat) ? stat : null;
+    }
+
+    /// <summary>Every process currently listed in /proc.</summary>
+    public static IEnumerable<ProcStat> All()
+    {
+        IEnumerable<string> entries;
+        try
+        {
+            entries = Directory.EnumerateDirectories("/proc").ToList();
+        }
+        catch (IOException)
+        {
+            yield break;
+        }
+
+        foreach (var dir in entries)
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) &&
+                Read(pid) is { } stat)
+            {
+                yield return stat;
+            }
+        }
+    }
+}

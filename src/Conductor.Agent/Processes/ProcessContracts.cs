@@ -1,0 +1,65 @@
+namespace Conductor.Agent.Processes;
+
+/// <summary>
+/// What to run: <paramref name="Executable"/> with <paramref name="Argv"/> (argv[0] included) and exactly
+/// <paramref name="Environment"/>, in a new session, stdin from /dev/null, stdout (and stderr, unless
+/// <paramref name="StderrPath"/> names another file) truncated into <paramref name="StdoutPath"/>.
+/// </summary>
+public sealed record LaunchRequest(
+    string Executable,
+    IReadOnlyList<string> Argv,
+    IReadOnlyDictionary<string, string> Environment,
+    string WorkingDirectory,
+    string StdoutPath,
+    string? StderrPath);
+
+/// <summary>
+/// A launched session leader. The pid is never trusted alone: <paramref name="StartTicks"/> (field 22 of
+/// /proc/&lt;pid&gt;/stat) tells this process from a later one that reuses the pid. The leader's pid is also the
+/// job's process group id and session id.
+/// </summary>
+public sealed record LaunchedProcess(int Pid, long StartTicks);
+
+/// <summary>The launch itself failed (e.g. the interpreter does not exist); no process runs.</summary>
+public sealed class ProcessLaunchException : Exception
+{
+    public ProcessLaunchException()
+    {
+    }
+
+    public ProcessLaunchException(string message)
+        : base(message)
+    {
+    }
+
+    public ProcessLaunchException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>Starts job processes and waits for them.</summary>
+public interface IProcessLauncher
+{
+    /// <summary>Starts the process; throws <see cref="ProcessLaunchException"/> when it cannot be started.</summary>
+    LaunchedProcess Launch(LaunchRequest request);
+
+    /// <summary>
+    /// Completes when the session leader has exited, without reaping it: until <see cref="Reap"/> its pid, and so
+    /// its process group and session id, cannot be reused, which makes signalling the rest of the group safe.
+    /// </summary>
+    Task WaitForLeaderExitAsync(LaunchedProcess process);
+
+    /// <summary>Reaps the exited leader and returns its raw wait(2) status.</summary>
+    int Reap(LaunchedProcess process);
+}
+
+/// <summary>Signals every process of a job.</summary>
+public interface ISignalSender
+{
+    /// <summary>
+    /// Sends <paramref name="signal"/> to the job's process group and to every other live process of its session.
+    /// Returns how many live (non-zombie) processes, the leader excluded, were found in the session.
+    /// </summary>
+    int SignalJob(LaunchedProcess process, int signal);
+}

@@ -1,0 +1,268 @@
+using System.Collections.Concurrent;
+using Conductor.Agent.Execution;
+using Conductor.Agent.Hosting;
+using Conductor.Agent.Processes;
+using Conductor.Core.Jobs;
+using Conductor.Core.Nodes;
+using Conductor.Core.Signals;
+using Conductor.Core.Storage;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Agent.Tests;
+
+/// <summary>The agent service with real processes and an in-memory store.</summary>
+[Collection(ProcessCollection.Name)]
+public sealed class AgentServiceTests : IDisposable
+{
+    private static readonly NodeName Node = new("node1");
+    private readonly TempDirectory _temp = new();
+    private readonly FakeStore _store = new();
+    private readonly InProcessWakeBus _bus = new();
+    private readonly AgentService _service;
+
+    public AgentServiceTests()
+    {
+        var options = Options.Create(new AgentOptions
+        {
+            NodeName = Node.Value,
+            Cpus = 4,
+            MemoryMiB = 4096,
+            ScriptsDirectory = _temp.Combine("scripts"),
+            PollInterval = TimeSpan.FromMilliseconds(50),
+            HeartbeatInterval = TimeSpan.FromMilliseconds(200),
+            KillWait = TimeSpan.FromSeconds(1),
+        });
+        var runner = new JobRunner(
+            new PosixProcessLauncher(),
+            new PosixSignalSender(NullLogger<PosixSignalSender>.Instance),
+            TimeProvider.System,
+            options,
+            NullLogger<JobRunner>.Instance);
+        _service = new AgentService(_store, _store, _bus, runner, TimeProvider.System, options, NullLogger<AgentService>.Instance);
+    }
+
+    public void Dispose()
+    {
+        _service.Dispose();
+        _temp.Dispose();
+    }
+
+    private JobRecord Job(long id, int attempt = 1) => new()
+    {
+        Id = new JobId(id),
+        Spec = new JobSpec { Name = "svc", Account = "alice", Partition = "batch", WorkDir = _temp.Combine("work") },
+        State = JobState.Running,
+        SubmitTime = DateTimeOffset.UtcNow,
+        Attempt = attempt,
+        Node = Node,
+    };
+
+    private async Task<JobCompletion> CompletionAsync(long id)
+    {
+        JobCompletion? completion = null;
+        Assert.True(await Eventually.TrueAsync(() => _store.Completions.TryGetValue(new JobId(id), out completion), TimeSpan.FromSeconds(20)),
+            $"job {id} was not reported");
+        return completion!;
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_LaunchesAndReports_WhenJobIsDispatched()
+    {
+        var scheduler = _bus.Subscribe(WakeTopic.Scheduler);
+        _store.Dispatch(Job(1), "echo hello");
+        await _service.StartAsync(CancellationToken.None);
+
+        var completion = await CompletionAsync(1);
+        await _service.StopAsync(CancellationToken.None);
+
+        Assert.Equal(JobState.Completed, completion.State);
+        Assert.Equal(ExitCode.Success, completion.ExitCode);
+        Assert.True(_store.Launches.TryGetValue(new JobId(1), out var launch));
+        Assert.Equal("hello\n", File.ReadAllText(launch.StdoutPath));
+        Assert.True(_store.Registered);
+        Assert.True(_store.Heartbeats > 0);
+        Assert.True(await scheduler.WaitAsync(TimeSpan.Zero, TimeProvider.System, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_StopsJob_WhenStoreSaysItWasCancelled()
+    {
+        _store.Dispatch(Job(2), "sleep 300");
+        await _service.StartAsync(CancellationToken.None);
+        Assert.True(await Eventually.TrueAsync(() => _store.Launches.ContainsKey(new JobId(2))));
+
+        _store.SetState(new JobId(2), JobState.Cancelled);
+        _bus.Publish(WakeTopic.Node(Node));
+        var completion = await CompletionAsync(2);
+        await _service.StopAsync(CancellationToken.None);
+
+        Assert.Equal(JobState.Cancelled, completion.State);
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_StopsJob_WhenMarkLaunchedReturnsFalse()
+    {
+        _store.RejectLaunches = true;
+        _store.Dispatch(Job(3), "sleep 300");
+        await _service.StartAsync(CancellationToken.None);
+
+        var completion = await CompletionAsync(3);
+        await _service.StopAsync(CancellationToken.None);
+
+        Assert.Equal(JobState.Cancelled, completion.State);
+    }
+
+    [Fact]
+    public async Task StopAsync_ReportsShutdown_WhenJobsAreRunning()
+    {
+        _store.Dispatch(Job(4), "sleep 300");
+        await _service.StartAsync(CancellationToken.None);
+        Assert.True(await Eventually.TrueAsync(() => _store.Launches.ContainsKey(new JobId(4))));
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await _service.StopAsync(timeout.Token);
+
+        var completion = await CompletionAsync(4);
+        Assert.Equal(JobState.Failed, completion.State);
+        Assert.Equal(JobOutcome.ShutdownMessage, completion.ErrorMessage);
+        Assert.Empty(_service.Running);
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_KeepsRunning_WhenStoreFailsTransiently()
+    {
+        _store.FailuresLeft = 3;
+        _store.Dispatch(Job(5), "exit 4");
+        await _service.StartAsync(CancellationToken.None);
+
+        var completion = await CompletionAsync(5);
+        await _service.StopAsync(CancellationToken.None);
+
+        Assert.Equal(JobState.Failed, completion.State);
+        Assert.Equal(ExitCode.Exited(4), completion.ExitCode);
+        Assert.Equal("Exited with code 4", completion.ErrorMessage);
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_ReportsFailure_WhenWorkDirCannotBeCreated()
+    {
+        _store.Dispatch(Job(6) with { Spec = Job(6).Spec with { WorkDir = "/proc/conductor-no-such-dir" } }, "echo");
+        await _service.StartAsync(CancellationToken.None);
+
+        var completion = await CompletionAsync(6);
+        await _service.StopAsync(CancellationToken.None);
+
+        Assert.Equal(JobState.Failed, completion.State);
+        Assert.StartsWith("could not create the working directory /proc/conductor-no-such-dir:", completion.ErrorMessage, StringComparison.Ordinal);
+        Assert.False(_store.Launches.ContainsKey(new JobId(6)));
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_LaunchesOnce_WhenDispatchesAreStaleAndReportsFail()
+    {
+        _store.StaleDispatches = true;
+        _store.FinishFailuresLeft = 3;
+        _store.Dispatch(Job(7), "echo run >> runs.txt\nsleep 0.3");
+        await _service.StartAsync(CancellationToken.None);
+
+        var completion = await CompletionAsync(7);
+        await _service.StopAsync(CancellationToken.None);
+
+        Assert.Equal(JobState.Completed, completion.State);
+        Assert.Equal(["run"], File.ReadAllLines(_temp.Combine("work", "runs.txt")));
+    }
+
+    private sealed class FakeStore : IAgentStore, INodeStore
+    {
+        private readonly ConcurrentDictionary<JobId, (JobRecord Job, string Script)> _jobs = new();
+        private int _failuresLeft;
+        private int _heartbeats;
+
+        public ConcurrentDictionary<JobId, LaunchRecord> Launches { get; } = new();
+        public ConcurrentDictionary<JobId, JobCompletion> Completions { get; } = new();
+        public bool Registered { get; private set; }
+        public int Heartbeats => Volatile.Read(ref _heartbeats);
+        public bool RejectLaunches { get; set; }
+
+        /// <summary>Keeps offering launched jobs as dispatches, as a store read before the launch was recorded would.</summary>
+        public bool StaleDispatches { get; set; }
+
+        public int FinishFailuresLeft;
+
+        public int FailuresLeft
+        {
+            get => Volatile.Read(ref _failuresLeft);
+            set => Volatile.Write(ref _failuresLeft, value);
+        }
+
+        public void Dispatch(JobRecord job, string script) => _jobs[job.Id] = (job, script);
+
+        public void SetState(JobId id, JobState state) => _jobs[id] = (_jobs[id].Job with { State = state }, _jobs[id].Script);
+
+        public Task RegisterAsync(NodeRegistration node, DateTimeOffset now, CancellationToken ct)
+        {
+            MaybeFail();
+            Registered = true;
+            return Task.CompletedTask;
+        }
+
+        public Task HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct)
+        {
+            Interlocked.Increment(ref _heartbeats);
+            return Task.CompletedTask;
+        }
+
+        public Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct) => throw new NotSupportedException();
+
+        public Task<IReadOnlyList<Dispatch>> GetDispatchesAsync(NodeName node, CancellationToken ct)
+        {
+            MaybeFail();
+            IReadOnlyList<Dispatch> result = _jobs.Values
+                .Where(j => j.Job.State == JobState.Running && (StaleDispatches || !Launches.ContainsKey(j.Job.Id)) && !Completions.ContainsKey(j.Job.Id))
+                .Select(j => new Dispatch(j.Job, j.Script))
+                .ToList();
+            return Task.FromResult(result);
+        }
+
+        public Task<bool> MarkLaunchedAsync(JobId id, int attempt, LaunchRecord launch, CancellationToken ct)
+        {
+            Launches[id] = launch;
+            return Task.FromResult(!RejectLaunches);
+        }
+
+        public Task<FinishOutcome> FinishAsync(JobCompletion completion, CancellationToken ct)
+        {
+            MaybeFail();
+            if (Interlocked.Decrement(ref FinishFailuresLeft) >= 0)
+            {
+                throw new TimeoutException("the store is briefly unavailable");
+            }
+
+            Completions[completion.JobId] = completion;
+            return Task.FromResult(FinishOutcome.Finished);
+        }
+
+        public Task<IReadOnlyList<NodeJob>> GetNodeJobsAsync(NodeName node, CancellationToken ct)
+        {
+            IReadOnlyList<NodeJob> result = _jobs.Values
+                .Select(j => new NodeJob(j.Job.Id, j.Job.Attempt, j.Job.State, Launches.ContainsKey(j.Job.Id), null, null))
+                .ToList();
+            return Task.FromResult(result);
+        }
+
+        public Task AppendEventAsync(JobId id, JobEventKind kind, string? detail, DateTimeOffset time, CancellationToken ct) =>
+            Task.CompletedTask;
+
+        public Task RecordUsageAsync(JobId id, int attempt, double cpuSeconds, long maxRssKiB, CancellationToken ct) =>
+            Task.CompletedTask;
+
+        private void MaybeFail()
+        {
+            if (Interlocked.Decrement(ref _failuresLeft) >= 0)
+            {
+                throw new TimeoutException("the store is briefly unavailable");
+            }
+        }
+    }
+}

@@ -1,0 +1,305 @@
+using System.Diagnostics;
+using System.Globalization;
+using Conductor.Agent.Execution;
+using Conductor.Core.Jobs;
+
+namespace Conductor.Agent.Tests;
+
+/// <summary>Real /bin/bash jobs through the real launcher and runner. One class, so launches never overlap.</summary>
+[Collection(ProcessCollection.Name)]
+public sealed class ProcessIntegrationTests : IDisposable
+{
+    private static readonly TimeSpan OutcomeTimeout = TimeSpan.FromSeconds(30);
+    private readonly TempDirectory _temp = new();
+    private readonly CancellationTokenSource _shutdown = new();
+
+    public void Dispose()
+    {
+        _shutdown.Dispose();
+        _temp.Dispose();
+    }
+
+    private string WorkDir => _temp.Combine("work");
+
+    private async Task<(JobRun Run, JobOutcome Outcome)> RunAsync(
+        string script, Func<JobLaunch, JobLaunch>? customize = null, TimeSpan? killWait = null)
+    {
+        var run = Start(script, customize, killWait);
+        return (run, await run.Outcome.WaitAsync(OutcomeTimeout));
+    }
+
+    private JobRun Start(string script, Func<JobLaunch, JobLaunch>? customize = null, TimeSpan? killWait = null)
+    {
+        var runner = Jobs.RealRunner(_temp.Combine("scripts"), killWait);
+        return runner.Start(Jobs.Launch(WorkDir, script, customize), _shutdown.Token);
+    }
+
+    private string ReadOutput(JobRun run) => File.ReadAllText(run.StdoutPath!);
+
+    private async Task<int> ReadPidFileAsync(string path)
+    {
+        var pid = 0;
+        Assert.True(await Eventually.TrueAsync(() =>
+            File.Exists(path) && int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out pid)),
+            $"{path} was not written");
+        return pid;
+    }
+
+    [Fact]
+    public async Task Start_Completes_WhenScriptExitsZero()
+    {
+        var (run, outcome) = await RunAsync("echo hello");
+
+        Assert.Equal(OutcomeKind.Completed, outcome.Kind);
+        Assert.Equal(JobState.Completed, outcome.State);
+        Assert.Equal(ExitCode.Success, outcome.ExitCode);
+        Assert.Null(outcome.Error);
+        Assert.Equal(Path.Combine(WorkDir, $"slurm-{run.Launch.JobId}.out"), run.StdoutPath);
+        Assert.Equal("hello\n", ReadOutput(run));
+    }
+
+    [Fact]
+    public async Task Start_FailsWithExitCode_WhenScriptExitsNonZero()
+    {
+        var (_, outcome) = await RunAsync("echo about to fail\nexit 3");
+
+        Assert.Equal(JobState.Failed, outcome.State);
+        Assert.Equal(ExitCode.Exited(3), outcome.ExitCode);
+        Assert.Equal("Exited with code 3", outcome.Error);
+    }
+
+    [Fact]
+    public async Task Start_FailsWithSignal_WhenScriptKillsItself()
+    {
+        var (_, outcome) = await RunAsync("kill -9 $$");
+
+        Assert.Equal(JobState.Failed, outcome.State);
+        Assert.Equal(ExitCode.Killed(9), outcome.ExitCode);
+        Assert.Equal("Killed by signal 9 (SIGKILL)", outcome.Error);
+    }
+
+    [Fact]
+    public async Task Start_TimesOut_WhenTimeLimitPasses()
+    {
+        var watch = Stopwatch.StartNew();
+        var (_, outcome) = await RunAsync("sleep 60", l => l with { TimeLimit = TimeSpan.FromSeconds(1) }, TimeSpan.FromSeconds(1));
+
+        Assert.Equal(OutcomeKind.TimedOut, outcome.Kind);
+        Assert.Equal(JobState.Timeout, outcome.State);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"took {watch.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Stop_KillsGrandchildren_WhenUserCancels()
+    {
+        var run = Start("(sleep 300 & echo $! > grandchild.pid; wait) &\nsleep 300");
+        var grandchild = await ReadPidFileAsync(Path.Combine(WorkDir, "grandchild.pid"));
+        Assert.True(Jobs.IsAlive(grandchild));
+
+        run.Stop(StopReason.UserCancel);
+        var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
+
+        Assert.Equal(OutcomeKind.Cancelled, outcome.Kind);
+        Assert.Equal(JobState.Cancelled, outcome.State);
+        Assert.True(await Eventually.TrueAsync(() => !Jobs.IsAlive(grandchild)), $"grandchild {grandchild} survived");
+    }
+
+    [Fact]
+    public async Task Stop_SendsSigkill_WhenScriptIgnoresSigterm()
+    {
+        var run = Start("trap '' TERM\necho ready > ready\nwhile true; do sleep 0.1; done", killWait: TimeSpan.FromSeconds(1));
+        Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "ready"))));
+
+        var watch = Stopwatch.StartNew();
+        run.Stop(StopReason.UserCancel);
+        var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
+
+        Assert.Equal(OutcomeKind.Cancelled, outcome.Kind);
+        Assert.Equal(ExitCode.Killed(9), outcome.ExitCode);
+        Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(0.9), $"SIGKILL came after {watch.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Start_ReportsShutdown_WhenHostShutsDown()
+    {
+        var run = Start("echo started > started\nsleep 300");
+        Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "started"))));
+
+        await _shutdown.CancelAsync();
+        var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
+
+        Assert.Equal(OutcomeKind.ShutDown, outcome.Kind);
+        Assert.Equal(JobState.Failed, outcome.State);
+        Assert.Equal(JobOutcome.ShutdownMessage, outcome.Error);
+    }
+
+    [Fact]
+    public async Task Start_PassesOnlyJobEnvironment_WhenAgentHoldsSecrets()
+    {
+        Environment.SetEnvironmentVariable("CONDUCTOR_TOKEN", "agent-secret-token");
+        Environment.SetEnvironmentVariable("PGPASSWORD", "agent-db-password");
+        var (run, outcome) = await RunAsync("env", l => l with
+        {
+            CpusPerTask = 2,
+            Ntasks = 3,
+            MemoryMiB = 512,
+            Environment = new Dictionary<string, string> { ["MY_SETTING"] = "value with spaces", ["PATH"] = "/custom/bin:/usr/bin:/bin" },
+        });
+
+        Assert.Equal(OutcomeKind.Completed, outcome.Kind);
+        var env = ReadOutput(run).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split('=', 2))
+            .ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "");
+        var id = run.Launch.JobId.ToString();
+        Assert.Equal(id, env["SLURM_JOB_ID"]);
+        Assert.Equal(id, env["CONDUCTOR_JOB_ID"]);
+        Assert.Equal("2", env["SLURM_CPUS_PER_TASK"]);
+        Assert.Equal("6", env["SLURM_JOB_CPUS_PER_NODE"]);
+        Assert.Equal("512", env["SLURM_MEM_PER_NODE"]);
+        Assert.Equal("value with spaces", env["MY_SETTING"]);
+        Assert.Equal("/custom/bin:/usr/bin:/bin", env["PATH"]);
+        Assert.Equal(WorkDir, env["PWD"]);
+        Assert.DoesNotContain("CONDUCTOR_TOKEN", env.Keys);
+        Assert.DoesNotContain("PGPASSWORD", env.Keys);
+        Assert.DoesNotContain(env.Values, v => v.Contains("agent-secret-token", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Start_CreatesOutputDirectory_WhenPatternHasOne()
+    {
+        var (run, outcome) = await RunAsync("echo logged", l => l with { Name = "myjob", StdoutPattern = "logs/%x-%j.out" });
+
+        Assert.Equal(OutcomeKind.Completed, outcome.Kind);
+        var expected = Path.Combine(WorkDir, "logs", $"myjob-{run.Launch.JobId}.out");
+        Assert.Equal(expected, run.StdoutPath);
+        Assert.Equal("logged\n", File.ReadAllText(expected));
+    }
+
+    [Fact]
+    public async Task Start_WritesStderrSeparately_WhenStderrPatternIsSet()
+    {
+        var (run, _) = await RunAsync("echo out\necho err >&2", l => l with { StderrPattern = "err-%j.txt" });
+
+        Assert.Equal("out\n", ReadOutput(run));
+        Assert.Equal(Path.Combine(WorkDir, $"err-{run.Launch.JobId}.txt"), run.StderrPath);
+        Assert.Equal("err\n", File.ReadAllText(run.StderrPath!));
+    }
+
+    [Fact]
+    public async Task Start_MergesStderrIntoStdout_WhenNoStderrPattern()
+    {
+        var (run, _) = await RunAsync("echo out\necho err >&2");
+
+        Assert.Equal(run.StdoutPath, run.StderrPath);
+        Assert.Equal("out\nerr\n", ReadOutput(run));
+    }
+
+    [Fact]
+    public async Task Start_UsesShebangInterpreter_WhenScriptHasOne()
+    {
+        var (run, outcome) = await RunAsync("#!/bin/sh\nreadlink /proc/$$/exe");
+
+        Assert.Equal(OutcomeKind.Completed, outcome.Kind);
+        var sh = new FileInfo("/bin/sh").ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? "/bin/sh";
+        Assert.Equal(Path.GetFileName(sh), Path.GetFileName(ReadOutput(run).Trim()));
+    }
+
+    [Fact]
+    public async Task Start_RunsScriptUnderBash_WhenScriptHasNoShebang()
+    {
+        var (run, _) = await RunAsync("echo \"$BASH_VERSION\"");
+
+        Assert.NotEqual("", ReadOutput(run).Trim());
+    }
+
+    [Fact]
+    public async Task Start_PassesArguments_WhenJobHasThem()
+    {
+        var (run, _) = await RunAsync("printf '[%s]' \"$@\"", l => l with { Arguments = ["a b", "c", ""] });
+
+        Assert.Equal("[a b][c][]", ReadOutput(run));
+    }
+
+    [Fact]
+    public async Task Start_CreatesAndUsesWorkDir_WhenItDoesNotExist()
+    {
+        var workDir = _temp.Combine("deep", "er", "work");
+        var (run, outcome) = await RunAsync("pwd", l => l with { WorkDir = workDir });
+
+        Assert.Equal(OutcomeKind.Completed, outcome.Kind);
+        Assert.Equal(workDir + "\n", File.ReadAllText(run.StdoutPath!));
+    }
+
+    [Fact]
+    public async Task Start_KillsLeftoverProcesses_WhenLeaderExits()
+    {
+        var (run, outcome) = await RunAsync("sleep 300 &\necho $! > bg.pid\nexit 0");
+
+        Assert.Equal(OutcomeKind.Completed, outcome.Kind);
+        var background = await ReadPidFileAsync(Path.Combine(WorkDir, "bg.pid"));
+        Assert.True(await Eventually.TrueAsync(() => !Jobs.IsAlive(background)), $"background {background} survived");
+        Assert.True(await Eventually.TrueAsync(() => !Jobs.SessionHasLiveProcesses(run.Process!.Pid)));
+    }
+
+    [Fact]
+    public async Task Start_RestoresDefaultSigpipe_WhenAgentIgnoresIt()
+    {
+        var (run, _) = await RunAsync("yes | head -n 1 > /dev/null\necho \"${PIPESTATUS[0]}\"");
+
+        Assert.Equal("141\n", ReadOutput(run));
+    }
+
+    [Fact]
+    public async Task Start_ReadsStdinFromDevNull_WhenScriptReadsInput()
+    {
+        var (run, _) = await RunAsync("if read -r line; then echo got; else echo eof; fi");
+
+        Assert.Equal("eof\n", ReadOutput(run));
+    }
+
+    [Fact]
+    public async Task Start_RecordsProcessIdentity_WhenLaunched()
+    {
+        var run = Start("echo started > started\nsleep 300");
+        Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "started"))));
+
+        var stat = Conductor.Agent.Processes.ProcStat.Read(run.Process!.Pid);
+        Assert.NotNull(stat);
+        Assert.Equal(run.Process.StartTicks, stat.Value.StartTicks);
+        Assert.Equal(run.Process.Pid, stat.Value.Session);
+        Assert.Equal(run.Process.Pid, stat.Value.ProcessGroup);
+
+        run.Stop(StopReason.UserCancel);
+        await run.Outcome.WaitAsync(OutcomeTimeout);
+    }
+
+    [Fact]
+    public async Task Start_FailsToLaunch_WhenInterpreterIsMissing()
+    {
+        var (run, outcome) = await RunAsync("#!/nonexistent/interpreter\necho never");
+
+        Assert.Null(run.Process);
+        Assert.Equal(OutcomeKind.LaunchFailed, outcome.Kind);
+        Assert.Equal(JobState.Failed, outcome.State);
+        Assert.Equal(JobOutcome.LaunchFailureExitCode, outcome.ExitCode);
+        Assert.Contains("No such file or directory", outcome.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Start_FailsToLaunch_WhenOutputDirectoryCannotBeCreated()
+    {
+        var (_, outcome) = await RunAsync("echo never", l => l with { StdoutPattern = "/proc/conductor-no-such-dir/out.txt" });
+
+        Assert.Equal(OutcomeKind.LaunchFailed, outcome.Kind);
+        Assert.StartsWith("could not create the output directory /proc/conductor-no-such-dir:", outcome.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Start_WritesScriptWithOwnerOnlyMode_WhenPreparing()
+    {
+        var (run, _) = await RunAsync("echo hi");
+
+        var script = JobRunner.ScriptPath(_temp.Combine("scripts"), run.Launch);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(script));
+    }
+}

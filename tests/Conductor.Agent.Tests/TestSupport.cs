@@ -1,0 +1,105 @@
+using Conductor.Agent.Execution;
+using Conductor.Agent.Hosting;
+using Conductor.Agent.Processes;
+using Conductor.Core.Jobs;
+using Conductor.Core.Nodes;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Agent.Tests;
+
+/// <summary>A fresh directory under the system temp directory, deleted afterwards.</summary>
+public sealed class TempDirectory : IDisposable
+{
+    public TempDirectory()
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "conductor-agent-tests-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public string Combine(params string[] parts) => System.IO.Path.Combine([Path, .. parts]);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
+
+public static class Eventually
+{
+    /// <summary>Polls <paramref name="condition"/> until it holds or the deadline passes; returns whether it held.</summary>
+    public static async Task<bool> TrueAsync(Func<bool> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            if (condition())
+            {
+                return true;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(20);
+        }
+    }
+}
+
+public static class Jobs
+{
+    private static long s_nextId = 1000;
+
+    public static JobLaunch Launch(string workDir, string script, Func<JobLaunch, JobLaunch>? customize = null)
+    {
+        var launch = new JobLaunch
+        {
+            JobId = new JobId(Interlocked.Increment(ref s_nextId)),
+            Attempt = 1,
+            Name = "test",
+            Account = "alice",
+            Partition = "batch",
+            Node = new NodeName("node1"),
+            WorkDir = workDir,
+            Script = script,
+        };
+        return customize is null ? launch : customize(launch);
+    }
+
+    public static JobRunner RealRunner(string scriptsDirectory, TimeSpan? killWait = null) =>
+        new(
+            new PosixProcessLauncher(),
+            new PosixSignalSender(NullLogger<PosixSignalSender>.Instance),
+            TimeProvider.System,
+            Options.Create(new AgentOptions
+            {
+                NodeName = "node1",
+                ScriptsDirectory = scriptsDirectory,
+                KillWait = killWait ?? TimeSpan.FromSeconds(1),
+            }),
+            NullLogger<JobRunner>.Instance);
+
+    public static bool IsAlive(int pid) => ProcStat.Read(pid) is { IsZombie: false };
+
+    public static bool SessionHasLiveProcesses(int sid) => ProcStat.All().Any(p => p.Session == sid && !p.IsZombie);
+}
+
+/// <summary>Tests that launch real processes run one at a time.</summary>
+[CollectionDefinition(Name)]
+public sealed class ProcessCollection
+{
+    public const string Name = "real processes";
+}
