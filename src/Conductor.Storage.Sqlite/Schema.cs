@@ -30,7 +30,6 @@ internal static class Schema
             hold                INTEGER NOT NULL,
             begin_time          INTEGER,
             priority            INTEGER NOT NULL,
-            script              TEXT    NOT NULL,
             submit_time         INTEGER NOT NULL,
             eligible_time       INTEGER,
             start_time          INTEGER,
@@ -49,10 +48,22 @@ internal static class Schema
             max_rss_kib         INTEGER
         );
 
-        CREATE INDEX ix_jobs_pending ON jobs (state, priority DESC, submit_time, id);
+        -- The scheduler's pending scan: a partial index that holds only pending jobs and every column the
+        -- snapshot reads, so a pass never touches the table or the (far more numerous) ended jobs.
+        CREATE INDEX ix_jobs_pending ON jobs (
+            priority DESC, submit_time, id, partition, ntasks, cpus_per_task, memory_mib, exclusive, hold,
+            begin_time, time_limit_seconds, reason)
+            WHERE state = 'PENDING';
+        CREATE INDEX ix_jobs_state ON jobs (state);
         CREATE INDEX ix_jobs_account ON jobs (account, id);
         CREATE INDEX ix_jobs_partition ON jobs (partition, id);
         CREATE INDEX ix_jobs_node ON jobs (node, id);
+
+        -- Scripts (up to megabytes each) live apart so that scans of jobs stay small.
+        CREATE TABLE job_scripts (
+            job_id  INTEGER PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+            script  TEXT    NOT NULL
+        );
 
         CREATE TABLE job_events (
             seq     INTEGER PRIMARY KEY AUTOINCREMENT,

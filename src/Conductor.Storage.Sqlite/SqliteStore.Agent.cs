@@ -13,9 +13,10 @@ public sealed partial class SqliteStore
         ReadAsync<IReadOnlyList<Dispatch>>(async (connection, tx) =>
         {
             await using var command = Command(connection, tx, $"""
-                SELECT {JobRows.Columns}, j.script
+                SELECT {JobRows.Columns}, s.script
                 FROM allocations a
                 JOIN jobs j ON j.id = a.job_id AND j.attempt = a.attempt
+                JOIN job_scripts s ON s.job_id = j.id
                 WHERE a.node = @node AND j.node = @node AND j.state = 'RUNNING' AND j.launched_time IS NULL
                 ORDER BY j.id;
                 """);

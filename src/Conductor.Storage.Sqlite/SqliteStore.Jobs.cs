@@ -22,11 +22,11 @@ public sealed partial class SqliteStore
                 INSERT INTO jobs (
                     state, reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib,
                     time_limit_seconds, work_dir, stdout_pattern, stderr_pattern, environment, arguments, exclusive,
-                    requeue, max_retries, nice, hold, begin_time, priority, script, submit_time, eligible_time, attempt)
+                    requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt)
                 VALUES (
                     'PENDING', NULL, @name, @account, @partition, @cpus_per_task, @ntasks, @ntasks_per_node, @memory_mib,
                     @time_limit_seconds, @work_dir, @stdout_pattern, @stderr_pattern, @environment, @arguments, @exclusive,
-                    @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @script, @submit_time, @eligible_time, 0)
+                    @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0)
                 RETURNING id;
                 """);
             var p = insert.Parameters;
@@ -50,11 +50,15 @@ public sealed partial class SqliteStore
             p.AddWithValue("@hold", spec.Hold);
             p.AddWithValue("@begin_time", SqlValues.ToMs(spec.Begin));
             p.AddWithValue("@priority", spec.Priority);
-            p.AddWithValue("@script", job.Script);
             p.AddWithValue("@submit_time", SqlValues.ToMs(job.SubmitTime));
             p.AddWithValue("@eligible_time", SqlValues.ToMs(spec.Begin ?? job.SubmitTime));
 
             var id = new JobId((long)(await insert.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
+
+            await using var script = Command(connection, tx, "INSERT INTO job_scripts (job_id, script) VALUES (@id, @script);");
+            script.Parameters.AddWithValue("@id", id.Value);
+            script.Parameters.AddWithValue("@script", job.Script);
+            await script.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             await InsertEventAsync(connection, tx, id, job.SubmitTime, JobEventKind.Submitted, null, ct).ConfigureAwait(false);
             return id;
         }, ct);

@@ -13,19 +13,28 @@ public sealed partial class SqliteStore
             await using (var command = Command(connection, tx, """
                 SELECT id, priority, submit_time, partition, ntasks * cpus_per_task, memory_mib, exclusive, hold,
                        begin_time, time_limit_seconds, reason
-                FROM jobs
+                FROM jobs INDEXED BY ix_jobs_pending
                 WHERE state = 'PENDING';
                 """))
             {
+                // The hot path of every scheduling pass: a plain synchronous loop (the provider's async reads
+                // complete synchronously anyway) and one string per distinct partition.
+                var partitions = new Dictionary<string, string>(StringComparer.Ordinal);
                 await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                while (r.Read())
                 {
+                    var partition = r.GetString(3);
+                    if (!partitions.TryGetValue(partition, out var shared))
+                    {
+                        partitions[partition] = shared = partition;
+                    }
+
                     var limit = r.GetInt64OrNull(9);
                     pending.Add(new PendingJob(
                         new JobId(r.GetInt64(0)),
                         r.GetInt32(1),
                         SqlValues.FromMs(r.GetInt64(2)),
-                        r.GetString(3),
+                        shared,
                         r.GetInt32(4),
                         r.GetInt64OrNull(5) ?? 0,
                         r.GetBoolean(6),

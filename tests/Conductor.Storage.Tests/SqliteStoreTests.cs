@@ -154,8 +154,8 @@ public sealed class SqliteStoreTests : StoreContractTests, IDisposable
                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {Many})
                 INSERT INTO jobs (state, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, work_dir,
                                   stdout_pattern, environment, arguments, exclusive, requeue, max_retries, nice, hold,
-                                  priority, script, submit_time, eligible_time)
-                SELECT 'PENDING', 'j', 'a', 'batch', 1, 1, 1, '/w', 'o', '{"{}"}', '[]', 0, 0, 0, 0, 0, 0, 's', i, i FROM n;
+                                  priority, submit_time, eligible_time)
+                SELECT 'PENDING', 'j', 'a', 'batch', 1, 1, 1, '/w', 'o', '{"{}"}', '[]', 0, 0, 0, 0, 0, 0, i, i FROM n;
                 """;
             command.ExecuteNonQuery();
         }
