@@ -206,10 +206,14 @@ public sealed partial class SqliteStore
         return (SqlValues.ParseState(reader.GetString(0)), reader.GetInt32(1), reader.GetStringOrNull(2), reader.GetStringOrNull(3));
     }
 
+    /// <summary>Appends an event to an existing job; nothing happens for a job that does not exist.</summary>
     private static async Task InsertEventAsync(
         SqliteConnection connection, SqliteTransaction tx, JobId id, DateTimeOffset time, JobEventKind kind, string? detail, CancellationToken ct)
     {
-        await using var command = Command(connection, tx, "INSERT INTO job_events (job_id, time, kind, detail) VALUES (@id, @time, @kind, @detail);");
+        await using var command = Command(connection, tx, """
+            INSERT INTO job_events (job_id, time, kind, detail)
+            SELECT @id, @time, @kind, @detail WHERE EXISTS (SELECT 1 FROM jobs WHERE id = @id);
+            """);
         command.Parameters.AddWithValue("@id", id.Value);
         command.Parameters.AddWithValue("@time", SqlValues.ToMs(time));
         command.Parameters.AddWithValue("@kind", kind.ToWireName());

@@ -4,6 +4,7 @@ using Conductor.Core.Storage;
 using Conductor.Storage.Sqlite;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Conductor.Storage.Tests;
 
@@ -179,5 +180,24 @@ public sealed class SqliteStoreTests : StoreContractTests, IDisposable
         Assert.Same(store, provider.GetRequiredService<ISchedulerStore>());
         Assert.Same(store, provider.GetRequiredService<IAgentStore>());
         Assert.Equal(new JobId(1), await store.SubmitAsync(new NewJob(Spec(), "x", T0), Ct));
+    }
+
+    [Fact]
+    public async Task AddConductorSqliteStorage_MigratesAtHostStart_WhenHostedServiceRuns()
+    {
+        var path = Path.Combine(_directory, "hosted", "conductor.db");
+        var services = new ServiceCollection();
+        services.AddConductorSqliteStorage(path);
+        await using var provider = services.BuildServiceProvider();
+
+        foreach (var hosted in provider.GetServices<IHostedService>())
+        {
+            await hosted.StartAsync(Ct);
+        }
+
+        Assert.True(File.Exists(path));
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        connection.Open();
+        Assert.Equal(SqliteStore.SchemaVersion, Scalar(connection, "SELECT MAX(version) FROM schema_version;"));
     }
 }

@@ -715,6 +715,44 @@ public abstract class StoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task FinishAsync_RequeuesJobAndReleasesAllocation_WhenReportedPending()
+    {
+        await RegisterAsync(Node1);
+        await RegisterAsync(Node2);
+        var id = await SubmitAsync(Spec() with { Requeue = true });
+        await StartAsync(id, Node1, [0]);
+        await Agent.MarkLaunchedAsync(id, 1, Launch(), Ct);
+
+        var outcome = await Agent.FinishAsync(
+            new JobCompletion(id, 1, JobState.Pending, ExitCode.Killed(9), "node lost", T0.AddMinutes(1)), Ct);
+        var requeued = await GetAsync(id);
+        var restarted = await Scheduler.CommitAsync(new SchedulingPlan([new JobStart(id, Node2, [3], 0)], []), T0.AddMinutes(2), Ct);
+        var stale = await Agent.FinishAsync(new JobCompletion(id, 1, JobState.Completed, ExitCode.Success, null, T0.AddMinutes(3)), Ct);
+
+        Assert.Equal(FinishOutcome.Finished, outcome);
+        Assert.Equal(JobState.Pending, requeued.State);
+        Assert.Null(requeued.Node);
+        Assert.Null(requeued.ProcessId);
+        Assert.Equal(1, requeued.Attempt);
+        Assert.Contains(await Jobs.GetEventsAsync(id, Ct), e => e.Kind == JobEventKind.Requeued);
+        Assert.Empty(await Agent.GetNodeJobsAsync(Node1, Ct));
+        Assert.Single(restarted);
+        Assert.Equal(FinishOutcome.Stale, stale);
+        var job = await GetAsync(id);
+        Assert.Equal((JobState.Running, 2, Node2), (job.State, job.Attempt, job.Node));
+        Assert.Null(job.ExitCode);
+        Assert.Single(await Agent.GetDispatchesAsync(Node2, Ct));
+    }
+
+    [Fact]
+    public async Task AppendEventAsync_DoesNothing_WhenJobIsMissing()
+    {
+        await Agent.AppendEventAsync(new JobId(404), JobEventKind.Warning, "orphan", T0, Ct);
+
+        Assert.Empty(await Jobs.GetEventsAsync(new JobId(404), Ct));
+    }
+
+    [Fact]
     public async Task RecordUsageAsync_KeepsMaximumRss_WhenReportedRepeatedly()
     {
         await RegisterAsync(Node1);
