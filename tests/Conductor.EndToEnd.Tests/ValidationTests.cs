@@ -59,7 +59,11 @@ public sealed class ValidationTests(ServerFixture fixture)
     {
         var script = "#!/bin/bash\n" + new string('#', 20 * 1024 * 1024);
         var body = new JsonObject { ["job"] = new JsonObject { ["current_working_directory"] = "/tmp" }, ["script"] = script }.ToJsonString();
-        var response = await fixture.Client.PostAsync("/api/v1/jobs", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        // Like curl with a large body: ask first, so the server can refuse before the upload.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/jobs") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.ExpectContinue = true;
+        var response = await fixture.Client.SendAsync(request);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
         Assert.NotNull(problem["errors"]!["script"]);

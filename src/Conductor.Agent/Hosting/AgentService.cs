@@ -32,12 +32,30 @@ public sealed class AgentService(
     private readonly ConcurrentDictionary<ExecutionKey, DateTimeOffset> _ended = new();
     private readonly CancellationTokenSource _shutdown = new();
     private readonly AgentOptions _options = options.Value;
+    private bool _registeredAtStart;
 
     /// <summary>The job attempts this agent is running or still has to report.</summary>
     public IReadOnlyCollection<(JobId JobId, int Attempt)> Running =>
         _executions.Keys.Select(k => (k.JobId, k.Attempt)).ToList();
 
     private NodeName Node => _options.Node();
+
+    /// <summary>Registers the node before the host goes on starting, so the first submission already finds it.</summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await nodeStore.RegisterAsync(_options.ToRegistration(), time.GetUtcNow(), cancellationToken);
+            AgentLog.Registered(logger, Node, _options.Cpus, _options.MemoryMiB);
+            _registeredAtStart = true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "The agent of node {Node} could not register at start; it keeps trying", Node);
+        }
+
+        await base.StartAsync(cancellationToken);
+    }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -69,7 +87,7 @@ public sealed class AgentService(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var wake = wakeBus.Subscribe(WakeTopic.Node(Node));
-        var registered = false;
+        var registered = _registeredAtStart;
         var nextHeartbeat = time.GetUtcNow();
         while (!stoppingToken.IsCancellationRequested)
         {

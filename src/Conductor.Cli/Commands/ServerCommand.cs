@@ -121,6 +121,7 @@ public static class ServerCommand
             o.TimestampFormat = "yyyy-MM-dd HH:mm:ss ";
         });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Conductor.Server.Auth", LogLevel.Warning);
 
         var serverOptions = new ServerOptions { DataDirectory = dataDirectory };
         builder.Services.AddConductorSqliteStorage(serverOptions.DatabasePath);

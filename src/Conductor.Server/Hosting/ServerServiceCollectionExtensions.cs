@@ -6,6 +6,7 @@ using Conductor.Server.Auth;
 using Conductor.Server.Jobs;
 using Conductor.Server.Scheduling;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -27,6 +28,9 @@ public static class ServerServiceCollectionExtensions
         services.AddAuthentication(TokenAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
+
+        // Bearer tokens need no cookie keys; keep data protection in memory rather than in the user's home.
+        services.AddSingleton<IDataProtectionProvider, EphemeralDataProtectionProvider>();
         services.AddProblemDetails();
         services.AddOpenApi("v1");
         services.ConfigureHttpJsonOptions(o =>
@@ -60,6 +64,9 @@ public static class ServerServiceCollectionExtensions
 
     public static WebApplication MapConductorApi(this WebApplication app)
     {
+        // Writes the admin token at first start, before the first request needs it.
+        _ = app.Services.GetRequiredService<TokenRegistry>();
+
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
