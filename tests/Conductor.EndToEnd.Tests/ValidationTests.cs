@@ -107,4 +107,15 @@ public sealed class ValidationTests(ServerFixture fixture)
         var health = await fixture.Client.GetAsync("/healthz");
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
     }
+
+    [Fact]
+    public async Task Submit_AcceptsJson_WhateverTheContentTypeHeaderSays()
+    {
+        // curl -d without -H sends application/x-www-form-urlencoded.
+        var body = """{"job": {"current_working_directory": "/tmp", "hold": true}, "script": "#!/bin/bash\ntrue"}""";
+        var response = await fixture.Client.PostAsync("/api/v1/jobs", new StringContent(body, Encoding.UTF8, "application/x-www-form-urlencoded"));
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var id = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["job_id"]!.GetValue<string>();
+        await fixture.Client.PostAsync($"/api/v1/jobs/{id}/cancel", null);
+    }
 }

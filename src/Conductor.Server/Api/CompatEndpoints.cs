@@ -21,7 +21,7 @@ public static class CompatEndpoints
     {
         var group = app.MapGroup("").WithTags("SCNS-Conductor compatibility").RequireAuthorization();
         group.MapPost("/jobs/submit", SubmitAsync)
-            .Accepts<SubmitRequest>("application/json")
+            .Accepts<SubmitRequest>("application/json", "*/*")
             .Produces<SubmitResponse>(StatusCodes.Status201Created);
         group.MapGet("/jobs/query/{id}", QueryAsync);
         group.MapPost("/jobs/cancel/{id}", CancelAsync);

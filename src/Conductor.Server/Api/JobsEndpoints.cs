@@ -17,7 +17,7 @@ public static class JobsEndpoints
     {
         var jobs = api.MapGroup("/jobs").WithTags("Jobs");
         jobs.MapPost("", SubmitAsync)
-            .Accepts<SubmitRequest>("application/json")
+            .Accepts<SubmitRequest>("application/json", "*/*")
             .Produces<SubmitResponse>(StatusCodes.Status201Created)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
