@@ -100,5 +100,11 @@ internal static class Schema
 
         CREATE INDEX ix_allocations_node ON allocations (node);
         """,
+        """
+        ALTER TABLE nodes ADD COLUMN last_recovery TEXT;
+
+        -- Retention deletes ended jobs by age.
+        CREATE INDEX ix_jobs_ended ON jobs (end_time) WHERE state NOT IN ('PENDING', 'RUNNING');
+        """,
     ];
 }

@@ -10,6 +10,26 @@ namespace Conductor.Storage.Sqlite;
 public sealed partial class SqliteStore
 {
     public Task<IReadOnlyList<Dispatch>> GetDispatchesAsync(NodeName node, CancellationToken ct) =>
+        ReadDispatchesAsync(node, "AND j.launched_time IS NULL", ct);
+
+    public Task<IReadOnlyList<Dispatch>> GetAssignedAsync(NodeName node, CancellationToken ct) =>
+        ReadDispatchesAsync(node, "", ct);
+
+    public Task<int> ReleaseStaleAllocationsAsync(NodeName node, CancellationToken ct) =>
+        WriteAsync(
+            (connection, tx) => connection.ExecuteAsync(new CommandDefinition(
+                """
+                DELETE FROM allocations
+                WHERE node = @node AND job_id IN (
+                    SELECT a.job_id FROM allocations a JOIN jobs j ON j.id = a.job_id
+                    WHERE a.node = @node AND (j.state <> 'RUNNING' OR j.attempt <> a.attempt OR j.node IS NOT a.node));
+                """,
+                new { node = node.Value },
+                tx,
+                cancellationToken: ct)),
+            ct);
+
+    private Task<IReadOnlyList<Dispatch>> ReadDispatchesAsync(NodeName node, string filter, CancellationToken ct) =>
         ReadAsync<IReadOnlyList<Dispatch>>(async (connection, tx) =>
         {
             await using var command = Command(connection, tx, $"""
@@ -17,7 +37,7 @@ public sealed partial class SqliteStore
                 FROM allocations a
                 JOIN jobs j ON j.id = a.job_id AND j.attempt = a.attempt
                 JOIN job_scripts s ON s.job_id = j.id
-                WHERE a.node = @node AND j.node = @node AND j.state = 'RUNNING' AND j.launched_time IS NULL
+                WHERE a.node = @node AND j.node = @node AND j.state = 'RUNNING' {filter}
                 ORDER BY j.id;
                 """);
             command.Parameters.AddWithValue("@node", node.Value);
@@ -58,6 +78,7 @@ public sealed partial class SqliteStore
             var detail = string.Create(CultureInfo.InvariantCulture, $"pid={launch.ProcessId}");
             if (await UpdateAsync(" AND state = 'RUNNING'").ConfigureAwait(false) == 1)
             {
+                await InsertEventsAsync(connection, tx, id, launch.Events, ct).ConfigureAwait(false);
                 await InsertEventAsync(connection, tx, id, launch.LaunchTime, JobEventKind.Launched, detail, ct).ConfigureAwait(false);
                 return true;
             }
@@ -66,6 +87,7 @@ public sealed partial class SqliteStore
             // agent's reconciliation finds it to kill) and its output paths (the user looks there).
             if (await UpdateAsync("").ConfigureAwait(false) == 1)
             {
+                await InsertEventsAsync(connection, tx, id, launch.Events, ct).ConfigureAwait(false);
                 await InsertEventAsync(connection, tx, id, launch.LaunchTime, JobEventKind.Launched, detail + " (job no longer running)", ct)
                     .ConfigureAwait(false);
             }
@@ -111,6 +133,7 @@ public sealed partial class SqliteStore
                 }
 
                 await ReleaseAsync(connection, tx, id, ct).ConfigureAwait(false);
+                await InsertEventsAsync(connection, tx, id, completion.Events, ct).ConfigureAwait(false);
                 await InsertEventAsync(connection, tx, id, completion.EndTime, requeue ? JobEventKind.Requeued : JobEventKind.Finished, detail, ct)
                     .ConfigureAwait(false);
                 return FinishOutcome.Finished;
@@ -130,6 +153,7 @@ public sealed partial class SqliteStore
                 await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 if (await ReleaseAsync(connection, tx, id, ct).ConfigureAwait(false))
                 {
+                    await InsertEventsAsync(connection, tx, id, completion.Events, ct).ConfigureAwait(false);
                     await InsertEventAsync(connection, tx, id, completion.EndTime, JobEventKind.Finished, detail, ct).ConfigureAwait(false);
                 }
 
@@ -204,6 +228,15 @@ public sealed partial class SqliteStore
     }
 
     /// <summary>Deletes the job's allocation; true when there was one. Deleting twice is a no-op.</summary>
+    private static async Task InsertEventsAsync(
+        SqliteConnection connection, SqliteTransaction tx, JobId id, IReadOnlyList<AgentEvent>? events, CancellationToken ct)
+    {
+        foreach (var e in events ?? [])
+        {
+            await InsertEventAsync(connection, tx, id, e.Time, e.Kind, e.Detail, ct).ConfigureAwait(false);
+        }
+    }
+
     private static async Task<bool> ReleaseAsync(SqliteConnection connection, SqliteTransaction tx, JobId id, CancellationToken ct)
     {
         await using var delete = Command(connection, tx, "DELETE FROM allocations WHERE job_id = @id;");

@@ -207,6 +207,22 @@ public sealed partial class SqliteStore
     }
 
     /// <summary>Appends an event to an existing job; nothing happens for a job that does not exist.</summary>
+    public Task<int> PurgeAsync(DateTimeOffset endedBefore, int limit, CancellationToken ct) =>
+        WriteAsync(
+            (connection, tx) => connection.ExecuteAsync(new CommandDefinition(
+                """
+                DELETE FROM jobs WHERE id IN (
+                    SELECT j.id FROM jobs j
+                    WHERE j.state NOT IN ('PENDING', 'RUNNING') AND j.end_time < @before
+                      AND NOT EXISTS (SELECT 1 FROM allocations a WHERE a.job_id = j.id)
+                    ORDER BY j.end_time
+                    LIMIT @limit);
+                """,
+                new { before = SqlValues.ToMs(endedBefore), limit = Math.Clamp(limit, 1, 100_000) },
+                tx,
+                cancellationToken: ct)),
+            ct);
+
     private static async Task InsertEventAsync(
         SqliteConnection connection, SqliteTransaction tx, JobId id, DateTimeOffset time, JobEventKind kind, string? detail, CancellationToken ct)
     {

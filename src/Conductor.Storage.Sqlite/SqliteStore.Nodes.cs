@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Conductor.Core.Nodes;
 using Dapper;
 
@@ -50,12 +51,24 @@ public sealed partial class SqliteStore
             ct).ConfigureAwait(false);
     }
 
+    public async Task RecordRecoveryAsync(NodeName node, RecoveryReport report, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        await WriteAsync(
+            (connection, tx) => connection.ExecuteAsync(new CommandDefinition(
+                "UPDATE nodes SET last_recovery = @report WHERE name = @name;",
+                new { name = node.Value, report = JsonSerializer.Serialize(report) },
+                tx,
+                cancellationToken: ct)),
+            ct).ConfigureAwait(false);
+    }
+
     public async Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         await using var command = Command(connection, null, """
             SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state, n.state_reason, n.last_heartbeat,
-                   COALESCE(SUM(a.cpus), 0), COALESCE(SUM(a.memory_mib), 0), COUNT(a.job_id)
+                   COALESCE(SUM(a.cpus), 0), COALESCE(SUM(a.memory_mib), 0), COUNT(a.job_id), n.last_recovery
             FROM nodes n
             LEFT JOIN allocations a ON a.node = n.name
             GROUP BY n.name
@@ -77,6 +90,7 @@ public sealed partial class SqliteStore
                 AllocatedCpus = reader.GetInt32(7),
                 AllocatedMemoryMiB = reader.GetInt64(8),
                 RunningJobs = reader.GetInt32(9),
+                LastRecovery = reader.GetStringOrNull(10) is { } json ? JsonSerializer.Deserialize<RecoveryReport>(json) : null,
             });
         }
 

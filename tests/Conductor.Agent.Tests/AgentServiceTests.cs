@@ -6,8 +6,8 @@ using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Signals;
 using Conductor.Core.Storage;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace Conductor.Agent.Tests;
 
@@ -19,32 +19,33 @@ public sealed class AgentServiceTests : IDisposable
     private readonly TempDirectory _temp = new();
     private readonly FakeStore _store = new();
     private readonly InProcessWakeBus _bus = new();
+    private readonly ServiceProvider _provider;
     private readonly AgentService _service;
 
     public AgentServiceTests()
     {
-        var options = Options.Create(new AgentOptions
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton<IAgentStore>(_store);
+        services.AddSingleton<INodeStore>(_store);
+        services.AddSingleton<IWakeBus>(_bus);
+        services.AddConductorAgent(o =>
         {
-            NodeName = Node.Value,
-            Cpus = 4,
-            MemoryMiB = 4096,
-            ScriptsDirectory = _temp.Combine("scripts"),
-            PollInterval = TimeSpan.FromMilliseconds(50),
-            HeartbeatInterval = TimeSpan.FromMilliseconds(200),
-            KillWait = TimeSpan.FromSeconds(1),
+            o.NodeName = Node.Value;
+            o.Cpus = 4;
+            o.MemoryMiB = 4096;
+            o.ScriptsDirectory = _temp.Combine("scripts");
+            o.PollInterval = TimeSpan.FromMilliseconds(50);
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
+            o.KillWait = TimeSpan.FromSeconds(1);
         });
-        var runner = new JobRunner(
-            new PosixProcessLauncher(),
-            new PosixSignalSender(NullLogger<PosixSignalSender>.Instance),
-            TimeProvider.System,
-            options,
-            NullLogger<JobRunner>.Instance);
-        _service = new AgentService(_store, _store, _bus, runner, TimeProvider.System, options, NullLogger<AgentService>.Instance);
+        _provider = services.BuildServiceProvider();
+        _service = _provider.GetRequiredService<AgentService>();
     }
 
     public void Dispose()
     {
-        _service.Dispose();
+        _provider.Dispose();
         _temp.Dispose();
     }
 
@@ -114,19 +115,21 @@ public sealed class AgentServiceTests : IDisposable
     }
 
     [Fact]
-    public async Task StopAsync_ReportsShutdown_WhenJobsAreRunning()
+    public async Task StopAsync_LeavesRunningJobsRunning_WhenNotDraining()
     {
         _store.Dispatch(Job(4), "sleep 300");
         await _service.StartAsync(CancellationToken.None);
         Assert.True(await Eventually.TrueAsync(() => _store.Launches.ContainsKey(new JobId(4))));
+        var launch = _store.Launches[new JobId(4)];
+        var process = new LaunchedProcess(launch.ProcessId, launch.ProcessStartTicks);
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await _service.StopAsync(timeout.Token);
 
-        var completion = await CompletionAsync(4);
-        Assert.Equal(JobState.Failed, completion.State);
-        Assert.Equal(JobOutcome.ShutdownMessage, completion.ErrorMessage);
-        Assert.Empty(_service.Running);
+        Assert.False(_store.Completions.ContainsKey(new JobId(4)));
+        Assert.True(process.IsAlive, "the job goes on, to be adopted at the next start");
+        new PosixSignalSender(NullLogger<PosixSignalSender>.Instance).SignalJob(process, 9);
+        Assert.True(await Eventually.TrueAsync(() => !process.IsAlive));
     }
 
     [Fact]
@@ -142,6 +145,7 @@ public sealed class AgentServiceTests : IDisposable
         Assert.Equal(JobState.Failed, completion.State);
         Assert.Equal(ExitCode.Exited(4), completion.ExitCode);
         Assert.Equal("Exited with code 4", completion.ErrorMessage);
+        Assert.Contains(completion.Events!, e => e.Kind == JobEventKind.Stage && e.Detail == "CleanedUp");
     }
 
     [Fact]
@@ -215,6 +219,13 @@ public sealed class AgentServiceTests : IDisposable
 
         public Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct) => throw new NotSupportedException();
 
+        public Task RecordRecoveryAsync(NodeName node, RecoveryReport report, CancellationToken ct) => Task.CompletedTask;
+
+        // A fresh node: nothing was running before this agent started.
+        public Task<IReadOnlyList<Dispatch>> GetAssignedAsync(NodeName node, CancellationToken ct) => Task.FromResult<IReadOnlyList<Dispatch>>([]);
+
+        public Task<int> ReleaseStaleAllocationsAsync(NodeName node, CancellationToken ct) => Task.FromResult(0);
+
         public Task<IReadOnlyList<Dispatch>> GetDispatchesAsync(NodeName node, CancellationToken ct)
         {
             MaybeFail();
@@ -246,6 +257,7 @@ public sealed class AgentServiceTests : IDisposable
         public Task<IReadOnlyList<NodeJob>> GetNodeJobsAsync(NodeName node, CancellationToken ct)
         {
             IReadOnlyList<NodeJob> result = _jobs.Values
+                .Where(j => !Completions.ContainsKey(j.Job.Id))
                 .Select(j => new NodeJob(j.Job.Id, j.Job.Attempt, j.Job.State, Launches.ContainsKey(j.Job.Id), null, null))
                 .ToList();
             return Task.FromResult(result);

@@ -4,7 +4,6 @@ using Conductor.Agent.Hosting;
 using Conductor.Agent.Processes;
 using Conductor.Core.Jobs;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Conductor.Agent.Tests;
@@ -19,17 +18,22 @@ public sealed class JobRunTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    private JobRun Start(Func<JobLaunch, JobLaunch>? customize = null, CancellationToken shutdown = default)
+    private TimeSpan? _limit;
+
+    private JobRun Start(Func<JobLaunch, JobLaunch>? customize = null, CancellationToken detach = default)
     {
-        var runner = new JobRunner(
-            _processes,
-            _processes,
-            _time,
-            Options.Create(new AgentOptions { NodeName = "node1", ScriptsDirectory = _temp.Combine("scripts"), KillWait = KillWait }),
-            NullLogger<JobRunner>.Instance);
-        var run = runner.Start(Jobs.Launch(_temp.Combine("work"), "sleep 1000", customize), shutdown);
-        Assert.NotNull(run.Process);
-        return run;
+        var launch = Jobs.Launch(_temp.Combine("work"), "sleep 1000", customize);
+        _limit = launch.TimeLimit;
+        var process = _processes.Launch(new LaunchRequest("/bin/sh", ["/bin/sh"], new Dictionary<string, string>(), "/", "/dev/null", null));
+        return new JobRun(launch.JobId, launch.Attempt, process, _temp.Combine("no-status"), launch.TimeLimit,
+            new JobRunContext(_processes, _processes, _time, KillWait, NullLogger.Instance), detach);
+    }
+
+    private async Task<JobOutcome> OutcomeOf(JobRun run)
+    {
+        var result = await run.Result.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.NotNull(result);
+        return JobOutcome.FromExit(result.Exit, result.Stop, _limit);
     }
 
     [Fact]
@@ -53,7 +57,7 @@ public sealed class JobRunTests : IDisposable
 
         Assert.Contains(NativeMethods.SIGKILL, _processes.Signals);
         Assert.True(_time.GetUtcNow() - termAt >= KillWait, $"SIGKILL after {_time.GetUtcNow() - termAt}");
-        var outcome = await run.Outcome.WaitAsync(TimeSpan.FromSeconds(10));
+        var outcome = await OutcomeOf(run);
         Assert.Equal(OutcomeKind.TimedOut, outcome.Kind);
         Assert.Equal(ExitCode.Killed(9), outcome.ExitCode);
     }
@@ -73,7 +77,7 @@ public sealed class JobRunTests : IDisposable
         Assert.Equal(StopReason.None, run.StopReason);
         _time.Advance(TimeSpan.FromDays(1));
         Assert.Equal(StopReason.TimeLimit, run.StopReason);
-        var outcome = await run.Outcome.WaitAsync(TimeSpan.FromSeconds(10));
+        var outcome = await OutcomeOf(run);
 
         Assert.Equal(OutcomeKind.TimedOut, outcome.Kind);
         Assert.Equal(NativeMethods.SIGTERM, _processes.Signals.First());
@@ -86,7 +90,7 @@ public sealed class JobRunTests : IDisposable
         var run = Start();
 
         run.Stop(StopReason.UserCancel);
-        var outcome = await run.Outcome.WaitAsync(TimeSpan.FromSeconds(10));
+        var outcome = await OutcomeOf(run);
 
         Assert.Equal(OutcomeKind.Cancelled, outcome.Kind);
         Assert.Equal(ExitCode.Killed(15), outcome.ExitCode);
@@ -99,7 +103,7 @@ public sealed class JobRunTests : IDisposable
         var run = Start();
 
         _processes.Exit(0);
-        var outcome = await run.Outcome.WaitAsync(TimeSpan.FromSeconds(10));
+        var outcome = await OutcomeOf(run);
 
         Assert.Equal(OutcomeKind.Completed, outcome.Kind);
         Assert.Equal(["signal 9", "reap"], _processes.Calls.ToArray());
@@ -110,7 +114,7 @@ public sealed class JobRunTests : IDisposable
     {
         var run = Start();
         _processes.Exit(3 << 8);
-        var outcome = await run.Outcome.WaitAsync(TimeSpan.FromSeconds(10));
+        var outcome = await OutcomeOf(run);
 
         run.Stop(StopReason.UserCancel);
 
@@ -128,43 +132,23 @@ public sealed class JobRunTests : IDisposable
         run.Stop(StopReason.Fenced);
         run.Stop(StopReason.UserCancel);
         _time.Advance(TimeSpan.FromHours(2));
-        var outcome = await run.Outcome.WaitAsync(TimeSpan.FromSeconds(10));
+        var outcome = await OutcomeOf(run);
 
         Assert.Equal(OutcomeKind.Fenced, outcome.Kind);
         Assert.Equal(StopReason.Fenced, run.StopReason);
     }
 
     [Fact]
-    public async Task Start_StopsWithShutdownReason_WhenShutdownTokenFires()
+    public async Task Detach_StopsWatchingWithoutSignals_WhenTheAgentShutsDown()
     {
-        _processes.ExitOnSigterm = true;
-        using var shutdown = new CancellationTokenSource();
-        var run = Start(shutdown: shutdown.Token);
+        using var detach = new CancellationTokenSource();
+        var run = Start(detach: detach.Token);
 
-        await shutdown.CancelAsync();
-        var outcome = await run.Outcome.WaitAsync(TimeSpan.FromSeconds(10));
+        await detach.CancelAsync();
+        var result = await run.Result.WaitAsync(TimeSpan.FromSeconds(10));
 
-        Assert.Equal(OutcomeKind.ShutDown, outcome.Kind);
-        Assert.Equal(JobState.Failed, outcome.State);
-    }
-
-    [Fact]
-    public async Task Start_ReturnsLaunchFailed_WhenLauncherFails()
-    {
-        _processes.LaunchError = "could not start /bin/bash in /w: No such file or directory";
-        var runner = new JobRunner(
-            _processes,
-            _processes,
-            _time,
-            Options.Create(new AgentOptions { NodeName = "node1", ScriptsDirectory = _temp.Combine("scripts") }),
-            NullLogger<JobRunner>.Instance);
-
-        var run = runner.Start(Jobs.Launch(_temp.Combine("work"), "echo"), CancellationToken.None);
-        var outcome = await run.Outcome;
-
-        Assert.Null(run.Process);
-        Assert.Equal(OutcomeKind.LaunchFailed, outcome.Kind);
-        Assert.Equal(_processes.LaunchError, outcome.Error);
+        Assert.Null(result);
+        Assert.Empty(_processes.Signals);
     }
 
     /// <summary>One fake process: exits when told, or on the signals it is configured to die from.</summary>
@@ -184,10 +168,10 @@ public sealed class JobRunTests : IDisposable
 
         public Task WaitForLeaderExitAsync(LaunchedProcess process) => _exit.Task;
 
-        public int Reap(LaunchedProcess process)
+        public ProcessExit Reap(LaunchedProcess process)
         {
             Calls.Enqueue("reap");
-            return _exit.Task.Result;
+            return new ProcessExit(_exit.Task.Result, 0.5, 1024);
         }
 
         public int SignalJob(LaunchedProcess process, int signal)

@@ -11,30 +11,41 @@ public sealed class ProcessIntegrationTests : IDisposable
 {
     private static readonly TimeSpan OutcomeTimeout = TimeSpan.FromSeconds(30);
     private readonly TempDirectory _temp = new();
-    private readonly CancellationTokenSource _shutdown = new();
+    private readonly Dictionary<TimeSpan, ExecutorHarness> _harnesses = [];
 
     public void Dispose()
     {
-        _shutdown.Dispose();
+        foreach (var harness in _harnesses.Values)
+        {
+            harness.Dispose();
+        }
+
         _temp.Dispose();
     }
 
     private string WorkDir => _temp.Combine("work");
 
-    private async Task<(JobRun Run, JobOutcome Outcome)> RunAsync(
+    private async Task<(RunHandle Run, JobOutcome Outcome)> RunAsync(
         string script, Func<JobLaunch, JobLaunch>? customize = null, TimeSpan? killWait = null)
     {
         var run = Start(script, customize, killWait);
         return (run, await run.Outcome.WaitAsync(OutcomeTimeout));
     }
 
-    private JobRun Start(string script, Func<JobLaunch, JobLaunch>? customize = null, TimeSpan? killWait = null)
+    private RunHandle Start(string script, Func<JobLaunch, JobLaunch>? customize = null, TimeSpan? killWait = null) =>
+        Harness(killWait ?? TimeSpan.FromSeconds(1)).Start(Jobs.Launch(WorkDir, script, customize));
+
+    private ExecutorHarness Harness(TimeSpan killWait)
     {
-        var runner = Jobs.RealRunner(_temp.Combine("scripts"), killWait);
-        return runner.Start(Jobs.Launch(WorkDir, script, customize), _shutdown.Token);
+        if (!_harnesses.TryGetValue(killWait, out var harness))
+        {
+            _harnesses[killWait] = harness = new ExecutorHarness(Jobs.Options(_temp.Combine("scripts"), killWait));
+        }
+
+        return harness;
     }
 
-    private string ReadOutput(JobRun run) => File.ReadAllText(run.StdoutPath!);
+    private static string ReadOutput(RunHandle run) => File.ReadAllText(run.StdoutPath!);
 
     private async Task<int> ReadPidFileAsync(string path)
     {
@@ -54,7 +65,7 @@ public sealed class ProcessIntegrationTests : IDisposable
         Assert.Equal(JobState.Completed, outcome.State);
         Assert.Equal(ExitCode.Success, outcome.ExitCode);
         Assert.Null(outcome.Error);
-        Assert.Equal(Path.Combine(WorkDir, $"slurm-{run.Launch.JobId}.out"), run.StdoutPath);
+        Assert.Equal(Path.Combine(WorkDir, $"slurm-{run.JobId}.out"), run.StdoutPath);
         Assert.Equal("hello\n", ReadOutput(run));
     }
 
@@ -75,7 +86,7 @@ public sealed class ProcessIntegrationTests : IDisposable
 
         Assert.Equal(JobState.Failed, outcome.State);
         Assert.Equal(ExitCode.Killed(9), outcome.ExitCode);
-        Assert.Equal("Killed by signal 9 (SIGKILL)", outcome.Error);
+        Assert.Equal("Killed by signal 9 (SIGKILL), which Conductor did not send", outcome.Error);
     }
 
     [Fact]
@@ -96,7 +107,7 @@ public sealed class ProcessIntegrationTests : IDisposable
         var grandchild = await ReadPidFileAsync(Path.Combine(WorkDir, "grandchild.pid"));
         Assert.True(Jobs.IsAlive(grandchild));
 
-        run.Stop(StopReason.UserCancel);
+        await run.StopAsync(StopReason.UserCancel);
         var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
 
         Assert.Equal(OutcomeKind.Cancelled, outcome.Kind);
@@ -111,7 +122,7 @@ public sealed class ProcessIntegrationTests : IDisposable
         Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "ready"))));
 
         var watch = Stopwatch.StartNew();
-        run.Stop(StopReason.UserCancel);
+        await run.StopAsync(StopReason.UserCancel);
         var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
 
         Assert.Equal(OutcomeKind.Cancelled, outcome.Kind);
@@ -120,17 +131,21 @@ public sealed class ProcessIntegrationTests : IDisposable
     }
 
     [Fact]
-    public async Task Start_ReportsShutdown_WhenHostShutsDown()
+    public async Task Detach_LeavesTheJobRunning_WhenTheAgentShutsDown()
     {
-        var run = Start("echo started > started\nsleep 300");
+        var harness = new ExecutorHarness(Jobs.Options(_temp.Combine("scripts-detach")));
+        var run = harness.Start(Jobs.Launch(WorkDir, "echo started > started\nsleep 300"));
         Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "started"))));
 
-        await _shutdown.CancelAsync();
-        var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
+        harness.Detach();
+        var completion = await run.Completion.WaitAsync(OutcomeTimeout);
 
-        Assert.Equal(OutcomeKind.ShutDown, outcome.Kind);
-        Assert.Equal(JobState.Failed, outcome.State);
-        Assert.Equal(JobOutcome.ShutdownMessage, outcome.Error);
+        Assert.Null(completion);
+        Assert.Empty(harness.Store.Finishes);
+        Assert.True(run.Process!.IsAlive);
+        new Conductor.Agent.Processes.PosixSignalSender(Microsoft.Extensions.Logging.Abstractions.NullLogger<Conductor.Agent.Processes.PosixSignalSender>.Instance).SignalJob(run.Process, 9);
+        Assert.True(await Eventually.TrueAsync(() => !run.Process.IsAlive));
+        harness.Dispose();
     }
 
     [Fact]
@@ -150,7 +165,7 @@ public sealed class ProcessIntegrationTests : IDisposable
         var env = ReadOutput(run).Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => line.Split('=', 2))
             .ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "");
-        var id = run.Launch.JobId.ToString();
+        var id = run.JobId.ToString();
         Assert.Equal(id, env["SLURM_JOB_ID"]);
         Assert.Equal(id, env["CONDUCTOR_JOB_ID"]);
         Assert.Equal("2", env["SLURM_CPUS_PER_TASK"]);
@@ -170,7 +185,7 @@ public sealed class ProcessIntegrationTests : IDisposable
         var (run, outcome) = await RunAsync("echo logged", l => l with { Name = "myjob", StdoutPattern = "logs/%x-%j.out" });
 
         Assert.Equal(OutcomeKind.Completed, outcome.Kind);
-        var expected = Path.Combine(WorkDir, "logs", $"myjob-{run.Launch.JobId}.out");
+        var expected = Path.Combine(WorkDir, "logs", $"myjob-{run.JobId}.out");
         Assert.Equal(expected, run.StdoutPath);
         Assert.Equal("logged\n", File.ReadAllText(expected));
     }
@@ -181,7 +196,7 @@ public sealed class ProcessIntegrationTests : IDisposable
         var (run, _) = await RunAsync("echo out\necho err >&2", l => l with { StderrPattern = "err-%j.txt" });
 
         Assert.Equal("out\n", ReadOutput(run));
-        Assert.Equal(Path.Combine(WorkDir, $"err-{run.Launch.JobId}.txt"), run.StderrPath);
+        Assert.Equal(Path.Combine(WorkDir, $"err-{run.JobId}.txt"), run.StderrPath);
         Assert.Equal("err\n", File.ReadAllText(run.StderrPath!));
     }
 
@@ -269,7 +284,7 @@ public sealed class ProcessIntegrationTests : IDisposable
         Assert.Equal(run.Process.Pid, stat.Value.Session);
         Assert.Equal(run.Process.Pid, stat.Value.ProcessGroup);
 
-        run.Stop(StopReason.UserCancel);
+        await run.StopAsync(StopReason.UserCancel);
         await run.Outcome.WaitAsync(OutcomeTimeout);
     }
 
@@ -278,11 +293,11 @@ public sealed class ProcessIntegrationTests : IDisposable
     {
         var (run, outcome) = await RunAsync("#!/nonexistent/interpreter\necho never");
 
-        Assert.Null(run.Process);
-        Assert.Equal(OutcomeKind.LaunchFailed, outcome.Kind);
+        Assert.Equal(OutcomeKind.Failed, outcome.Kind);
         Assert.Equal(JobState.Failed, outcome.State);
-        Assert.Equal(JobOutcome.LaunchFailureExitCode, outcome.ExitCode);
-        Assert.Contains("No such file or directory", outcome.Error, StringComparison.Ordinal);
+        Assert.Equal(ExitCode.Exited(127), outcome.ExitCode);
+        Assert.Contains("interpreter", outcome.Error, StringComparison.Ordinal);
+        Assert.Contains("not found", ReadOutput(run), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -297,9 +312,12 @@ public sealed class ProcessIntegrationTests : IDisposable
     [Fact]
     public async Task Start_WritesScriptWithOwnerOnlyMode_WhenPreparing()
     {
-        var (run, _) = await RunAsync("echo hi");
+        var run = Start("cp \"$0\" copy-of-script; stat -c %a \"$0\" > mode; sleep 300");
+        Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "mode")) && File.ReadAllText(Path.Combine(WorkDir, "mode")).Length > 0));
 
-        var script = JobRunner.ScriptPath(_temp.Combine("scripts"), run.Launch);
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(script));
+        Assert.Equal("700\n", File.ReadAllText(Path.Combine(WorkDir, "mode")));
+        await run.StopAsync(StopReason.UserCancel);
+        await run.Outcome.WaitAsync(OutcomeTimeout);
+        Assert.False(Directory.Exists(JobDirectory.For(_temp.Combine("scripts"), run.JobId, 1).Root), "the job directory is removed once the end is recorded");
     }
 }

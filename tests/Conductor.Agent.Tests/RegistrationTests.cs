@@ -17,8 +17,9 @@ public sealed class RegistrationTests
     {
         var services = new ServiceCollection();
         services.AddLogging();
-        services.AddSingleton<IAgentStore, NullStore>();
-        services.AddSingleton<INodeStore, NullStore>();
+        var store = new RecordingStore();
+        services.AddSingleton<IAgentStore>(store);
+        services.AddSingleton<INodeStore>(store);
         services.AddSingleton<IWakeBus, InProcessWakeBus>();
         services.AddConductorAgent(configure);
         return services.BuildServiceProvider();
@@ -35,7 +36,8 @@ public sealed class RegistrationTests
 
         Assert.IsType<PosixProcessLauncher>(provider.GetRequiredService<IProcessLauncher>());
         Assert.IsType<PosixSignalSender>(provider.GetRequiredService<ISignalSender>());
-        Assert.NotNull(provider.GetRequiredService<JobRunner>());
+        Assert.NotNull(provider.GetRequiredService<JobExecutor>());
+        Assert.Contains(provider.GetServices<IHostedService>(), s => s is Conductor.Agent.Monitoring.ProcessMonitor);
         Assert.Contains(provider.GetServices<IHostedService>(), s => s is AgentService);
         Assert.Equal("node7", provider.GetRequiredService<IOptions<AgentOptions>>().Value.NodeName);
     }
@@ -47,26 +49,5 @@ public sealed class RegistrationTests
 
         var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<AgentOptions>>().Value);
         Assert.Contains("ScriptsDirectory", error.Message, StringComparison.Ordinal);
-    }
-
-    private sealed class NullStore : IAgentStore, INodeStore
-    {
-        public Task<IReadOnlyList<Dispatch>> GetDispatchesAsync(NodeName node, CancellationToken ct) => Task.FromResult<IReadOnlyList<Dispatch>>([]);
-
-        public Task<bool> MarkLaunchedAsync(JobId id, int attempt, LaunchRecord launch, CancellationToken ct) => Task.FromResult(true);
-
-        public Task<FinishOutcome> FinishAsync(JobCompletion completion, CancellationToken ct) => Task.FromResult(FinishOutcome.Finished);
-
-        public Task<IReadOnlyList<NodeJob>> GetNodeJobsAsync(NodeName node, CancellationToken ct) => Task.FromResult<IReadOnlyList<NodeJob>>([]);
-
-        public Task AppendEventAsync(JobId id, JobEventKind kind, string? detail, DateTimeOffset time, CancellationToken ct) => Task.CompletedTask;
-
-        public Task RecordUsageAsync(JobId id, int attempt, double cpuSeconds, long maxRssKiB, CancellationToken ct) => Task.CompletedTask;
-
-        public Task RegisterAsync(NodeRegistration node, DateTimeOffset now, CancellationToken ct) => Task.CompletedTask;
-
-        public Task HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct) => Task.CompletedTask;
-
-        public Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<NodeRecord>>([]);
     }
 }

@@ -14,7 +14,7 @@ public sealed class SmallPartsTests
             + "18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
 
         Assert.True(ProcStat.TryParse(line, out var stat));
-        Assert.Equal(new ProcStat(4242, 'S', 4242, 4240, 987654), stat);
+        Assert.Equal(new ProcStat(4242, 'S', 4242, 4240, 987654) { CpuTicks = 3, RssPages = 10, ParentPid = 1 }, stat);
     }
 
     [Fact]
@@ -38,7 +38,7 @@ public sealed class SmallPartsTests
     [InlineData(2, 0, StopReason.None, OutcomeKind.Failed, JobState.Failed)]
     [InlineData(0, 15, StopReason.TimeLimit, OutcomeKind.TimedOut, JobState.Timeout)]
     [InlineData(0, 0, StopReason.UserCancel, OutcomeKind.Cancelled, JobState.Cancelled)]
-    [InlineData(0, 15, StopReason.Shutdown, OutcomeKind.ShutDown, JobState.Failed)]
+    [InlineData(0, 9, StopReason.OutOfMemory, OutcomeKind.OutOfMemory, JobState.OutOfMemory)]
     [InlineData(0, 9, StopReason.Fenced, OutcomeKind.Fenced, JobState.Cancelled)]
     public void FromExit_MapsToState_WhenStopReasonGiven(int code, int signal, StopReason stop, OutcomeKind kind, JobState state)
     {
@@ -52,29 +52,46 @@ public sealed class SmallPartsTests
     [Fact]
     public void FromExit_DescribesSignal_WhenKilled()
     {
-        Assert.Equal("Killed by signal 11 (SIGSEGV)", JobOutcome.FromExit(ExitCode.Killed(11), StopReason.None, null).Error);
+        Assert.Equal("Killed by signal 11 (SIGSEGV), which Conductor did not send", JobOutcome.FromExit(ExitCode.Killed(11), StopReason.None, null).Error);
+    }
+
+    [Theory]
+    [InlineData("0\n", 0, 0)]
+    [InlineData("3\n", 3, 0)]
+    [InlineData("137\n", 0, 9)]
+    [InlineData("143\n", 0, 15)]
+    [InlineData("255\n", 255, 0)]
+    public void ParseStatus_ReadsShellStatus_WhenComplete(string text, int code, int signal)
+    {
+        Assert.Equal(new ExitCode(code, signal), JobWrapper.ParseStatus(text));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("13")]
+    [InlineData("x\n")]
+    [InlineData("300\n")]
+    public void ParseStatus_ReturnsNull_WhenIncomplete(string text)
+    {
+        Assert.Null(JobWrapper.ParseStatus(text));
     }
 
     [Fact]
-    public void CommandLine_RunsScriptDirectly_WhenScriptHasShebang()
+    public void Argv_WrapsTheJobCommand_WithItsDirectoryAndCgroup()
     {
-        var launch = Jobs.Launch("/w", "#!/usr/bin/env python3\nprint(1)", l => l with { Arguments = ["x"] });
+        var argv = JobWrapper.Argv("/s/job-1-1", "/cg/cgroup.procs", ["/s/job-1-1/script", "x"]);
 
-        var (exe, argv) = JobRunner.CommandLine("/s/job.sh", launch);
-
-        Assert.Equal("/s/job.sh", exe);
-        Assert.Equal(["/s/job.sh", "x"], argv);
+        Assert.Equal(["/bin/sh", "-c", JobWrapper.Script, JobWrapper.ProcessName, "/s/job-1-1", "/cg/cgroup.procs", "/s/job-1-1/script", "x"], argv);
     }
 
     [Fact]
-    public void CommandLine_RunsBash_WhenScriptHasNoShebang()
+    public void CpuMap_MapsCoresOntoAllowedCpus_AndWrapsAround()
     {
-        var launch = Jobs.Launch("/w", "echo hi", l => l with { Arguments = ["x"] });
+        var map = new Conductor.Agent.Resources.CpuMap([2, 3, 5]);
 
-        var (exe, argv) = JobRunner.CommandLine("/s/job.sh", launch);
-
-        Assert.Equal("/bin/bash", exe);
-        Assert.Equal(["/bin/bash", "/s/job.sh", "x"], argv);
+        Assert.Equal([2], map.Map([0]));
+        Assert.Equal([3, 5], map.Map([1, 2]));
+        Assert.Equal([2, 3], map.Map([3, 1]));
     }
 
     [Fact]

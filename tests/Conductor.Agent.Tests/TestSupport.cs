@@ -3,8 +3,6 @@ using Conductor.Agent.Hosting;
 using Conductor.Agent.Processes;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace Conductor.Agent.Tests;
 
@@ -79,18 +77,13 @@ public static class Jobs
         return customize is null ? launch : customize(launch);
     }
 
-    public static JobRunner RealRunner(string scriptsDirectory, TimeSpan? killWait = null) =>
-        new(
-            new PosixProcessLauncher(),
-            new PosixSignalSender(NullLogger<PosixSignalSender>.Instance),
-            TimeProvider.System,
-            Options.Create(new AgentOptions
-            {
-                NodeName = "node1",
-                ScriptsDirectory = scriptsDirectory,
-                KillWait = killWait ?? TimeSpan.FromSeconds(1),
-            }),
-            NullLogger<JobRunner>.Instance);
+    public static AgentOptions Options(string scriptsDirectory, TimeSpan? killWait = null) => new()
+    {
+        NodeName = "node1",
+        ScriptsDirectory = scriptsDirectory,
+        KillWait = killWait ?? TimeSpan.FromSeconds(1),
+        MonitorInterval = TimeSpan.FromMilliseconds(200),
+    };
 
     public static bool IsAlive(int pid) => ProcStat.Read(pid) is { IsZombie: false };
 

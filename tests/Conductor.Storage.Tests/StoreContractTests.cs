@@ -12,7 +12,7 @@ public sealed record StoreUnderTest(IJobStore Jobs, INodeStore Nodes, IScheduler
 /// The behaviour every store backend must have, written against the interfaces only. A backend's test class
 /// derives from this and supplies a fresh, empty store per test.
 /// </summary>
-public abstract class StoreContractTests : IAsyncLifetime
+public abstract partial class StoreContractTests : IAsyncLifetime
 {
     protected static readonly DateTimeOffset T0 = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
     protected static readonly NodeName Node1 = new("node1");

@@ -34,6 +34,12 @@ public sealed record JobLaunch
     public IReadOnlyList<string> Arguments { get; init; } = [];
     public required string Script { get; init; }
 
+    /// <summary>How many times a failed script is started again.</summary>
+    public int MaxRetries { get; init; }
+
+    /// <summary>Whether the job goes back to the queue when its node or agent loses it.</summary>
+    public bool Requeue { get; init; }
+
     public int TotalCpus => Ntasks * CpusPerTask;
 
     public static JobLaunch FromDispatch(Dispatch dispatch, NodeName node)
@@ -60,6 +66,8 @@ public sealed record JobLaunch
             Environment = spec.Environment,
             Arguments = spec.Arguments,
             Script = dispatch.Script,
+            MaxRetries = spec.MaxRetries,
+            Requeue = spec.Requeue,
         };
     }
 }

@@ -9,7 +9,9 @@ public enum StopReason
     None,
     TimeLimit,
     UserCancel,
-    Shutdown,
+
+    /// <summary>The job went over its memory limit (found by the monitor where no cgroup enforces it).</summary>
+    OutOfMemory,
 
     /// <summary>The store no longer gives this node this attempt (the job moved or was requeued).</summary>
     Fenced,
@@ -21,14 +23,18 @@ public enum OutcomeKind
     Failed,
     TimedOut,
     Cancelled,
+    OutOfMemory,
 
     /// <summary>No process ran: preparing the job or spawning it failed.</summary>
     LaunchFailed,
 
-    /// <summary>The agent shut down while the job was running and stopped it.</summary>
-    ShutDown,
-
     Fenced,
+
+    /// <summary>The job's processes ended while nobody watched and left no exit status.</summary>
+    Lost,
+
+    /// <summary>The agent stopped watching (it is shutting down); the job goes on and is adopted at the next start.</summary>
+    Detached,
 }
 
 /// <summary>How one attempt of a job ended, as a value.</summary>
@@ -40,35 +46,65 @@ public sealed record JobOutcome(OutcomeKind Kind, ExitCode ExitCode, string? Err
     /// </summary>
     public static ExitCode LaunchFailureExitCode { get; } = ExitCode.Exited(1);
 
-    public const string ShutdownMessage = "the agent shut down while the job was running";
+    public static JobOutcome Detached { get; } = new(OutcomeKind.Detached, ExitCode.Success, null);
 
     public JobState State => Kind switch
     {
         OutcomeKind.Completed => JobState.Completed,
         OutcomeKind.TimedOut => JobState.Timeout,
         OutcomeKind.Cancelled or OutcomeKind.Fenced => JobState.Cancelled,
+        OutcomeKind.OutOfMemory => JobState.OutOfMemory,
         _ => JobState.Failed,
     };
 
     public static JobOutcome LaunchFailed(string message) => new(OutcomeKind.LaunchFailed, LaunchFailureExitCode, message);
 
-    /// <summary>The outcome of a process that ended with <paramref name="exit"/> after <paramref name="stop"/>.</summary>
-    public static JobOutcome FromExit(ExitCode exit, StopReason stop, TimeSpan? timeLimit) => stop switch
+    /// <summary>
+    /// The outcome of a process that ended with <paramref name="exit"/> (null when no status could be learnt)
+    /// after <paramref name="stop"/>; <paramref name="oomKilled"/> when the kernel killed it for its memory limit.
+    /// </summary>
+    public static JobOutcome FromExit(ExitCode? exit, StopReason stop, TimeSpan? timeLimit, long? memoryMiB = null, bool oomKilled = false)
     {
-        StopReason.None when exit.IsSuccess => new(OutcomeKind.Completed, exit, null),
-        StopReason.None => new(OutcomeKind.Failed, exit, Describe(exit)),
-        StopReason.TimeLimit => new(OutcomeKind.TimedOut, exit,
-            "the time limit" + (timeLimit is { } t ? " of " + t.ToString("c", CultureInfo.InvariantCulture) : "") + " was reached"),
-        StopReason.UserCancel => new(OutcomeKind.Cancelled, exit, "cancelled"),
-        StopReason.Shutdown => new(OutcomeKind.ShutDown, exit, ShutdownMessage),
-        StopReason.Fenced => new(OutcomeKind.Fenced, exit, "stopped: this attempt of the job no longer belongs to the node"),
-        _ => throw new ArgumentOutOfRangeException(nameof(stop), stop, null),
-    };
+        if (oomKilled || stop == StopReason.OutOfMemory)
+        {
+            var limit = memoryMiB is { } m ? " of " + Core.Parsing.MemorySize.Format(m) : "";
+            return new(OutcomeKind.OutOfMemory, exit ?? ExitCode.Killed(9), $"the job used more than its memory limit{limit} and was killed");
+        }
 
-    /// <summary>"Exited with code N" or "Killed by signal S (SIGxxx)".</summary>
+        if (exit is not { } code)
+        {
+            return stop switch
+            {
+                StopReason.TimeLimit => new(OutcomeKind.TimedOut, ExitCode.Killed(15), TimeLimitReached(timeLimit)),
+                StopReason.UserCancel => new(OutcomeKind.Cancelled, ExitCode.Killed(15), "cancelled"),
+                _ => new(OutcomeKind.Lost, ExitCode.Exited(1),
+                    "the job's processes ended while the agent was not running and left no exit status (the node or the agent stopped while it ran)"),
+            };
+        }
+
+        return stop switch
+        {
+            StopReason.None when code.IsSuccess => new(OutcomeKind.Completed, code, null),
+            StopReason.None => new(OutcomeKind.Failed, code, Describe(code)),
+            StopReason.TimeLimit => new(OutcomeKind.TimedOut, code, TimeLimitReached(timeLimit)),
+            StopReason.UserCancel => new(OutcomeKind.Cancelled, code, "cancelled"),
+            StopReason.Fenced => new(OutcomeKind.Fenced, code, "stopped: this attempt of the job no longer belongs to the node"),
+            _ => throw new ArgumentOutOfRangeException(nameof(stop), stop, null),
+        };
+    }
+
+    /// <summary>"Exited with code N" or "Killed by signal S (SIGxxx) ...", with what the code usually means.</summary>
     public static string Describe(ExitCode exit) => exit.Signal != 0
-        ? string.Create(CultureInfo.InvariantCulture, $"Killed by signal {exit.Signal} ({SignalNames.Name(exit.Signal)})")
-        : string.Create(CultureInfo.InvariantCulture, $"Exited with code {exit.Code}");
+        ? string.Create(CultureInfo.InvariantCulture, $"Killed by signal {exit.Signal} ({SignalNames.Name(exit.Signal)}), which Conductor did not send")
+        : exit.Code switch
+        {
+            126 => "Exited with code 126: the script or its interpreter could not be executed",
+            127 => "Exited with code 127: the script's interpreter or a command was not found",
+            _ => string.Create(CultureInfo.InvariantCulture, $"Exited with code {exit.Code}"),
+        };
+
+    private static string TimeLimitReached(TimeSpan? timeLimit) =>
+        "the time limit" + (timeLimit is { } t ? " of " + Core.Parsing.TimeLimitFormat.FormatDuration(t) : "") + " was reached";
 }
 
 public static class SignalNames

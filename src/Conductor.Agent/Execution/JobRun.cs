@@ -8,11 +8,15 @@ namespace Conductor.Agent.Execution;
 internal sealed record JobRunContext(
     IProcessLauncher Launcher, ISignalSender Signals, TimeProvider Time, TimeSpan KillWait, ILogger Logger);
 
+/// <summary>How the processes of one attempt ended: the job's exit status (null when none could be learnt), why the agent stopped it, and what it used.</summary>
+public sealed record RunResult(ExitCode? Exit, StopReason Stop, ProcessExit Usage);
+
 /// <summary>
-/// One attempt of a job, from launch to the reaped exit status. The job is stopped when the first of its time
-/// limit, <see cref="Stop"/> and host shutdown fires (one linked token); stopping is SIGTERM to the job, up to
-/// KillWait for the leader to exit, then SIGKILL. Whatever ended the leader, the rest of its process group and
-/// session is SIGKILLed before the leader is reaped.
+/// The processes of one attempt of a job, from launch (or adoption) to the reaped exit status. The job is stopped
+/// when the first of its time limit and <see cref="Stop"/> fires (one linked token, the reason recorded): SIGTERM
+/// to the job, up to KillWait for it to exit, then SIGKILL — at once for a job over its memory limit. Whatever
+/// ended the leader, the rest of its process group and session is SIGKILLed before the leader is reaped.
+/// When the agent detaches (shutdown without drain) the run stops watching and leaves the job running.
 /// </summary>
 public sealed class JobRun : IDisposable
 {
@@ -23,26 +27,19 @@ public sealed class JobRun : IDisposable
     private readonly CancellationTokenSource _userStop = new();
     private readonly CancellationTokenSource? _timeLimit;
     private readonly ITimer? _timeLimitTimer;
-    private readonly CancellationTokenSource? _linked;
-    private readonly List<CancellationTokenRegistration> _registrations = [];
-    private readonly CancellationToken _shutdown;
+    private readonly CancellationTokenSource _linked;
+    private readonly JobRunContext _context;
     private int _stopReason;
     private int _disposed;
 
-    private JobRun(JobLaunch launch, JobOutcome launchFailure)
+    internal JobRun(JobId jobId, int attempt, LaunchedProcess process, string statusPath, TimeSpan? remainingTime, JobRunContext context, CancellationToken detach)
     {
-        Launch = launch;
-        Outcome = Task.FromResult(launchFailure);
-    }
-
-    private JobRun(JobLaunch launch, LaunchedProcess process, string stdoutPath, string stderrPath, JobRunContext context, CancellationToken shutdown)
-    {
-        Launch = launch;
+        JobId = jobId;
+        Attempt = attempt;
         Process = process;
-        StdoutPath = stdoutPath;
-        StderrPath = stderrPath;
-        _shutdown = shutdown;
-        if (launch.TimeLimit is { } limit)
+        StatusPath = statusPath;
+        _context = context;
+        if (remainingTime is { } limit)
         {
             // A timer cannot wait longer than about 49 days, and time limits may be longer: re-arm until the deadline.
             _timeLimit = new CancellationTokenSource();
@@ -50,36 +47,29 @@ public sealed class JobRun : IDisposable
             var deadline = context.Time.GetUtcNow() + limit;
             _timeLimitTimer = context.Time.CreateTimer(
                 _ => OnTimeLimitTimer(context.Time, deadline, timeLimit), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _timeLimitTimer.Change(Min(limit, MaxTimerWait), Timeout.InfiniteTimeSpan);
+            _timeLimitTimer.Change(Clamp(limit), Timeout.InfiniteTimeSpan);
         }
 
-        _registrations.Add(shutdown.Register(() => TrySetReason(StopReason.Shutdown)));
-        _linked = CancellationTokenSource.CreateLinkedTokenSource(
-            shutdown, _userStop.Token, _timeLimit?.Token ?? CancellationToken.None);
-        Outcome = RunAsync(process, context);
+        _linked = CancellationTokenSource.CreateLinkedTokenSource(_userStop.Token, _timeLimit?.Token ?? CancellationToken.None);
+        Result = RunAsync(detach);
     }
 
-    public JobLaunch Launch { get; }
+    public JobId JobId { get; }
+    public int Attempt { get; }
 
-    /// <summary>The session leader; null when the job never started.</summary>
-    public LaunchedProcess? Process { get; }
+    /// <summary>The session leader (the job's wrapper).</summary>
+    public LaunchedProcess Process { get; }
 
-    public string? StdoutPath { get; }
-    public string? StderrPath { get; }
+    /// <summary>Where the wrapper writes the job's exit status.</summary>
+    public string StatusPath { get; }
 
-    /// <summary>How the attempt ended. Faults only on infrastructure errors (e.g. the agent lost its child).</summary>
-    public Task<JobOutcome> Outcome { get; }
+    /// <summary>How the processes ended; null when the agent detached and left the job running.</summary>
+    public Task<RunResult?> Result { get; }
 
     /// <summary>The first stop requested, if any (it may come after the job ended by itself).</summary>
     public StopReason StopReason => (StopReason)Volatile.Read(ref _stopReason);
 
-    internal static JobRun Failed(JobLaunch launch, string error) => new(launch, JobOutcome.LaunchFailed(error));
-
-    internal static JobRun Started(
-        JobLaunch launch, LaunchedProcess process, string stdoutPath, string stderrPath, JobRunContext context, CancellationToken shutdown) =>
-        new(launch, process, stdoutPath, stderrPath, context, shutdown);
-
-    /// <summary>Asks the job to stop; the first reason given (or the time limit or shutdown, if earlier) wins.</summary>
+    /// <summary>Asks the job to stop; the first reason given (or the time limit, if earlier) wins.</summary>
     public void Stop(StopReason reason)
     {
         if (reason == StopReason.None || !TrySetReason(reason))
@@ -97,6 +87,9 @@ public sealed class JobRun : IDisposable
         }
     }
 
+    /// <summary>Sends a signal to every process of the job without stopping it (scancel --signal).</summary>
+    public void Signal(int signal) => _context.Signals.SignalJob(Process, signal);
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -104,18 +97,13 @@ public sealed class JobRun : IDisposable
             return;
         }
 
-        foreach (var registration in _registrations)
-        {
-            registration.Dispose();
-        }
-
-        _linked?.Dispose();
+        _linked.Dispose();
         _timeLimitTimer?.Dispose();
         _timeLimit?.Dispose();
         _userStop.Dispose();
     }
 
-    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+    private static TimeSpan Clamp(TimeSpan t) => t < TimeSpan.Zero ? TimeSpan.Zero : t < MaxTimerWait ? t : MaxTimerWait;
 
     private void OnTimeLimitTimer(TimeProvider time, DateTimeOffset deadline, CancellationTokenSource timeLimit)
     {
@@ -124,7 +112,7 @@ public sealed class JobRun : IDisposable
         {
             if (remaining > TimeSpan.Zero)
             {
-                _timeLimitTimer?.Change(Min(remaining, MaxTimerWait), Timeout.InfiniteTimeSpan);
+                _timeLimitTimer?.Change(Clamp(remaining), Timeout.InfiniteTimeSpan);
                 return;
             }
 
@@ -140,27 +128,44 @@ public sealed class JobRun : IDisposable
     private bool TrySetReason(StopReason reason) =>
         Interlocked.CompareExchange(ref _stopReason, (int)reason, (int)StopReason.None) == (int)StopReason.None;
 
-    private async Task<JobOutcome> RunAsync(LaunchedProcess process, JobRunContext context)
+    private async Task<RunResult?> RunAsync(CancellationToken detach)
     {
+        var context = _context;
         try
         {
-            var leaderExit = context.Launcher.WaitForLeaderExitAsync(process);
+            var leaderExit = context.Launcher.WaitForLeaderExitAsync(Process);
             var stopRequested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var stop = StopReason.None;
-            using (_linked!.Token.Register(() => stopRequested.TrySetResult()))
+            var detached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (_linked.Token.Register(() => stopRequested.TrySetResult()))
+            using (detach.Register(() => detached.TrySetResult()))
             {
-                if (await Task.WhenAny(leaderExit, stopRequested.Task) != leaderExit)
+                var first = await Task.WhenAny(leaderExit, stopRequested.Task, detached.Task).ConfigureAwait(false);
+                if (first == detached.Task)
                 {
-                    stop = ResolveStopReason();
-                    await StopProcessesAsync(process, leaderExit, stop, context);
+                    return null;
+                }
+
+                if (first == stopRequested.Task)
+                {
+                    if (_timeLimit?.IsCancellationRequested == true)
+                    {
+                        TrySetReason(StopReason.TimeLimit);
+                    }
+
+                    await StopProcessesAsync(leaderExit, StopReason).ConfigureAwait(false);
                 }
             }
 
-            await leaderExit;
-            await KillRemnantsAsync(process, context);
-            var exit = ExitCode.FromWaitStatus(context.Launcher.Reap(process));
-            AgentLog.Ended(context.Logger, Launch.JobId, Launch.Attempt, process.Pid, exit, stop);
-            return JobOutcome.FromExit(exit, stop, Launch.TimeLimit);
+            await leaderExit.ConfigureAwait(false);
+            await KillRemnantsAsync().ConfigureAwait(false);
+            var usage = context.Launcher.Reap(Process);
+
+            // The wrapper's file holds the job's own status; without it (the wrapper was killed too) the wrapper's
+            // wait status is the best there is.
+            var exit = JobWrapper.ReadStatus(StatusPath)
+                ?? (usage.WaitStatus is { } status ? ExitCode.FromWaitStatus(status) : null);
+            AgentLog.Ended(context.Logger, JobId, Attempt, Process.Pid, exit?.ToString() ?? "no status", StopReason);
+            return new RunResult(exit, StopReason, usage);
         }
         finally
         {
@@ -168,54 +173,43 @@ public sealed class JobRun : IDisposable
         }
     }
 
-    private StopReason ResolveStopReason()
+    private async Task StopProcessesAsync(Task leaderExit, StopReason stop)
     {
-        // The callbacks normally set the reason first; this covers a source cancelled before they were registered.
-        if (_timeLimit?.IsCancellationRequested == true)
+        var context = _context;
+        if (stop == StopReason.OutOfMemory)
         {
-            TrySetReason(StopReason.TimeLimit);
-        }
-        else if (_shutdown.IsCancellationRequested)
-        {
-            TrySetReason(StopReason.Shutdown);
-        }
-        else
-        {
-            TrySetReason(StopReason.UserCancel);
+            context.Signals.SignalJob(Process, NativeMethods.SIGKILL);
+            return;
         }
 
-        return StopReason;
-    }
-
-    private async Task StopProcessesAsync(LaunchedProcess process, Task leaderExit, StopReason stop, JobRunContext context)
-    {
-        AgentLog.Stopping(context.Logger, Launch.JobId, Launch.Attempt, process.Pid, stop, context.KillWait);
-        context.Signals.SignalJob(process, NativeMethods.SIGTERM);
+        AgentLog.Stopping(context.Logger, JobId, Attempt, Process.Pid, stop, context.KillWait);
+        context.Signals.SignalJob(Process, NativeMethods.SIGTERM);
         using var graceOver = new CancellationTokenSource();
         var grace = Task.Delay(context.KillWait, context.Time, graceOver.Token);
-        if (await Task.WhenAny(leaderExit, grace) != leaderExit)
+        if (await Task.WhenAny(leaderExit, grace).ConfigureAwait(false) != leaderExit)
         {
-            AgentLog.Killing(context.Logger, Launch.JobId, context.KillWait);
-            context.Signals.SignalJob(process, NativeMethods.SIGKILL);
+            AgentLog.Killing(context.Logger, JobId, context.KillWait);
+            context.Signals.SignalJob(Process, NativeMethods.SIGKILL);
         }
 
-        await graceOver.CancelAsync();
-        await grace.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        await graceOver.CancelAsync().ConfigureAwait(false);
+        await grace.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default)
+            .ConfigureAwait(false);
     }
 
     /// <summary>SIGKILLs what is left of the job's group and session until nothing of it lives.</summary>
-    private async Task KillRemnantsAsync(LaunchedProcess process, JobRunContext context)
+    private async Task KillRemnantsAsync()
     {
         for (var i = 0; i < RemnantPolls; i++)
         {
-            if (context.Signals.SignalJob(process, NativeMethods.SIGKILL) == 0)
+            if (_context.Signals.SignalJob(Process, NativeMethods.SIGKILL) == 0)
             {
                 return;
             }
 
-            await Task.Delay(RemnantPollInterval, context.Time);
+            await Task.Delay(RemnantPollInterval, _context.Time).ConfigureAwait(false);
         }
 
-        context.Logger.LogWarning("Job {JobId}: processes of session {Sid} survived SIGKILL", Launch.JobId, process.Pid);
+        _context.Logger.LogWarning("Job {JobId}: processes of session {Sid} survived SIGKILL", JobId, Process.Pid);
     }
 }

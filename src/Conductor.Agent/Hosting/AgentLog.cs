@@ -11,7 +11,7 @@ internal static partial class AgentLog
     public static partial void Launched(ILogger logger, JobId jobId, int attempt, int pid);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} (pid {Pid}) ended with {Exit} (stop: {Stop})")]
-    public static partial void Ended(ILogger logger, JobId jobId, int attempt, int pid, ExitCode exit, Execution.StopReason stop);
+    public static partial void Ended(ILogger logger, JobId jobId, int attempt, int pid, string exit, Execution.StopReason stop);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Stopping job {JobId} attempt {Attempt} (pid {Pid}): {Reason}; SIGTERM, SIGKILL after {KillWait}")]
     public static partial void Stopping(ILogger logger, JobId jobId, int attempt, int pid, Execution.StopReason reason, TimeSpan killWait);

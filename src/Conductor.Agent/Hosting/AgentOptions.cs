@@ -27,6 +27,24 @@ public sealed class AgentOptions
 
     /// <summary>How long a job has between SIGTERM and SIGKILL (Slurm's KillWait).</summary>
     public TimeSpan KillWait { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often the process monitor samples every running job's process tree.</summary>
+    public TimeSpan MonitorInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The share of its memory limit at which a job gets a warning event.</summary>
+    public double MemoryWarningFraction { get; set; } = 0.9;
+
+    /// <summary>The node utilisation at which the resource alert fires.</summary>
+    public double UtilizationAlertThreshold { get; set; } = 0.9;
+
+    /// <summary>Pin each job to exactly its allocated CPUs.</summary>
+    public bool PinCpus { get; set; } = true;
+
+    /// <summary>Let the kernel enforce memory limits through cgroups where the machine allows it.</summary>
+    public bool UseCgroups { get; set; } = true;
+
+    /// <summary>On shutdown, wait for running jobs to finish instead of leaving them to be adopted at the next start.</summary>
+    public bool Drain { get; set; }
 }
 
 /// <summary>Checks <see cref="AgentOptions"/> when the host starts.</summary>
@@ -66,6 +84,17 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         if (options.KillWait < TimeSpan.Zero)
         {
             errors.Add($"{nameof(AgentOptions.KillWait)} must not be negative.");
+        }
+
+        Positive(options.MonitorInterval, nameof(AgentOptions.MonitorInterval), errors);
+        if (options.MemoryWarningFraction is <= 0 or > 1)
+        {
+            errors.Add($"{nameof(AgentOptions.MemoryWarningFraction)} must be more than 0 and at most 1.");
+        }
+
+        if (options.UtilizationAlertThreshold is <= 0 or > 1)
+        {
+            errors.Add($"{nameof(AgentOptions.UtilizationAlertThreshold)} must be more than 0 and at most 1.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

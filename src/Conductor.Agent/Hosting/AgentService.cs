@@ -1,57 +1,89 @@
 using System.Collections.Concurrent;
 using Conductor.Agent.Execution;
+using Conductor.Agent.Recovery;
+using Conductor.Core.Hosting;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Signals;
 using Conductor.Core.Storage;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Conductor.Agent.Hosting;
 
 /// <summary>
-/// The agent of one node: registers the node, heartbeats, launches the jobs dispatched to it, stops jobs the
-/// store no longer wants running, and reports how each attempt ended.
+/// The agent of one node: registers the node, recovers what the last run left (adopting live jobs), heartbeats,
+/// launches the jobs dispatched to it, stops jobs the store no longer wants running, and has each attempt's end
+/// recorded. Woken by its node's wake-ups, with a poll interval as a safety net. On shutdown it leaves running
+/// jobs running, to be adopted at the next start, or with <see cref="AgentOptions.Drain"/> waits for them.
 /// </summary>
-public sealed class AgentService(
-    IAgentStore agentStore,
-    INodeStore nodeStore,
-    IWakeBus wakeBus,
-    JobRunner runner,
-    TimeProvider time,
-    IOptions<AgentOptions> options,
-    ILogger<AgentService> logger) : BackgroundService
+public sealed class AgentService : LoopingService
 {
     private static readonly TimeSpan EndedMemory = TimeSpan.FromMinutes(10);
 
-    private readonly ConcurrentDictionary<ExecutionKey, Execution> _executions = new();
-    private readonly ConcurrentQueue<JobCompletion> _unreported = new();
+    private readonly IAgentStore _agentStore;
+    private readonly INodeStore _nodeStore;
+    private readonly JobExecutor _executor;
+    private readonly RecoveryService _recovery;
+    private readonly CompletionOutbox _outbox;
+    private readonly ILogger<AgentService> _logger;
+    private readonly AgentOptions _options;
+    private readonly WakeSignal _wake;
+    private readonly ConcurrentDictionary<(JobId, int), Execution> _executions = new();
 
     // Attempts that ended recently: a dispatch list read before their end was recorded must not start them again.
-    private readonly ConcurrentDictionary<ExecutionKey, DateTimeOffset> _ended = new();
-    private readonly CancellationTokenSource _shutdown = new();
-    private readonly AgentOptions _options = options.Value;
-    private bool _registeredAtStart;
+    private readonly ConcurrentDictionary<(JobId, int), DateTimeOffset> _ended = new();
+    private readonly CancellationTokenSource _detach = new();
+    private bool _registered;
+    private bool _recovered;
+    private bool _stopping;
+    private DateTimeOffset _nextHeartbeat;
 
-    /// <summary>The job attempts this agent is running or still has to report.</summary>
-    public IReadOnlyCollection<(JobId JobId, int Attempt)> Running =>
-        _executions.Keys.Select(k => (k.JobId, k.Attempt)).ToList();
+    public AgentService(
+        IAgentStore agentStore,
+        INodeStore nodeStore,
+        IWakeBus wakeBus,
+        JobExecutor executor,
+        RecoveryService recovery,
+        CompletionOutbox outbox,
+        TimeProvider time,
+        IOptions<AgentOptions> options,
+        ILogger<AgentService> logger)
+        : base(time, logger)
+    {
+        _agentStore = agentStore;
+        _nodeStore = nodeStore;
+        _executor = executor;
+        _recovery = recovery;
+        _outbox = outbox;
+        _logger = logger;
+        _options = options.Value;
+        _wake = wakeBus.Subscribe(WakeTopic.Node(_options.Node()));
+    }
+
+    /// <summary>The job attempts this agent is running.</summary>
+    public IReadOnlyCollection<(JobId JobId, int Attempt)> Running => _executions.Keys.ToList();
+
+    /// <summary>The last recovery's report.</summary>
+    public RecoveryReport? LastRecovery { get; private set; }
+
+    protected override TimeSpan Interval => _options.PollInterval;
+
+    protected override WakeSignal? Wake => _wake;
 
     private NodeName Node => _options.Node();
 
-    /// <summary>Registers the node before the host goes on starting, so the first submission already finds it.</summary>
+    /// <summary>Registers the node and recovers before the host goes on starting, so the first submission finds the node.</summary>
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         try
         {
-            await nodeStore.RegisterAsync(_options.ToRegistration(), time.GetUtcNow(), cancellationToken);
-            AgentLog.Registered(logger, Node, _options.Cpus, _options.MemoryMiB);
-            _registeredAtStart = true;
+            await RegisterAsync(cancellationToken);
+            await RecoverAsync(cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            logger.LogWarning(e, "The agent of node {Node} could not register at start; it keeps trying", Node);
+            _logger.LogWarning(e, "The agent of node {Node} could not finish starting; it keeps trying", Node);
         }
 
         await base.StartAsync(cancellationToken);
@@ -59,115 +91,141 @@ public sealed class AgentService(
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await base.StopAsync(cancellationToken);
-        await _shutdown.CancelAsync();
-        var pending = _executions.Values.Select(e => e.Task).ToArray();
-        if (pending.Length > 0)
+        _stopping = true;
+        var running = _executions.Values.Select(e => e.Task).ToArray();
+        if (_options.Drain && running.Length > 0)
         {
-            AgentLog.StoppingOnShutdown(logger, pending.Length);
+            _logger.LogInformation("Draining: waiting for {Count} running job(s) to finish", running.Length);
             try
             {
-                await Task.WhenAll(pending).WaitAsync(cancellationToken);
+                await Task.WhenAll(running).WaitAsync(cancellationToken);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                logger.LogWarning("Shutdown timed out while jobs were still stopping");
+                _logger.LogWarning("Shutdown timed out while draining; the jobs still running are left to the next start");
             }
         }
+        else if (running.Length > 0)
+        {
+            _logger.LogInformation("Leaving {Count} running job(s) running; the next start adopts them", running.Length);
+        }
 
-        await ReportPendingAsync(cancellationToken);
+        await _detach.CancelAsync();
+        await base.StopAsync(cancellationToken);
+        await Task.WhenAll(_executions.Values.Select(e => e.Task)).WaitAsync(cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
     }
 
     public override void Dispose()
     {
-        _shutdown.Dispose();
+        _detach.Dispose();
         base.Dispose();
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override async Task RunOnceAsync(CancellationToken ct)
     {
-        var wake = wakeBus.Subscribe(WakeTopic.Node(Node));
-        var registered = _registeredAtStart;
-        var nextHeartbeat = time.GetUtcNow();
-        while (!stoppingToken.IsCancellationRequested)
+        if (!_registered)
         {
-            // Each step fails on its own: a failing heartbeat does not keep jobs from launching, and the other way round.
-            if (!registered)
-            {
-                registered = await StepAsync("registration", async ct =>
-                {
-                    await nodeStore.RegisterAsync(_options.ToRegistration(), time.GetUtcNow(), ct);
-                    AgentLog.Registered(logger, Node, _options.Cpus, _options.MemoryMiB);
-                }, stoppingToken);
-            }
-
-            if (registered && time.GetUtcNow() >= nextHeartbeat &&
-                await StepAsync("heartbeat", ct => nodeStore.HeartbeatAsync(Node, time.GetUtcNow(), ct), stoppingToken))
-            {
-                nextHeartbeat = time.GetUtcNow() + _options.HeartbeatInterval;
-            }
-
-            if (registered)
-            {
-                await StepAsync("reporting", ReportPendingAsync, stoppingToken);
-                await StepAsync("launching", StartDispatchesAsync, stoppingToken);
-                await StepAsync("reconciling", ReconcileAsync, stoppingToken);
-            }
-
-            if (stoppingToken.IsCancellationRequested)
-            {
-                break;
-            }
-
-            var untilHeartbeat = nextHeartbeat - time.GetUtcNow();
-            var wait = untilHeartbeat < _options.PollInterval ? untilHeartbeat : _options.PollInterval;
-            try
-            {
-                await wake.WaitAsync(wait > TimeSpan.Zero ? wait : TimeSpan.FromMilliseconds(1), time, stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                break;
-            }
+            await RegisterAsync(ct);
         }
+
+        if (!_recovered)
+        {
+            await RecoverAsync(ct);
+        }
+
+        if (Time.GetUtcNow() >= _nextHeartbeat)
+        {
+            await _nodeStore.HeartbeatAsync(Node, Time.GetUtcNow(), ct);
+            _nextHeartbeat = Time.GetUtcNow() + _options.HeartbeatInterval;
+        }
+
+        await SendOutboxAsync(ct);
+        if (!_stopping)
+        {
+            await StartDispatchesAsync(ct);
+        }
+
+        await ReconcileAsync(ct);
+        ForgetOldEnds();
     }
 
-    /// <summary>Runs one step of the loop; a store failure is logged and the step is tried again next time.</summary>
-    private async Task<bool> StepAsync(string step, Func<CancellationToken, Task> action, CancellationToken ct)
+    protected override TimeSpan NextDelay()
     {
-        try
+        var untilHeartbeat = _nextHeartbeat - Time.GetUtcNow();
+        return untilHeartbeat < Interval ? (untilHeartbeat > TimeSpan.Zero ? untilHeartbeat : TimeSpan.FromMilliseconds(1)) : Interval;
+    }
+
+    private async Task RegisterAsync(CancellationToken ct)
+    {
+        await _nodeStore.RegisterAsync(_options.ToRegistration(), Time.GetUtcNow(), ct);
+        AgentLog.Registered(_logger, Node, _options.Cpus, _options.MemoryMiB);
+        _registered = true;
+        _nextHeartbeat = Time.GetUtcNow();
+    }
+
+    private async Task RecoverAsync(CancellationToken ct)
+    {
+        var (report, adoptions) = await _recovery.RecoverAsync(ct);
+        LastRecovery = report;
+        foreach (var adoption in adoptions)
         {
-            await action(ct);
-            return true;
+            var context = _executor.Adopt(adoption.Dispatch, adoption.Process, _detach.Token);
+            var execution = Track(context);
+            if (adoption.StopForTimeLimit)
+            {
+                await context.Started;
+                context.Run?.Stop(StopReason.TimeLimit);
+            }
+
+            _ = execution;
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            return false;
-        }
-        catch (Exception e)
-        {
-            logger.LogWarning(e, "The agent of node {Node} failed at {Step}; retrying", Node, step);
-            return false;
-        }
+
+        _recovered = true;
     }
 
     private async Task StartDispatchesAsync(CancellationToken ct)
     {
-        var dispatches = await agentStore.GetDispatchesAsync(Node, ct);
+        var dispatches = await _agentStore.GetDispatchesAsync(Node, ct);
         foreach (var dispatch in dispatches)
         {
-            var key = new ExecutionKey(dispatch.Job.Id, dispatch.Job.Attempt);
-            if (_executions.ContainsKey(key) || _ended.ContainsKey(key) || _shutdown.IsCancellationRequested)
+            var key = (dispatch.Job.Id, dispatch.Job.Attempt);
+            if (_executions.ContainsKey(key) || _ended.ContainsKey(key) || _outbox.Contains(key.Id, key.Attempt) || _stopping)
             {
                 continue;
             }
 
             // Launches happen one at a time on this loop: a script file is never being written while another
             // job's process is being spawned.
-            var run = runner.Start(JobLaunch.FromDispatch(dispatch, Node), _shutdown.Token);
-            var execution = new Execution(run);
-            _executions[key] = execution;
-            execution.Task = TrackAsync(key, execution);
+            Track(_executor.Create(dispatch, _detach.Token));
+        }
+    }
+
+    private Execution Track(JobExecutionContext context)
+    {
+        var key = (context.JobId, context.Attempt);
+        var execution = new Execution(context);
+        _executions[key] = execution;
+        execution.Task = RunAsync(key, context);
+        return execution;
+    }
+
+    private async Task RunAsync((JobId, int) key, JobExecutionContext context)
+    {
+        try
+        {
+            var completion = await _executor.ExecuteAsync(context);
+            if (completion is not null)
+            {
+                _ended[key] = Time.GetUtcNow();
+            }
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "Execution of job {JobId} attempt {Attempt} failed", context.JobId, context.Attempt);
+        }
+        finally
+        {
+            _executions.TryRemove(key, out _);
         }
     }
 
@@ -178,151 +236,54 @@ public sealed class AgentService(
             return;
         }
 
-        var jobs = (await agentStore.GetNodeJobsAsync(Node, ct)).ToDictionary(j => j.JobId);
-        foreach (var (key, execution) in _executions)
+        var jobs = (await _agentStore.GetNodeJobsAsync(Node, ct)).ToDictionary(j => j.JobId);
+        foreach (var ((jobId, attempt), execution) in _executions)
         {
-            if (execution.Run.Outcome.IsCompleted)
+            if (execution.Context.Run is not { } run || run.Result.IsCompleted)
             {
                 continue;
             }
 
-            if (!jobs.TryGetValue(key.JobId, out var job) || job.Attempt != key.Attempt)
+            if (!jobs.TryGetValue(jobId, out var job) || job.Attempt != attempt)
             {
-                AgentLog.Fenced(logger, key.JobId, key.Attempt, Node);
-                execution.Run.Stop(StopReason.Fenced);
+                AgentLog.Fenced(_logger, jobId, attempt, Node);
+                run.Stop(StopReason.Fenced);
             }
             else if (job.State != JobState.Running)
             {
-                AgentLog.NoLongerRunning(logger, key.JobId, job.State);
-                execution.Run.Stop(StopReason.UserCancel);
+                AgentLog.NoLongerRunning(_logger, jobId, job.State);
+                run.Stop(StopReason.UserCancel);
             }
         }
     }
 
-    /// <summary>Runs one execution to its end and reports it; removes it from the table once reported.</summary>
-    private async Task TrackAsync(ExecutionKey key, Execution execution)
+    private async Task SendOutboxAsync(CancellationToken ct)
     {
-        var run = execution.Run;
-        try
+        foreach (var completion in _outbox.Snapshot())
         {
-            if (run.Process is { } process)
-            {
-                await MarkLaunchedAsync(run, process);
-            }
-
-            JobOutcome outcome;
-            try
-            {
-                outcome = await run.Outcome;
-            }
-            catch (Exception e)
-            {
-                logger.LogError(e, "Lost track of job {JobId} attempt {Attempt}", key.JobId, key.Attempt);
-                outcome = new JobOutcome(OutcomeKind.Failed, JobOutcome.LaunchFailureExitCode, "the agent lost track of the job: " + e.Message);
-            }
-
-            var completion = new JobCompletion(key.JobId, key.Attempt, outcome.State, outcome.ExitCode, outcome.Error, time.GetUtcNow());
-            _ended[key] = time.GetUtcNow();
-            if (await TryFinishAsync(completion, CancellationToken.None))
-            {
-                _executions.TryRemove(key, out _);
-            }
-            else
-            {
-                // Stays in the table (so it is not launched again) until the report gets through.
-                _unreported.Enqueue(completion);
-            }
-        }
-        catch (Exception e)
-        {
-            logger.LogError(e, "Execution of job {JobId} attempt {Attempt} failed", key.JobId, key.Attempt);
-            _executions.TryRemove(key, out _);
-        }
-        finally
-        {
-            run.Dispose();
+            var result = await _agentStore.FinishAsync(completion, ct);
+            AgentLog.Reported(_logger, completion.JobId, completion.Attempt, completion.State, completion.ExitCode, result);
+            _outbox.Remove(completion);
+            JobDirectory.For(_options.ScriptsDirectory, completion.JobId, completion.Attempt).Delete();
         }
     }
 
-    private async Task MarkLaunchedAsync(JobRun run, Processes.LaunchedProcess process)
+    private void ForgetOldEnds()
     {
-        var record = new LaunchRecord(process.Pid, process.StartTicks, run.StdoutPath!, run.StderrPath!, time.GetUtcNow());
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                if (!await agentStore.MarkLaunchedAsync(run.Launch.JobId, run.Launch.Attempt, record, _shutdown.Token))
-                {
-                    AgentLog.CancelledWhileLaunching(logger, run.Launch.JobId);
-                    run.Stop(StopReason.UserCancel);
-                }
-
-                return;
-            }
-            catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (attempt < 5)
-            {
-                logger.LogWarning(e, "Recording the launch of job {JobId} failed; retrying", run.Launch.JobId);
-                await Task.Delay(TimeSpan.FromSeconds(attempt), time, CancellationToken.None);
-            }
-            catch (Exception e)
-            {
-                // The job keeps running; its completion is still reported.
-                logger.LogError(e, "Could not record the launch of job {JobId}", run.Launch.JobId);
-                return;
-            }
-        }
-    }
-
-    private async Task<bool> TryFinishAsync(JobCompletion completion, CancellationToken ct)
-    {
-        try
-        {
-            var result = await agentStore.FinishAsync(completion, ct);
-            AgentLog.Reported(logger, completion.JobId, completion.Attempt, completion.State, completion.ExitCode, result);
-            wakeBus.Publish(WakeTopic.Scheduler);
-            return true;
-        }
-        catch (Exception e)
-        {
-            logger.LogWarning(e, "Reporting the end of job {JobId} attempt {Attempt} failed; will retry", completion.JobId, completion.Attempt);
-            return false;
-        }
-    }
-
-    private async Task ReportPendingAsync(CancellationToken ct)
-    {
-        var count = _unreported.Count;
-        for (var i = 0; i < count && _unreported.TryDequeue(out var completion); i++)
-        {
-            if (await TryFinishAsync(completion, ct))
-            {
-                _executions.TryRemove(new ExecutionKey(completion.JobId, completion.Attempt), out _);
-            }
-            else
-            {
-                _unreported.Enqueue(completion);
-            }
-        }
-
-        var horizon = time.GetUtcNow() - EndedMemory;
+        var cutoff = Time.GetUtcNow() - EndedMemory;
         foreach (var (key, at) in _ended)
         {
-            if (at < horizon)
+            if (at < cutoff)
             {
                 _ended.TryRemove(key, out _);
             }
         }
     }
 
-    private readonly record struct ExecutionKey(JobId JobId, int Attempt);
-
-    private sealed class Execution(JobRun run)
+    private sealed class Execution(JobExecutionContext context)
     {
-        public JobRun Run { get; } = run;
+        public JobExecutionContext Context { get; } = context;
+
         public Task Task { get; set; } = Task.CompletedTask;
     }
 }

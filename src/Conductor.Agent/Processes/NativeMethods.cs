@@ -83,7 +83,19 @@ internal static class NativeMethods
     public static extern int waitpid(int pid, out int status, int options);
 
     [DllImport(LibC, SetLastError = true)]
+    public static extern int wait4(int pid, out int status, int options, IntPtr rusage);
+
+    [DllImport(LibC, SetLastError = true)]
     public static extern int kill(int pid, int sig);
+
+    [DllImport(LibC, SetLastError = true)]
+    public static extern int sched_setaffinity(int pid, IntPtr cpusetsize, byte[] mask);
+
+    [DllImport(LibC, SetLastError = true)]
+    public static extern int sched_getaffinity(int pid, IntPtr cpusetsize, byte[] mask);
+
+    /// <summary>The size of cpu_set_t: room for 1024 CPUs.</summary>
+    public const int CpuSetBytes = 128;
 
     /// <summary>The text strerror(3) gives for an errno value.</summary>
     public static string ErrorText(int errno) => Marshal.GetPInvokeErrorMessage(errno);

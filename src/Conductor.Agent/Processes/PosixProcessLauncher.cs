@@ -79,7 +79,7 @@ public sealed class PosixProcessLauncher : IProcessLauncher
 
         var argv = memory.StringArray(request.Argv);
         var envp = memory.StringArray(request.Environment.Select(kv => kv.Key + "=" + kv.Value).ToList());
-        var rc = NativeMethods.posix_spawn(out var pid, memory.Utf8(request.Executable), actions, attr, argv, envp);
+        var rc = SpawnPinned(request.CpuIds, memory.Utf8(request.Executable), actions, attr, argv, envp, out var pid);
         if (rc != 0)
         {
             throw new ProcessLaunchException(
@@ -91,9 +91,95 @@ public sealed class PosixProcessLauncher : IProcessLauncher
         return new LaunchedProcess(pid, startTicks);
     }
 
+    /// <summary>
+    /// posix_spawn with the child pinned: a new process inherits the CPU affinity of the thread that creates it, so
+    /// this thread takes the job's CPUs for the moment of the spawn and gets its own back afterwards. Everything
+    /// the job starts inherits the pinning; there is no moment at which the job runs unpinned.
+    /// </summary>
+    private static int SpawnPinned(IReadOnlyList<int> cpuIds, IntPtr path, IntPtr actions, IntPtr attr, IntPtr argv, IntPtr envp, out int pid)
+    {
+        if (cpuIds.Count == 0)
+        {
+            return NativeMethods.posix_spawn(out pid, path, actions, attr, argv, envp);
+        }
+
+        var previous = new byte[NativeMethods.CpuSetBytes];
+        if (NativeMethods.sched_getaffinity(0, previous.Length, previous) != 0)
+        {
+            throw new ProcessLaunchException($"sched_getaffinity failed: {NativeMethods.ErrorText(Marshal.GetLastPInvokeError())}");
+        }
+
+        var mask = CpuMask(cpuIds);
+        Thread.BeginThreadAffinity();
+        try
+        {
+            if (NativeMethods.sched_setaffinity(0, mask.Length, mask) != 0)
+            {
+                throw new ProcessLaunchException(
+                    $"could not pin the job to CPUs {string.Join(',', cpuIds)}: {NativeMethods.ErrorText(Marshal.GetLastPInvokeError())}");
+            }
+
+            try
+            {
+                return NativeMethods.posix_spawn(out pid, path, actions, attr, argv, envp);
+            }
+            finally
+            {
+                _ = NativeMethods.sched_setaffinity(0, previous.Length, previous);
+            }
+        }
+        finally
+        {
+            Thread.EndThreadAffinity();
+        }
+    }
+
+    /// <summary>A cpu_set_t with the given CPUs set.</summary>
+    public static byte[] CpuMask(IEnumerable<int> cpuIds)
+    {
+        var mask = new byte[NativeMethods.CpuSetBytes];
+        foreach (var cpu in cpuIds)
+        {
+            if (cpu < 0 || cpu >= mask.Length * 8)
+            {
+                throw new ProcessLaunchException($"CPU {cpu} is out of range");
+            }
+
+            mask[cpu / 8] |= (byte)(1 << (cpu % 8));
+        }
+
+        return mask;
+    }
+
+    /// <summary>The CPUs this process may run on, in ascending order.</summary>
+    public static IReadOnlyList<int> AllowedCpus()
+    {
+        var mask = new byte[NativeMethods.CpuSetBytes];
+        if (NativeMethods.sched_getaffinity(0, mask.Length, mask) != 0)
+        {
+            return Enumerable.Range(0, Environment.ProcessorCount).ToList();
+        }
+
+        var cpus = new List<int>();
+        for (var i = 0; i < mask.Length * 8; i++)
+        {
+            if ((mask[i / 8] & (1 << (i % 8))) != 0)
+            {
+                cpus.Add(i);
+            }
+        }
+
+        return cpus;
+    }
+
     public Task WaitForLeaderExitAsync(LaunchedProcess process)
     {
         ArgumentNullException.ThrowIfNull(process);
+        if (!process.IsChild)
+        {
+            return WaitForStrangerAsync(process);
+        }
+
         return Task.Factory.StartNew(
             () => WaitWithoutReaping(process.Pid),
             CancellationToken.None,
@@ -101,24 +187,51 @@ public sealed class PosixProcessLauncher : IProcessLauncher
             TaskScheduler.Default);
     }
 
-    public int Reap(LaunchedProcess process)
+    public ProcessExit Reap(LaunchedProcess process)
     {
         ArgumentNullException.ThrowIfNull(process);
-        while (true)
+        if (!process.IsChild)
         {
-            var rc = NativeMethods.waitpid(process.Pid, out var status, 0);
-            if (rc == process.Pid)
-            {
-                return status;
-            }
+            return new ProcessExit(null, 0, 0);
+        }
 
-            var errno = Marshal.GetLastPInvokeError();
-            if (rc < 0 && errno == NativeMethods.EINTR)
+        // struct rusage: ru_utime and ru_stime (timeval, 16 bytes each), then ru_maxrss (long, KiB).
+        var rusage = Marshal.AllocHGlobal(NativeMethods.OpaqueStructSize);
+        try
+        {
+            while (true)
             {
-                continue;
-            }
+                var rc = NativeMethods.wait4(process.Pid, out var status, 0, rusage);
+                if (rc == process.Pid)
+                {
+                    var cpu = Seconds(rusage, 0) + Seconds(rusage, 16);
+                    return new ProcessExit(status, cpu, Marshal.ReadInt64(rusage, 32));
+                }
 
-            throw new InvalidOperationException($"waitpid({process.Pid}) failed: {NativeMethods.ErrorText(errno)}");
+                var errno = Marshal.GetLastPInvokeError();
+                if (rc < 0 && errno == NativeMethods.EINTR)
+                {
+                    continue;
+                }
+
+                throw new InvalidOperationException($"wait4({process.Pid}) failed: {NativeMethods.ErrorText(errno)}");
+            }
+        }
+        finally
+        {
+            Marshal.FreeHGlobal(rusage);
+        }
+    }
+
+    private static double Seconds(IntPtr timeval, int offset) =>
+        Marshal.ReadInt64(timeval, offset) + (Marshal.ReadInt64(timeval, offset + 8) / 1_000_000.0);
+
+    /// <summary>A process this agent did not start (adopted after a restart): it cannot be waited for, so watch /proc.</summary>
+    private static async Task WaitForStrangerAsync(LaunchedProcess process)
+    {
+        while (process.IsAlive)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
         }
     }
 

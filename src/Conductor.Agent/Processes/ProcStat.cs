@@ -5,6 +5,14 @@ namespace Conductor.Agent.Processes;
 /// <summary>The fields of /proc/&lt;pid&gt;/stat the agent uses.</summary>
 public readonly record struct ProcStat(int Pid, char State, int ProcessGroup, int Session, long StartTicks)
 {
+    /// <summary>CPU time in clock ticks: own user + system time, plus that of waited-for children.</summary>
+    public long CpuTicks { get; init; }
+
+    /// <summary>Resident set size in pages.</summary>
+    public long RssPages { get; init; }
+
+    public int ParentPid { get; init; }
+
     public bool IsZombie => State is 'Z' or 'X';
 
     /// <summary>
@@ -24,7 +32,8 @@ public readonly record struct ProcStat(int Pid, char State, int ProcessGroup, in
 
         // Fields 3.. follow the ')': index 0 is field 3 (state).
         var fields = line[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (fields.Length < 20 || fields[0].Length != 1 ||
+        if (fields.Length < 22 || fields[0].Length != 1 ||
+            !int.TryParse(fields[1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var ppid) ||
             !int.TryParse(fields[2], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var pgrp) ||
             !int.TryParse(fields[3], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var session) ||
             !long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var startTicks))
@@ -32,7 +41,14 @@ public readonly record struct ProcStat(int Pid, char State, int ProcessGroup, in
             return false;
         }
 
-        stat = new ProcStat(pid, fields[0][0], pgrp, session, startTicks);
+        long cpu = 0;
+        for (var i = 11; i <= 14; i++)
+        {
+            cpu += long.TryParse(fields[i], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var ticks) ? Math.Max(0, ticks) : 0;
+        }
+
+        _ = long.TryParse(fields[21], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var rss);
+        stat = new ProcStat(pid, fields[0][0], pgrp, session, startTicks) { CpuTicks = cpu, RssPages = Math.Max(0, rss), ParentPid = ppid };
         return true;
     }
 

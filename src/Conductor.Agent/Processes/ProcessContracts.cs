@@ -11,14 +11,31 @@ public sealed record LaunchRequest(
     IReadOnlyDictionary<string, string> Environment,
     string WorkingDirectory,
     string StdoutPath,
-    string? StderrPath);
+    string? StderrPath)
+{
+    /// <summary>The CPUs the process (and everything it starts) may run on; empty for no pinning.</summary>
+    public IReadOnlyList<int> CpuIds { get; init; } = [];
+}
 
 /// <summary>
 /// A launched session leader. The pid is never trusted alone: <paramref name="StartTicks"/> (field 22 of
 /// /proc/&lt;pid&gt;/stat) tells this process from a later one that reuses the pid. The leader's pid is also the
 /// job's process group id and session id.
 /// </summary>
-public sealed record LaunchedProcess(int Pid, long StartTicks);
+public sealed record LaunchedProcess(int Pid, long StartTicks)
+{
+    /// <summary>False for a process adopted after a restart: it is not this agent's child, so it cannot be reaped.</summary>
+    public bool IsChild { get; init; } = true;
+
+    /// <summary>True while a process with this pid and this start time exists and has not exited.</summary>
+    public bool IsAlive => ProcStat.Read(Pid) is { } stat && stat.StartTicks == StartTicks && !stat.IsZombie;
+}
+
+/// <summary>
+/// How a reaped process ended: its raw wait(2) status (null when it was not this agent's child) and the resources
+/// it and the descendants it waited for used.
+/// </summary>
+public sealed record ProcessExit(int? WaitStatus, double CpuSeconds, long MaxRssKiB);
 
 /// <summary>The launch itself failed (e.g. the interpreter does not exist); no process runs.</summary>
 public sealed class ProcessLaunchException : Exception
@@ -50,8 +67,8 @@ public interface IProcessLauncher
     /// </summary>
     Task WaitForLeaderExitAsync(LaunchedProcess process);
 
-    /// <summary>Reaps the exited leader and returns its raw wait(2) status.</summary>
-    int Reap(LaunchedProcess process);
+    /// <summary>Reaps the exited leader and returns its status and resource use (nothing to reap for an adopted process).</summary>
+    ProcessExit Reap(LaunchedProcess process);
 }
 
 /// <summary>Signals every process of a job.</summary>

@@ -33,6 +33,9 @@ public sealed record JobRecord
     public string? StderrPath { get; init; }
 
     public int? ProcessId { get; init; }
+
+    /// <summary>The start time of <see cref="ProcessId"/> (clock ticks since boot): a pid is never trusted alone.</summary>
+    public long? ProcessStartTicks { get; init; }
     public double? CpuSeconds { get; init; }
     public long? MaxRssKiB { get; init; }
 

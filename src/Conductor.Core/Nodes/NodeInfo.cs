@@ -23,4 +23,16 @@ public sealed record NodeRecord
     public int AllocatedCpus { get; init; }
     public long AllocatedMemoryMiB { get; init; }
     public int RunningJobs { get; init; }
+
+    /// <summary>What the node's agent found and did when it last started.</summary>
+    public RecoveryReport? LastRecovery { get; init; }
 }
+
+/// <summary>The result of an agent's recovery at start: how many jobs it looked at, recovered and left alone.</summary>
+public sealed record RecoveryReport(
+    DateTimeOffset Time,
+    int Total,
+    int Recovered,
+    int Skipped,
+    TimeSpan Duration,
+    IReadOnlyList<string> Actions);

@@ -60,6 +60,9 @@ public interface IJobStore
     Task<CancelResult> CancelAsync(JobId id, DateTimeOffset now, string detail, CancellationToken ct);
 
     Task<JobCounts> CountByStateAsync(CancellationToken ct);
+
+    /// <summary>Deletes up to <paramref name="limit"/> ended jobs whose end is before <paramref name="endedBefore"/>, with their events; returns how many.</summary>
+    Task<int> PurgeAsync(DateTimeOffset endedBefore, int limit, CancellationToken ct);
 }
 
 /// <summary>Nodes register and heartbeat; everyone can list them with their current allocations.</summary>
@@ -68,6 +71,9 @@ public interface INodeStore
     Task RegisterAsync(NodeRegistration node, DateTimeOffset now, CancellationToken ct);
 
     Task HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>Keeps the report of the node's last recovery at start, for operators to read.</summary>
+    Task RecordRecoveryAsync(NodeName node, RecoveryReport report, CancellationToken ct);
 
     Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct);
 }
@@ -87,8 +93,17 @@ public interface ISchedulerStore
 /// <summary>A job placed on a node and waiting for its agent to launch it.</summary>
 public sealed record Dispatch(JobRecord Job, string Script);
 
-/// <summary>What the agent records once the process runs.</summary>
-public sealed record LaunchRecord(int ProcessId, long ProcessStartTicks, string StdoutPath, string StderrPath, DateTimeOffset LaunchTime);
+/// <summary>An event the agent saw (a stage, a signal, a warning), written with the launch or the finish it belongs to.</summary>
+public sealed record AgentEvent(DateTimeOffset Time, JobEventKind Kind, string? Detail);
+
+/// <summary>What the agent records once the process runs, with the events that led up to it.</summary>
+public sealed record LaunchRecord(
+    int ProcessId,
+    long ProcessStartTicks,
+    string StdoutPath,
+    string StderrPath,
+    DateTimeOffset LaunchTime,
+    IReadOnlyList<AgentEvent>? Events = null);
 
 /// <summary>The end of one attempt of a job, as its agent saw it.</summary>
 public sealed record JobCompletion(
@@ -99,7 +114,8 @@ public sealed record JobCompletion(
     string? ErrorMessage,
     DateTimeOffset EndTime,
     double? CpuSeconds = null,
-    long? MaxRssKiB = null);
+    long? MaxRssKiB = null,
+    IReadOnlyList<AgentEvent>? Events = null);
 
 public enum FinishOutcome
 {
@@ -121,6 +137,12 @@ public interface IAgentStore
 {
     /// <summary>Jobs placed on the node that have not been launched yet in their current attempt.</summary>
     Task<IReadOnlyList<Dispatch>> GetDispatchesAsync(NodeName node, CancellationToken ct);
+
+    /// <summary>Every RUNNING job placed on the node, launched or not: what recovery at start looks at.</summary>
+    Task<IReadOnlyList<Dispatch>> GetAssignedAsync(NodeName node, CancellationToken ct);
+
+    /// <summary>Releases the node's allocations whose job has ended or moved on to another attempt; returns how many.</summary>
+    Task<int> ReleaseStaleAllocationsAsync(NodeName node, CancellationToken ct);
 
     /// <summary>Records the launch of a job's current attempt; false when the job was cancelled or moved meanwhile.</summary>
     Task<bool> MarkLaunchedAsync(JobId id, int attempt, LaunchRecord launch, CancellationToken ct);

@@ -1,0 +1,298 @@
+using System.Globalization;
+using Conductor.Agent.Hosting;
+using Conductor.Agent.Monitoring;
+using Conductor.Agent.Pipeline;
+using Conductor.Agent.Processes;
+using Conductor.Agent.Resources;
+using Conductor.Core.Jobs;
+using Conductor.Core.Parsing;
+using Conductor.Core.Signals;
+using Conductor.Core.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Agent.Execution;
+
+/// <summary>
+/// Runs one attempt of a job through its stages — Initialized, Loaded, ResourcesAllocated, Prepared, Running,
+/// Completed or Failed, CleanedUp — each recorded as a job event. The allocation is a lease whose release writes
+/// the end; the running itself passes through the registered pipeline steps. Faults of the agent become a
+/// failed attempt with a specific message, never a lost job.
+/// </summary>
+public sealed class JobExecutor(
+    IAgentStore store,
+    JobPipeline pipeline,
+    IProcessLauncher launcher,
+    ISignalSender signals,
+    ICgroupManager cgroups,
+    ResourceTracker tracker,
+    CpuMap cpuMap,
+    AgentResilience resilience,
+    CompletionOutbox outbox,
+    IWakeBus bus,
+    TimeProvider time,
+    IOptions<AgentOptions> options,
+    ILogger<JobExecutor> logger)
+{
+    private readonly AgentOptions _options = options.Value;
+
+    /// <summary>A new attempt, from its dispatch.</summary>
+    public JobExecutionContext Create(Dispatch dispatch, CancellationToken detach)
+    {
+        var context = new JobExecutionContext(JobLaunch.FromDispatch(dispatch, _options.Node()), time, detach);
+        context.EnterStage(ExecutionStage.Initialized);
+        return context;
+    }
+
+    /// <summary>An attempt found running after a restart: its wrapper is alive, but not this agent's child.</summary>
+    public JobExecutionContext Adopt(Dispatch dispatch, LaunchedProcess process, CancellationToken detach)
+    {
+        var launch = JobLaunch.FromDispatch(dispatch, _options.Node());
+        var context = new JobExecutionContext(launch, time, detach) { Adopted = true };
+        context.EnterStage(ExecutionStage.Initialized);
+        context.AddEvent(JobEventKind.Recovered, string.Create(CultureInfo.InvariantCulture, $"adopted the running job (pid {process.Pid}) after the agent restarted"));
+        context.Directory = JobDirectory.For(_options.ScriptsDirectory, launch.JobId, launch.Attempt);
+        context.StdoutPath = dispatch.Job.StdoutPath;
+        context.StderrPath = dispatch.Job.StderrPath;
+        context.AdoptedProcess = process;
+        context.AdoptedLaunchTime = dispatch.Job.StartTime;
+        return context;
+    }
+
+    /// <summary>Runs the attempt to its end and records it; the completion written, or null when the agent detached.</summary>
+    public async Task<JobCompletion?> ExecuteAsync(JobExecutionContext context)
+    {
+        context.EnterStage(ExecutionStage.Loaded);
+        await using var lease = new AllocationLease(context, store, tracker, resilience.Store, outbox, bus, time, logger);
+        try
+        {
+            AllocateResources(context);
+            context.EnterStage(ExecutionStage.ResourcesAllocated);
+            if (!context.Adopted)
+            {
+                Prepare(context);
+                context.EnterStage(ExecutionStage.Prepared);
+            }
+
+            await pipeline.Build(RunAsync)(context);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !context.Detach.IsCancellationRequested)
+        {
+            context.Error = e;
+            var error = ExecutionErrors.Classify(e);
+            context.Outcome ??= JobOutcome.LaunchFailed(error.Message);
+            context.AddEvent(JobEventKind.Warning, $"{error.Kind}: {error.Message}");
+            context.NoProcess();
+        }
+
+        if (context.Outcome is null || context.Outcome.Kind == OutcomeKind.Detached)
+        {
+            lease.Detach();
+            return null;
+        }
+
+        context.EnterStage(context.Outcome.Kind == OutcomeKind.Completed ? ExecutionStage.Completed : ExecutionStage.Failed);
+        CleanUp(context);
+        context.EnterStage(ExecutionStage.CleanedUp);
+        var completion = ToCompletion(context);
+        lease.Complete(completion);
+        return completion;
+    }
+
+    /// <summary>The store's record of the attempt's end; a failed script is retried when the job asked for it.</summary>
+    private JobCompletion ToCompletion(JobExecutionContext context)
+    {
+        var outcome = context.Outcome!;
+        var launch = context.Launch;
+        var state = outcome.State;
+        var error = outcome.Error;
+        var retriesUsed = launch.Attempt - 1;
+        if (outcome.Kind == OutcomeKind.Failed && retriesUsed < launch.MaxRetries)
+        {
+            state = JobState.Pending;
+            error = string.Create(CultureInfo.InvariantCulture, $"{outcome.Error}; trying again (retry {retriesUsed + 1} of {launch.MaxRetries})");
+            context.AddEvent(JobEventKind.Retry, error);
+        }
+        else if (outcome.Kind == OutcomeKind.Lost && launch.Requeue)
+        {
+            state = JobState.Pending;
+            error = outcome.Error + "; requeued as the job asked";
+            context.AddEvent(JobEventKind.Requeued, error);
+        }
+
+        return new JobCompletion(
+            context.JobId,
+            context.Attempt,
+            state,
+            outcome.ExitCode,
+            error,
+            time.GetUtcNow(),
+            context.CpuSeconds,
+            context.MaxRssKiB > 0 ? context.MaxRssKiB : null,
+            context.TakeEvents());
+    }
+
+    private void AllocateResources(JobExecutionContext context)
+    {
+        if (_options.PinCpus && context.Launch.Cores.Count > 0)
+        {
+            context.CpuIds = cpuMap.Map(context.Launch.Cores);
+        }
+
+        var name = string.Create(CultureInfo.InvariantCulture, $"job-{context.JobId}-{context.Attempt}");
+        if (context.Adopted)
+        {
+            context.Cgroup = cgroups.Open(name);
+        }
+        else if (_options.UseCgroups && context.Launch.MemoryMiB is { } memory)
+        {
+            context.Cgroup = cgroups.Create(name, memory);
+        }
+    }
+
+    /// <summary>Working directory, output directories, the job directory with its script, the environment and the command.</summary>
+    private void Prepare(JobExecutionContext context)
+    {
+        var launch = context.Launch;
+        if (!Path.IsPathRooted(launch.WorkDir))
+        {
+            throw ExecutionErrors.Allocation($"the working directory {launch.WorkDir} is not an absolute path");
+        }
+
+        var workDir = Path.GetFullPath(launch.WorkDir);
+        CreateDirectory(workDir, "the working directory");
+        var values = new OutputPatternValues(launch.JobId.ToString(), launch.Name, launch.Account, launch.Node.Value);
+        context.StdoutPath = OutputPattern.Resolve(launch.StdoutPattern, values, workDir);
+        context.StderrPath = launch.StderrPattern is { } pattern ? OutputPattern.Resolve(pattern, values, workDir) : context.StdoutPath;
+        foreach (var file in new[] { context.StdoutPath, context.StderrPath }.Distinct())
+        {
+            if (Path.GetDirectoryName(file) is { } dir)
+            {
+                CreateDirectory(dir, "the output directory");
+            }
+        }
+
+        var directory = JobDirectory.For(_options.ScriptsDirectory, launch.JobId, launch.Attempt);
+        try
+        {
+            directory.Create(launch.Script);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw ExecutionErrors.Allocation($"could not write the job script to {directory.Root}: {Reason(e)}", e);
+        }
+
+        context.Directory = directory;
+        context.Environment = JobEnvironment.Build(launch with { WorkDir = workDir }, JobEnvironment.Current());
+        var jobArgv = launch.Script.StartsWith("#!", StringComparison.Ordinal)
+            ? (IReadOnlyList<string>)[directory.ScriptPath, .. launch.Arguments]
+            : ["/bin/bash", directory.ScriptPath, .. launch.Arguments];
+        context.Request = new LaunchRequest(
+            JobWrapper.Shell,
+            JobWrapper.Argv(directory.Root, context.Cgroup?.ProcsPath, jobArgv),
+            context.Environment,
+            workDir,
+            context.StdoutPath,
+            context.StderrPath == context.StdoutPath ? null : context.StderrPath)
+        {
+            CpuIds = context.CpuIds,
+        };
+    }
+
+    /// <summary>The pipeline's innermost step: start (or take over) the process, record the launch, wait for the end.</summary>
+    private async Task RunAsync(JobExecutionContext context)
+    {
+        var runContext = new JobRunContext(launcher, signals, time, _options.KillWait, logger);
+        var launch = context.Launch;
+        JobRun run;
+        if (context.AdoptedProcess is { } adopted)
+        {
+            var ranFor = context.AdoptedLaunchTime is { } started ? time.GetUtcNow() - started : TimeSpan.Zero;
+            run = new JobRun(launch.JobId, launch.Attempt, adopted, context.Directory!.StatusPath, launch.TimeLimit - ranFor, runContext, context.Detach);
+            context.SetRun(run);
+            context.EnterStage(ExecutionStage.Running);
+        }
+        else
+        {
+            var request = context.Request!;
+            LaunchedProcess process;
+            try
+            {
+                process = resilience.Launch.Execute(() => launcher.Launch(request));
+            }
+            catch (ProcessLaunchException e)
+            {
+                context.Outcome = JobOutcome.LaunchFailed(e.Message);
+                context.NoProcess();
+                return;
+            }
+
+            AgentLog.Launched(logger, launch.JobId, launch.Attempt, process.Pid);
+            run = new JobRun(launch.JobId, launch.Attempt, process, context.Directory!.StatusPath, launch.TimeLimit, runContext, context.Detach);
+            context.SetRun(run);
+            context.EnterStage(ExecutionStage.Running);
+            await RecordLaunchAsync(context, process);
+        }
+
+        var result = await run.Result;
+        if (result is null)
+        {
+            context.Outcome = JobOutcome.Detached;
+            return;
+        }
+
+        context.Result = result;
+        context.RecordUsage(Math.Max(result.Usage.MaxRssKiB, context.Cgroup?.PeakKiB() ?? 0), result.Usage.CpuSeconds);
+        var oomKilled = context.Cgroup?.OomKilled() == true;
+        if (result.Exit is null && !context.Adopted && context.Directory is { } dir && !File.Exists(dir.StatusPath) &&
+            result.Usage.WaitStatus is { } ws && ExitCode.FromWaitStatus(ws) == ExitCode.Exited(JobWrapper.CgroupJoinFailed))
+        {
+            context.Outcome = JobOutcome.LaunchFailed("the job could not join its memory cgroup");
+            return;
+        }
+
+        context.Outcome = JobOutcome.FromExit(result.Exit, result.Stop, launch.TimeLimit, launch.MemoryMiB, oomKilled);
+    }
+
+    private async Task RecordLaunchAsync(JobExecutionContext context, LaunchedProcess process)
+    {
+        var events = context.TakeEvents();
+        var record = new LaunchRecord(process.Pid, process.StartTicks, context.StdoutPath!, context.StderrPath!, time.GetUtcNow(), events);
+        try
+        {
+            var stillWanted = await resilience.Store.ExecuteAsync(
+                async ct => await store.MarkLaunchedAsync(context.JobId, context.Attempt, record, ct), context.Detach);
+            if (!stillWanted)
+            {
+                AgentLog.CancelledWhileLaunching(logger, context.JobId);
+                context.Run?.Stop(StopReason.UserCancel);
+            }
+        }
+        catch (Exception e) when (!context.Detach.IsCancellationRequested)
+        {
+            // The job runs on; its end is still recorded, and the events travel with it.
+            context.ReturnEvents(events);
+            logger.LogError(e, "Could not record the launch of job {JobId}", context.JobId);
+        }
+    }
+
+    private static void CleanUp(JobExecutionContext context)
+    {
+        context.Cgroup?.Dispose();
+        context.Cgroup = null;
+    }
+
+    private static void CreateDirectory(string path, string what)
+    {
+        try
+        {
+            Directory.CreateDirectory(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw ExecutionErrors.Allocation($"could not create {what} {path}: {Reason(e)}", e);
+        }
+    }
+
+    private static string Reason(Exception e) => e is UnauthorizedAccessException ? "Permission denied" : e.Message;
+}

@@ -1,0 +1,74 @@
+using System.Globalization;
+using Conductor.Core.Jobs;
+
+namespace Conductor.Agent.Execution;
+
+/// <summary>
+/// The small POSIX shell that stands between the agent and a job: it leads the job's session, runs the job as
+/// its child, and writes the job's exit status to a file before it exits. The agent reads that file, so the
+/// real status of a job is still known when the agent was restarted while the job ran (the agent adopts the
+/// running wrapper by pid and start time, and reads the file when it ends).
+/// </summary>
+/// <remarks>
+/// The wrapper catches (not ignores) the usual termination signals, so signals sent to the job's process group
+/// reach the job with their default actions while the wrapper waits on; SIGKILL ends both. It needs no other
+/// program: every command in it is a shell builtin.
+/// </remarks>
+public static class JobWrapper
+{
+    public const string Shell = "/bin/sh";
+
+    /// <summary>$1: the job's directory; $2: a cgroup.procs file to join first, or empty; then the job's command.</summary>
+    public const string Script = """
+        d=$1; cg=$2; shift 2
+        if [ -n "$cg" ]; then echo $$ > "$cg" || exit 125; fi
+        trap : HUP INT QUIT TERM USR1 USR2 ALRM
+        "$@" &
+        p=$!
+        while :; do
+          wait "$p"; s=$?
+          kill -0 "$p" 2>/dev/null || break
+        done
+        echo "$s" > "$d/status"
+        exit "$s"
+        """;
+
+    /// <summary>Marks the wrapper's command line; recovery finds a wrapper by this name and its job directory.</summary>
+    public const string ProcessName = "conductor-job";
+
+    public static IReadOnlyList<string> Argv(string jobDirectory, string? cgroupProcsPath, IReadOnlyList<string> jobArgv) =>
+        [Shell, "-c", Script, ProcessName, jobDirectory, cgroupProcsPath ?? "", .. jobArgv];
+
+    /// <summary>
+    /// Reads a status the wrapper wrote: the shell's <c>$?</c>, where 129–192 means killed by signal 1–64 and
+    /// anything else is an exit code. Null while the file is missing or incomplete.
+    /// </summary>
+    public static ExitCode? ReadStatus(string statusPath)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(statusPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        return ParseStatus(text);
+    }
+
+    public static ExitCode? ParseStatus(string text)
+    {
+        if (!text.EndsWith('\n') ||
+            !int.TryParse(text.AsSpan().Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var status) || status > 255)
+        {
+            return null;
+        }
+
+        return status is > 128 and <= 192 ? ExitCode.Killed(status - 128) : ExitCode.Exited(status);
+    }
+
+    /// <summary>Exit status 125 from the wrapper itself: it could not join the job's cgroup.</summary>
+    public const int CgroupJoinFailed = 125;
+}

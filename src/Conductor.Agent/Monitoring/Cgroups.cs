@@ -1,0 +1,253 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+
+namespace Conductor.Agent.Monitoring;
+
+/// <summary>A job's own cgroup, where the kernel enforces its memory limit.</summary>
+public interface IJobCgroup : IDisposable
+{
+    /// <summary>The cgroup.procs file the job's wrapper writes its pid to, joining the group before the job starts.</summary>
+    string ProcsPath { get; }
+
+    /// <summary>The group's peak memory use so far, in KiB, when the kernel reports it.</summary>
+    long? PeakKiB();
+
+    /// <summary>True when the kernel's OOM killer has killed a process of the group.</summary>
+    bool OomKilled();
+}
+
+/// <summary>Creates job cgroups where the machine lets the agent: cgroup v2, or v1's memory controller.</summary>
+public interface ICgroupManager
+{
+    /// <summary>Whether memory limits are enforced by the kernel here; otherwise the process monitor enforces them.</summary>
+    bool IsAvailable { get; }
+
+    /// <summary>A new cgroup for the job with its memory limit, or null when cgroups cannot be used.</summary>
+    IJobCgroup? Create(string name, long memoryLimitMiB);
+
+    /// <summary>The job's existing cgroup (an adopted job's), or null.</summary>
+    IJobCgroup? Open(string name);
+}
+
+/// <summary>
+/// Finds the agent's own cgroup (from /proc/self/cgroup) and creates job groups beneath it: under the unified
+/// hierarchy (v2) with memory.max, or under v1's memory controller with memory.limit_in_bytes (and the
+/// memory+swap limit, so that a job cannot swap its way past the limit). If the agent may not create groups there,
+/// it says so once and <see cref="IsAvailable"/> is false.
+/// </summary>
+public sealed class CgroupManager : ICgroupManager
+{
+    private readonly ILogger<CgroupManager> _logger;
+    private readonly string? _parent;
+    private readonly bool _v2;
+
+    public CgroupManager(ILogger<CgroupManager> logger)
+    {
+        _logger = logger;
+        (_parent, _v2) = FindParent();
+        if (_parent is null)
+        {
+            logger.LogInformation("No writable memory cgroup: memory limits are enforced by the process monitor");
+        }
+        else
+        {
+            logger.LogInformation("Memory limits are enforced by cgroup {Version} under {Path}", _v2 ? "v2" : "v1", _parent);
+        }
+    }
+
+    public bool IsAvailable => _parent is not null;
+
+    public IJobCgroup? Create(string name, long memoryLimitMiB)
+    {
+        if (_parent is null)
+        {
+            return null;
+        }
+
+        var path = Path.Combine(_parent, name);
+        try
+        {
+            Directory.CreateDirectory(path);
+            var bytes = (memoryLimitMiB * 1024 * 1024).ToString(CultureInfo.InvariantCulture);
+            if (_v2)
+            {
+                File.WriteAllText(Path.Combine(path, "memory.max"), bytes);
+                TryWrite(Path.Combine(path, "memory.swap.max"), "0");
+            }
+            else
+            {
+                File.WriteAllText(Path.Combine(path, "memory.limit_in_bytes"), bytes);
+                TryWrite(Path.Combine(path, "memory.memsw.limit_in_bytes"), bytes);
+            }
+
+            return new JobCgroup(path, _v2, _logger);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogWarning("Could not create cgroup {Path}: {Error}; the process monitor enforces this job's memory limit", path, e.Message);
+            TryRemove(path);
+            return null;
+        }
+    }
+
+    public IJobCgroup? Open(string name)
+    {
+        if (_parent is null)
+        {
+            return null;
+        }
+
+        var path = Path.Combine(_parent, name);
+        return Directory.Exists(path) ? new JobCgroup(path, _v2, _logger) : null;
+    }
+
+    private static void TryWrite(string path, string value)
+    {
+        try
+        {
+            if (File.Exists(path))
+            {
+                File.WriteAllText(path, value);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Swap accounting is optional.
+        }
+    }
+
+    internal static void TryRemove(string path)
+    {
+        for (var i = 0; i < 50; i++)
+        {
+            try
+            {
+                if (Directory.Exists(path))
+                {
+                    Directory.Delete(path);
+                }
+
+                return;
+            }
+            catch (IOException)
+            {
+                // The last processes are still leaving the group.
+                Thread.Sleep(10);
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>The directory under which job groups can be made, and whether it is cgroup v2.</summary>
+    private static (string? Path, bool V2) FindParent()
+    {
+        try
+        {
+            var lines = File.ReadAllLines("/proc/self/cgroup");
+            if (File.Exists("/sys/fs/cgroup/cgroup.controllers"))
+            {
+                var own = lines.FirstOrDefault(l => l.StartsWith("0::", StringComparison.Ordinal))?[3..];
+                return own is null ? (null, false) : (Probe(Path.Join("/sys/fs/cgroup", own), v2: true), true);
+            }
+
+            var memory = lines.Select(l => l.Split(':', 3)).FirstOrDefault(p => p.Length == 3 && p[1].Split(',').Contains("memory"));
+            return memory is null || !Directory.Exists("/sys/fs/cgroup/memory")
+                ? (null, false)
+                : (Probe(Path.Join("/sys/fs/cgroup/memory", memory[2]), v2: false), false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return (null, false);
+        }
+    }
+
+    /// <summary>A "conductor" group beneath the agent's own, if the agent may create it and set limits in it.</summary>
+    private static string? Probe(string own, bool v2)
+    {
+        var root = Path.Combine(own, "conductor");
+        var probe = Path.Combine(root, "probe-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        try
+        {
+            Directory.CreateDirectory(root);
+            if (v2)
+            {
+                // Under v2 a group's controllers must be enabled by its parent.
+                var subtree = Path.Combine(own, "cgroup.subtree_control");
+                if (File.Exists(subtree) && !File.ReadAllText(subtree).Contains("memory", StringComparison.Ordinal))
+                {
+                    File.WriteAllText(subtree, "+memory");
+                }
+
+                File.WriteAllText(Path.Combine(root, "cgroup.subtree_control"), "+memory");
+            }
+
+            Directory.CreateDirectory(probe);
+            var limitFile = Path.Combine(probe, v2 ? "memory.max" : "memory.limit_in_bytes");
+            if (!File.Exists(limitFile))
+            {
+                return null;
+            }
+
+            File.WriteAllText(limitFile, (64L * 1024 * 1024).ToString(CultureInfo.InvariantCulture));
+            return root;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        finally
+        {
+            TryRemove(probe);
+        }
+    }
+
+    private sealed class JobCgroup(string path, bool v2, ILogger logger) : IJobCgroup
+    {
+        public string ProcsPath => Path.Combine(path, "cgroup.procs");
+
+        public long? PeakKiB()
+        {
+            var file = Path.Combine(path, v2 ? "memory.peak" : "memory.max_usage_in_bytes");
+            return ReadLong(file) is { } bytes ? bytes / 1024 : null;
+        }
+
+        public bool OomKilled()
+        {
+            var file = Path.Combine(path, v2 ? "memory.events" : "memory.oom_control");
+            try
+            {
+                foreach (var line in File.ReadLines(file))
+                {
+                    var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    if (parts.Length == 2 && parts[0] == "oom_kill" && parts[1] != "0")
+                    {
+                        return true;
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                logger.LogDebug("Could not read {File}: {Error}", file, e.Message);
+            }
+
+            return false;
+        }
+
+        public void Dispose() => TryRemove(path);
+
+        private static long? ReadLong(string file)
+        {
+            try
+            {
+                return long.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+    }
+}
