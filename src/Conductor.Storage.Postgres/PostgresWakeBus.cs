@@ -28,6 +28,7 @@ public sealed class PostgresWakeBus : IWakeBus, IHostedService, IAsyncDisposable
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private CancellationTokenSource? _stopping;
     private Task? _listener;
+    private int _disposed;
 
     public PostgresWakeBus(PostgresStoreOptions options, ILogger<PostgresWakeBus>? logger = null)
     {
@@ -82,8 +83,14 @@ public sealed class PostgresWakeBus : IWakeBus, IHostedService, IAsyncDisposable
         await _listener.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Stops the listener and closes the connections; safe to call more than once (a container disposes each registration).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         _stopping?.Dispose();
         await _dataSource.DisposeAsync().ConfigureAwait(false);
