@@ -69,7 +69,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
 
     // ---- jobs ----
 
-    [Fact]
+    [StoreFact]
     public async Task SubmitAsync_RoundTripsEverySpecField_WhenReadBack()
     {
         var spec = new JobSpec
@@ -129,7 +129,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(spec.Begin, job.Spec.Begin);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task SubmitAsync_KeepsOptionalFieldsNull_WhenSpecLeavesThemUnset()
     {
         var id = await SubmitAsync(Spec());
@@ -145,7 +145,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Null(job.Reason);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task SubmitAsync_ReturnsIncreasingIdsStartingAtOne_WhenCalledRepeatedly()
     {
         var ids = new List<JobId>();
@@ -159,13 +159,13 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(ids.Count, ids.Distinct().Count());
     }
 
-    [Fact]
+    [StoreFact]
     public async Task GetAsync_ReturnsNull_WhenJobDoesNotExist()
     {
         Assert.Null(await Jobs.GetAsync(new JobId(999), Ct));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task ListAsync_FiltersByStateAccountPartitionAndNode_WhenFiltersGiven()
     {
         await RegisterAsync(Node1);
@@ -189,7 +189,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal([b1], pendingBatch.Select(j => j.Id));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task ListAsync_PagesByKeyset_WhenAscending()
     {
         var ids = new List<JobId>();
@@ -209,7 +209,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Empty(page4);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task ListAsync_PagesByKeysetNewestFirst_WhenDescending()
     {
         var ids = new List<JobId>();
@@ -228,7 +228,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(ids[6..], page3.Select(j => j.Id));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task ListAsync_ClampsLimit_WhenLimitIsOutOfRange()
     {
         await SubmitAsync();
@@ -241,7 +241,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(2, huge.Count);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task GetEventsAsync_ReturnsEventsInOrder_WhenSeveralAppended()
     {
         var id = await SubmitAsync();
@@ -257,7 +257,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(T0.AddSeconds(2), events[2].Time);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task CancelAsync_EndsPendingJobWithSuccessCode_WhenPending()
     {
         var id = await SubmitAsync();
@@ -277,7 +277,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Empty((await Scheduler.LoadSnapshotAsync(Ct)).Pending);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task CancelAsync_EndsJobAndKeepsAllocation_WhenRunning()
     {
         await RegisterAsync(Node1);
@@ -301,7 +301,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.DoesNotContain(events, e => e.Kind == JobEventKind.Finished);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task CancelAsync_ReturnsAlreadyTerminal_WhenCancelledTwice()
     {
         var id = await SubmitAsync();
@@ -316,7 +316,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(eventsBefore, (await Jobs.GetEventsAsync(id, Ct)).Count);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task CancelAsync_ReturnsNotFound_WhenJobIsMissing()
     {
         var result = await Jobs.CancelAsync(new JobId(77), T0, "x", Ct);
@@ -325,7 +325,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Null(result.Node);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task CountByStateAsync_CountsEachState_WhenJobsInSeveralStates()
     {
         await RegisterAsync(Node1);
@@ -347,7 +347,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
 
     // ---- nodes ----
 
-    [Fact]
+    [StoreFact]
     public async Task RegisterAsync_UpsertsNodeAsUp_WhenRegisteredTwice()
     {
         await Nodes.RegisterAsync(new NodeRegistration(Node1, 4, 1024, ["batch"]), T0, Ct);
@@ -365,7 +365,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(0, node.RunningJobs);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task HeartbeatAsync_UpdatesLastHeartbeat_WhenNodeIsRegistered()
     {
         await RegisterAsync(Node1);
@@ -375,7 +375,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(T0.AddSeconds(30), (await NodeAsync(Node1)).LastHeartbeat);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task NodeListAsync_ShowsAllocationsRisingAndFalling_WhenJobsStartAndFinish()
     {
         await RegisterAsync(Node1);
@@ -396,7 +396,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
 
     // ---- scheduler ----
 
-    [Fact]
+    [StoreFact]
     public async Task LoadSnapshotAsync_ReturnsPendingJobsAndNodesWithAllocations_WhenMixed()
     {
         await RegisterAsync(Node1, cpus: 8, memory: 4096);
@@ -438,7 +438,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Empty(snapshot.Nodes.Single(n => n.Name == Node2).Allocations);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task CommitAsync_StartsJobWithAttemptOneAndAllocation_WhenPending()
     {
         await RegisterAsync(Node1);
@@ -462,7 +462,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal("node=node1 cpus=2 cores=4,5", scheduled.Detail);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task CommitAsync_SkipsJob_WhenCancelledBeforeCommit()
     {
         await RegisterAsync(Node1);
@@ -480,7 +480,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(1, (await NodeAsync(Node1)).AllocatedCpus);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task CommitAsync_StartsNothing_WhenJobAlreadyRunning()
     {
         await RegisterAsync(Node1);
@@ -500,7 +500,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(0, (await NodeAsync(Node2)).RunningJobs);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task CommitAsync_StartsJobOnce_WhenListedTwiceInOnePlan()
     {
         await RegisterAsync(Node1);
@@ -513,7 +513,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(1, (await NodeAsync(Node1)).AllocatedCpus);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task CommitAsync_UpdatesReasonOnlyOfPendingJobs_WhenReasonChangesGiven()
     {
         await RegisterAsync(Node1);
@@ -531,7 +531,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
 
     // ---- agent ----
 
-    [Fact]
+    [StoreFact]
     public async Task GetDispatchesAsync_ReturnsJobWithScriptUntilLaunched_WhenScheduled()
     {
         await RegisterAsync(Node1);
@@ -561,7 +561,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(new NodeJob(id, 1, JobState.Running, true, 4242, 123456789), nodeJob);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task GetDispatchesAsync_SkipsJob_WhenCancelledBeforeLaunch()
     {
         await RegisterAsync(Node1);
@@ -575,7 +575,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(new NodeJob(id, 1, JobState.Cancelled, false, null, null), nodeJob);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task MarkLaunchedAsync_ReturnsFalseButKeepsPaths_WhenCancelledMeanwhile()
     {
         await RegisterAsync(Node1);
@@ -592,7 +592,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(4242, Assert.Single(await Agent.GetNodeJobsAsync(Node1, Ct)).ProcessId);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task MarkLaunchedAsync_ReturnsFalseAndChangesNothing_WhenAttemptIsWrong()
     {
         await RegisterAsync(Node1);
@@ -606,7 +606,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Single(await Agent.GetDispatchesAsync(Node1, Ct));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task FinishAsync_SetsStateAndReleasesAllocation_WhenRunning()
     {
         await RegisterAsync(Node1);
@@ -632,7 +632,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.StartsWith("state=FAILED exit=3:0", evt.Detail, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task FinishAsync_ReturnsStaleAndChangesNothing_WhenAttemptIsOld()
     {
         await RegisterAsync(Node1);
@@ -650,7 +650,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(eventsBefore, (await Jobs.GetEventsAsync(id, Ct)).Count);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task FinishAsync_ReturnsStale_WhenJobIsMissing()
     {
         var outcome = await Agent.FinishAsync(new JobCompletion(new JobId(5), 1, JobState.Completed, ExitCode.Success, null, T0), Ct);
@@ -658,7 +658,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Equal(FinishOutcome.Stale, outcome);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task FinishAsync_ReturnsStale_WhenReportedStateIsNotAnEnd()
     {
         await RegisterAsync(Node1);
@@ -671,7 +671,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Single(await Agent.GetNodeJobsAsync(Node1, Ct));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task FinishAsync_KeepsCancelledButRecordsExitAndReleases_WhenUserCancelledWhileRunning()
     {
         await RegisterAsync(Node1);
@@ -697,7 +697,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Single(await Jobs.GetEventsAsync(id, Ct), e => e.Kind == JobEventKind.Finished);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task FinishAsync_ReturnsAlreadyEndedWithoutNewEvent_WhenReportedTwice()
     {
         await RegisterAsync(Node1);
@@ -714,7 +714,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Single(await Jobs.GetEventsAsync(id, Ct), e => e.Kind == JobEventKind.Finished);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task FinishAsync_RequeuesJobAndReleasesAllocation_WhenReportedPending()
     {
         await RegisterAsync(Node1);
@@ -744,7 +744,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Single(await Agent.GetDispatchesAsync(Node2, Ct));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task AppendEventAsync_DoesNothing_WhenJobIsMissing()
     {
         await Agent.AppendEventAsync(new JobId(404), JobEventKind.Warning, "orphan", T0, Ct);
@@ -752,7 +752,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         Assert.Empty(await Jobs.GetEventsAsync(new JobId(404), Ct));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task RecordUsageAsync_KeepsMaximumRss_WhenReportedRepeatedly()
     {
         await RegisterAsync(Node1);
@@ -770,7 +770,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
 
     // ---- concurrency ----
 
-    [Fact]
+    [StoreFact]
     public async Task ConcurrentSubmitAndCommit_StartsEachJobOnceWithoutBusyErrors_WhenEightWritersRace()
     {
         const int Writers = 8;

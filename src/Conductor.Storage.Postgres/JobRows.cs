@@ -1,0 +1,71 @@
+using Conductor.Core.Jobs;
+using Conductor.Core.Nodes;
+using Npgsql;
+
+namespace Conductor.Storage.Postgres;
+
+/// <summary>The job columns a <see cref="JobRecord"/> is built from (never the script), and the mapping.</summary>
+internal static class JobRows
+{
+    /// <summary>The select list, for a query that names the jobs table <c>j</c>.</summary>
+    public const string Columns =
+        "j.id, j.state, j.reason, j.name, j.account, j.partition, j.cpus_per_task, j.ntasks, j.ntasks_per_node, " +
+        "j.memory_mib, j.time_limit_seconds, j.work_dir, j.stdout_pattern, j.stderr_pattern, j.environment, " +
+        "j.arguments, j.exclusive, j.requeue, j.max_retries, j.nice, j.hold, j.begin_time, j.submit_time, " +
+        "j.eligible_time, j.start_time, j.end_time, j.attempt, j.node, j.cores, j.exit_code, j.error_msg, " +
+        "j.stdout_path, j.stderr_path, j.pid, j.cpu_seconds, j.max_rss_kib";
+
+    /// <summary>The number of columns in <see cref="Columns"/>; extra columns of a query follow from here.</summary>
+    public const int Count = 36;
+
+    public static JobRecord Read(NpgsqlDataReader r)
+    {
+        var timeLimit = r.GetInt64OrNull(10);
+        var spec = new JobSpec
+        {
+            Name = r.GetString(3),
+            Account = r.GetString(4),
+            Partition = r.GetString(5),
+            CpusPerTask = r.GetInt32(6),
+            Ntasks = r.GetInt32(7),
+            NtasksPerNode = r.GetInt32(8),
+            MemoryMiB = r.GetInt64OrNull(9),
+            TimeLimit = timeLimit is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+            WorkDir = r.GetString(11),
+            StdoutPattern = r.GetString(12),
+            StderrPattern = r.GetStringOrNull(13),
+            Environment = PgValues.EnvironmentFromJson(r.GetString(14)),
+            Arguments = PgValues.ArgumentsFromJson(r.GetString(15)),
+            Exclusive = r.GetBoolean(16),
+            Requeue = r.GetBoolean(17),
+            MaxRetries = r.GetInt32(18),
+            Nice = r.GetInt32(19),
+            Hold = r.GetBoolean(20),
+            Begin = r.GetTimeOrNull(21),
+        };
+
+        var node = r.GetStringOrNull(27);
+        var pid = r.GetInt32OrNull(33);
+        return new JobRecord
+        {
+            Id = new JobId(r.GetInt64(0)),
+            State = PgValues.ParseState(r.GetString(1)),
+            Reason = r.GetStringOrNull(2),
+            Spec = spec,
+            SubmitTime = PgValues.FromMs(r.GetInt64(22)),
+            EligibleTime = r.GetTimeOrNull(23),
+            StartTime = r.GetTimeOrNull(24),
+            EndTime = r.GetTimeOrNull(25),
+            Attempt = r.GetInt32(26),
+            Node = node is null ? null : new NodeName(node),
+            Cores = PgValues.ParseCores(r.GetStringOrNull(28)),
+            ExitCode = PgValues.ParseExitCode(r.GetStringOrNull(29)),
+            ErrorMessage = r.GetStringOrNull(30),
+            StdoutPath = r.GetStringOrNull(31),
+            StderrPath = r.GetStringOrNull(32),
+            ProcessId = pid,
+            CpuSeconds = r.GetDoubleOrNull(34),
+            MaxRssKiB = r.GetInt64OrNull(35),
+        };
+    }
+}

@@ -1,0 +1,80 @@
+using Conductor.Core.Nodes;
+using NpgsqlTypes;
+
+namespace Conductor.Storage.Postgres;
+
+public sealed partial class PostgresStore
+{
+    public async Task RegisterAsync(NodeRegistration node, DateTimeOffset now, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        await using var command = Command(connection, null, """
+                INSERT INTO nodes (name, cpus, memory_mib, partitions, state, state_reason, last_heartbeat, address, registered_time)
+                VALUES (@name, @cpus, @memory, @partitions, 'Up', NULL, @now, @address, @now)
+                ON CONFLICT (name) DO UPDATE SET
+                    cpus = excluded.cpus,
+                    memory_mib = excluded.memory_mib,
+                    partitions = excluded.partitions,
+                    state = 'Up',
+                    state_reason = NULL,
+                    last_heartbeat = excluded.last_heartbeat,
+                    address = excluded.address,
+                    registered_time = excluded.registered_time;
+                """)
+            .With("name", NpgsqlDbType.Text, node.Name.Value)
+            .With("cpus", NpgsqlDbType.Integer, node.Cpus)
+            .With("memory", NpgsqlDbType.Bigint, node.MemoryMiB)
+            .With("partitions", NpgsqlDbType.Text, PgValues.FormatList(node.Partitions))
+            .With("now", NpgsqlDbType.Bigint, PgValues.ToMs(now))
+            .With("address", NpgsqlDbType.Text, node.Address);
+        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    public async Task HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        await using var command = Command(connection, null, "UPDATE nodes SET last_heartbeat = @now WHERE name = @name;")
+            .With("name", NpgsqlDbType.Text, node.Value)
+            .With("now", NpgsqlDbType.Bigint, PgValues.ToMs(now));
+        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        await using var command = Command(connection, null, """
+            SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state, n.state_reason, n.last_heartbeat,
+                   COALESCE(SUM(a.cpus), 0)::integer, COALESCE(SUM(a.memory_mib), 0)::bigint, COUNT(a.job_id)::integer
+            FROM nodes n
+            LEFT JOIN allocations a ON a.node = n.name
+            GROUP BY n.name
+            ORDER BY n.name COLLATE "C";
+            """);
+        var nodes = new List<NodeRecord>();
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            nodes.Add(new NodeRecord
+            {
+                Name = new NodeName(reader.GetString(0)),
+                Cpus = reader.GetInt32(1),
+                MemoryMiB = reader.GetInt64(2),
+                Partitions = PgValues.ParseList(reader.GetString(3)),
+                State = ParseNodeState(reader.GetString(4)),
+                StateReason = reader.GetStringOrNull(5),
+                LastHeartbeat = reader.GetTimeOrNull(6),
+                AllocatedCpus = reader.GetInt32(7),
+                AllocatedMemoryMiB = reader.GetInt64(8),
+                RunningJobs = reader.GetInt32(9),
+            });
+        }
+
+        return nodes;
+    }
+
+    private static NodeState ParseNodeState(string text) =>
+        Enum.TryParse<NodeState>(text, ignoreCase: true, out var state)
+            ? state
+            : throw new InvalidDataException($"Unknown node state '{text}' in the database.");
+}

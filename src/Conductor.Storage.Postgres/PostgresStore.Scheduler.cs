@@ -1,0 +1,187 @@
+using System.Text;
+using Conductor.Core.Jobs;
+using Conductor.Core.Nodes;
+using Conductor.Core.Scheduling;
+using NpgsqlTypes;
+
+namespace Conductor.Storage.Postgres;
+
+public sealed partial class PostgresStore
+{
+    public Task<SchedulerSnapshot> LoadSnapshotAsync(CancellationToken ct) =>
+        ReadAsync(async (connection, tx) =>
+        {
+            var pending = new List<PendingJob>();
+            await using (var command = Command(connection, tx, """
+                SELECT id, priority, submit_time, partition, ntasks * cpus_per_task, memory_mib, exclusive, hold,
+                       begin_time, time_limit_seconds, reason
+                FROM jobs
+                WHERE state = 'PENDING';
+                """))
+            {
+                // The hot path of every scheduling pass: only the columns the policy needs, from the partial
+                // index of pending jobs, and one string per distinct partition.
+                var partitions = new Dictionary<string, string>(StringComparer.Ordinal);
+                await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    var partition = r.GetString(3);
+                    if (!partitions.TryGetValue(partition, out var shared))
+                    {
+                        partitions[partition] = shared = partition;
+                    }
+
+                    var limit = r.GetInt64OrNull(9);
+                    pending.Add(new PendingJob(
+                        new JobId(r.GetInt64(0)),
+                        r.GetInt32(1),
+                        PgValues.FromMs(r.GetInt64(2)),
+                        shared,
+                        r.GetInt32(4),
+                        r.GetInt64OrNull(5) ?? 0,
+                        r.GetBoolean(6),
+                        r.GetBoolean(7),
+                        r.GetTimeOrNull(8),
+                        limit is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+                        r.GetStringOrNull(10)));
+                }
+            }
+
+            var nodes = new List<NodeSnapshot>();
+            await using (var command = Command(connection, tx, """
+                SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state,
+                       a.job_id, a.cores, a.memory_mib, a.exclusive, a.created_time, j.time_limit_seconds
+                FROM nodes n
+                LEFT JOIN allocations a ON a.node = n.name
+                LEFT JOIN jobs j ON j.id = a.job_id
+                ORDER BY n.name COLLATE "C", a.job_id;
+                """))
+            {
+                await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                string? currentName = null;
+                List<RunningAllocation>? allocations = null;
+                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    var name = r.GetString(0);
+                    if (name != currentName)
+                    {
+                        currentName = name;
+                        allocations = [];
+                        nodes.Add(new NodeSnapshot(
+                            new NodeName(name),
+                            r.GetInt32(1),
+                            r.GetInt64(2),
+                            PgValues.ParseList(r.GetString(3)),
+                            ParseNodeState(r.GetString(4)),
+                            allocations));
+                    }
+
+                    if (!r.IsDBNull(5))
+                    {
+                        var created = PgValues.FromMs(r.GetInt64(9));
+                        var limit = r.GetInt64OrNull(10);
+                        allocations!.Add(new RunningAllocation(
+                            new JobId(r.GetInt64(5)),
+                            PgValues.ParseCores(r.GetString(6)),
+                            r.GetInt64(7),
+                            r.GetBoolean(8),
+                            limit is { } seconds ? created + TimeSpan.FromSeconds(seconds) : null));
+                    }
+                }
+            }
+
+            return new SchedulerSnapshot(pending, nodes);
+        }, ct);
+
+    public Task<IReadOnlyList<JobStart>> CommitAsync(SchedulingPlan plan, DateTimeOffset now, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        if (plan.Starts.Count == 0 && plan.ReasonChanges.Count == 0)
+        {
+            return Task.FromResult<IReadOnlyList<JobStart>>([]);
+        }
+
+        return WriteAsync<IReadOnlyList<JobStart>>(async (connection, tx) =>
+        {
+            // One command, one round trip, whatever the size of the plan: the rows are passed as arrays.
+            await using var command = Command(connection, tx, "");
+            var sql = new StringBuilder();
+
+            // First lock every job the plan touches, in id order, so that two schedulers committing overlapping
+            // plans queue on each other instead of deadlocking; the guarded writes below then make the later one
+            // skip whatever the earlier one started.
+            var touched = plan.Starts.Select(s => s.JobId.Value).Concat(plan.ReasonChanges.Select(r => r.JobId.Value)).Distinct().ToArray();
+            sql.AppendLine("SELECT id FROM jobs WHERE id = ANY(@touched) ORDER BY id FOR UPDATE;");
+            command.With("touched", NpgsqlDbType.Array | NpgsqlDbType.Bigint, touched);
+
+            if (plan.Starts.Count > 0)
+            {
+                // A job listed twice starts once, with its first placement (DISTINCT ON keeps the lowest ordinal).
+                sql.AppendLine("""
+                    WITH plan AS (
+                        SELECT DISTINCT ON (p.id) p.id, p.node, p.cores, p.cpus, p.memory_mib, p.ord
+                        FROM unnest(@start_ids, @start_nodes, @start_cores, @start_cpus, @start_memory)
+                             WITH ORDINALITY AS p(id, node, cores, cpus, memory_mib, ord)
+                        ORDER BY p.id, p.ord),
+                    started AS (
+                        UPDATE jobs j SET
+                            state = 'RUNNING', reason = NULL, attempt = j.attempt + 1, node = p.node, cores = p.cores,
+                            start_time = @now, end_time = NULL, exit_code = NULL, error_msg = NULL,
+                            pid = NULL, pid_start_ticks = NULL, launched_time = NULL, stdout_path = NULL, stderr_path = NULL,
+                            cpu_seconds = NULL, max_rss_kib = NULL
+                        FROM plan p
+                        WHERE j.id = p.id AND j.state = 'PENDING'
+                        RETURNING j.id, j.exclusive, j.attempt, p.node, p.cores, p.cpus, p.memory_mib, p.ord),
+                    allocated AS (
+                        INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time)
+                        SELECT id, node, cores, cpus, memory_mib, exclusive, attempt, @now FROM started),
+                    scheduled AS (
+                        INSERT INTO job_events (job_id, time, kind, detail)
+                        SELECT id, @now, @scheduled, 'node=' || node || ' cpus=' || cpus || ' cores=' || cores
+                        FROM started ORDER BY ord)
+                    SELECT ord FROM started ORDER BY ord;
+                    """);
+                var starts = plan.Starts;
+                command
+                    .With("start_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint, starts.Select(s => s.JobId.Value).ToArray())
+                    .With("start_nodes", NpgsqlDbType.Array | NpgsqlDbType.Text, starts.Select(s => s.Node.Value).ToArray())
+                    .With("start_cores", NpgsqlDbType.Array | NpgsqlDbType.Text, starts.Select(s => PgValues.FormatCores(s.Cores)).ToArray())
+                    .With("start_cpus", NpgsqlDbType.Array | NpgsqlDbType.Integer, starts.Select(s => s.Cores.Count).ToArray())
+                    .With("start_memory", NpgsqlDbType.Array | NpgsqlDbType.Bigint, starts.Select(s => s.MemoryMiB).ToArray())
+                    .With("now", NpgsqlDbType.Bigint, PgValues.ToMs(now))
+                    .With("scheduled", NpgsqlDbType.Text, JobEventKind.Scheduled.ToWireName());
+            }
+
+            if (plan.ReasonChanges.Count > 0)
+            {
+                // Only pending jobs take a reason; a job listed twice takes its last one; unchanged rows are not written.
+                sql.AppendLine("""
+                    UPDATE jobs j SET reason = r.reason
+                    FROM (SELECT DISTINCT ON (c.id) c.id, c.reason
+                          FROM unnest(@reason_ids, @reason_texts) WITH ORDINALITY AS c(id, reason, ord)
+                          ORDER BY c.id, c.ord DESC) r
+                    WHERE j.id = r.id AND j.state = 'PENDING' AND j.reason IS DISTINCT FROM r.reason;
+                    """);
+                command
+                    .With("reason_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint, plan.ReasonChanges.Select(c => c.JobId.Value).ToArray())
+                    .With("reason_texts", NpgsqlDbType.Array | NpgsqlDbType.Text, plan.ReasonChanges.Select(c => c.Reason).ToArray());
+            }
+
+            command.CommandText = sql.ToString();
+            var won = new List<JobStart>(plan.Starts.Count);
+            await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                // The first result is the lock; the second, when there are starts, the ordinals of the winners.
+                if (plan.Starts.Count > 0 && await reader.NextResultAsync(ct).ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        won.Add(plan.Starts[(int)reader.GetInt64(0) - 1]);
+                    }
+                }
+            }
+
+            return won;
+        }, ct);
+    }
+}

@@ -1,0 +1,54 @@
+using Conductor.Core.Signals;
+using Conductor.Core.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Conductor.Storage.Postgres;
+
+public static class ServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers one <see cref="PostgresStore"/> on <paramref name="connectionString"/> as every store interface,
+    /// and a hosted service that migrates the schema when the host starts. An invalid connection string fails here.
+    /// </summary>
+    public static IServiceCollection AddConductorPostgresStorage(this IServiceCollection services, string connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        PostgresStoreOptions.Parse(connectionString);
+
+        services.AddSingleton(new PostgresStoreOptions { ConnectionString = connectionString });
+        services.AddSingleton(sp => new PostgresStore(sp.GetRequiredService<PostgresStoreOptions>()));
+        services.AddSingleton<IJobStore>(sp => sp.GetRequiredService<PostgresStore>());
+        services.AddSingleton<INodeStore>(sp => sp.GetRequiredService<PostgresStore>());
+        services.AddSingleton<ISchedulerStore>(sp => sp.GetRequiredService<PostgresStore>());
+        services.AddSingleton<IAgentStore>(sp => sp.GetRequiredService<PostgresStore>());
+        services.AddHostedService<PostgresMigrationService>();
+        return services;
+    }
+
+    /// <summary>
+    /// Registers <see cref="PostgresWakeBus"/> as the <see cref="IWakeBus"/> and runs its listener with the host.
+    /// Uses the connection string registered by <see cref="AddConductorPostgresStorage"/>, which must come first.
+    /// </summary>
+    public static IServiceCollection AddConductorPostgresWakeBus(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        if (!services.Any(d => d.ServiceType == typeof(PostgresStoreOptions)))
+        {
+            throw new InvalidOperationException("AddConductorPostgresWakeBus needs the connection string of AddConductorPostgresStorage; call that first.");
+        }
+
+        services.AddSingleton<PostgresWakeBus>();
+        services.AddSingleton<IWakeBus>(sp => sp.GetRequiredService<PostgresWakeBus>());
+        services.AddHostedService(sp => sp.GetRequiredService<PostgresWakeBus>());
+        return services;
+    }
+}
+
+/// <summary>Migrates the schema at host start, so that an unreachable or newer database fails the start rather than the first request.</summary>
+internal sealed class PostgresMigrationService(PostgresStore store) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => store.MigrateAsync(cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
