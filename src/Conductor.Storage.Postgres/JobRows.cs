@@ -13,10 +13,10 @@ internal static class JobRows
         "j.memory_mib, j.time_limit_seconds, j.work_dir, j.stdout_pattern, j.stderr_pattern, j.environment, " +
         "j.arguments, j.exclusive, j.requeue, j.max_retries, j.nice, j.hold, j.begin_time, j.submit_time, " +
         "j.eligible_time, j.start_time, j.end_time, j.attempt, j.node, j.cores, j.exit_code, j.error_msg, " +
-        "j.stdout_path, j.stderr_path, j.pid, j.cpu_seconds, j.max_rss_kib";
+        "j.stdout_path, j.stderr_path, j.pid, j.cpu_seconds, j.max_rss_kib, j.pid_start_ticks";
 
     /// <summary>The number of columns in <see cref="Columns"/>; extra columns of a query follow from here.</summary>
-    public const int Count = 36;
+    public const int Count = 37;
 
     public static JobRecord Read(NpgsqlDataReader r)
     {
@@ -64,6 +64,7 @@ internal static class JobRows
             StdoutPath = r.GetStringOrNull(31),
             StderrPath = r.GetStringOrNull(32),
             ProcessId = pid,
+            ProcessStartTicks = r.GetInt64OrNull(36),
             CpuSeconds = r.GetDoubleOrNull(34),
             MaxRssKiB = r.GetInt64OrNull(35),
         };

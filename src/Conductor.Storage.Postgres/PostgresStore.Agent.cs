@@ -9,7 +9,26 @@ namespace Conductor.Storage.Postgres;
 
 public sealed partial class PostgresStore
 {
-    public async Task<IReadOnlyList<Dispatch>> GetDispatchesAsync(NodeName node, CancellationToken ct)
+    public Task<IReadOnlyList<Dispatch>> GetDispatchesAsync(NodeName node, CancellationToken ct) =>
+        ReadDispatchesAsync(node, "AND j.launched_time IS NULL", ct);
+
+    public Task<IReadOnlyList<Dispatch>> GetAssignedAsync(NodeName node, CancellationToken ct) =>
+        ReadDispatchesAsync(node, "", ct);
+
+    public async Task<int> ReleaseStaleAllocationsAsync(NodeName node, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        await using var command = Command(connection, null, """
+                DELETE FROM allocations a
+                USING jobs j
+                WHERE a.node = @node AND j.id = a.job_id
+                  AND (j.state <> 'RUNNING' OR j.attempt <> a.attempt OR j.node IS DISTINCT FROM a.node);
+                """)
+            .With("node", NpgsqlDbType.Text, node.Value);
+        return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<Dispatch>> ReadDispatchesAsync(NodeName node, string filter, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         await using var command = Command(connection, null, $"""
@@ -17,7 +36,7 @@ public sealed partial class PostgresStore
                 FROM allocations a
                 JOIN jobs j ON j.id = a.job_id AND j.attempt = a.attempt
                 JOIN job_scripts s ON s.job_id = j.id
-                WHERE a.node = @node AND j.node = @node AND j.state = 'RUNNING' AND j.launched_time IS NULL
+                WHERE a.node = @node AND j.node = @node AND j.state = 'RUNNING' {filter}
                 ORDER BY j.id;
                 """)
             .With("node", NpgsqlDbType.Text, node.Value);
@@ -39,29 +58,32 @@ public sealed partial class PostgresStore
         // still has a process, so its pid (for the agent's reconciliation to kill) and its output paths (for the
         // user) are kept; only a RUNNING job counts as launched. One statement, so the event comes with the write.
         var detail = string.Create(CultureInfo.InvariantCulture, $"pid={launch.ProcessId}");
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        await using var command = Command(connection, null, """
-                WITH launched AS (
+        return await WriteAsync(async (connection, tx) =>
+        {
+            await using var command = Command(connection, tx, """
                     UPDATE jobs SET pid = @pid, pid_start_ticks = @ticks, stdout_path = @stdout, stderr_path = @stderr,
                                     launched_time = @launched
                     WHERE id = @id AND attempt = @attempt
-                    RETURNING state),
-                recorded AS (
-                    INSERT INTO job_events (job_id, time, kind, detail)
-                    SELECT @id, @launched, @kind, CASE WHEN state = 'RUNNING' THEN @detail ELSE @detail || ' (job no longer running)' END
-                    FROM launched)
-                SELECT state FROM launched;
-                """)
-            .With("pid", NpgsqlDbType.Integer, launch.ProcessId)
-            .With("ticks", NpgsqlDbType.Bigint, launch.ProcessStartTicks)
-            .With("stdout", NpgsqlDbType.Text, launch.StdoutPath)
-            .With("stderr", NpgsqlDbType.Text, launch.StderrPath)
-            .With("launched", NpgsqlDbType.Bigint, PgValues.ToMs(launch.LaunchTime))
-            .With("id", NpgsqlDbType.Bigint, id.Value)
-            .With("attempt", NpgsqlDbType.Integer, attempt)
-            .With("kind", NpgsqlDbType.Text, JobEventKind.Launched.ToWireName())
-            .With("detail", NpgsqlDbType.Text, detail);
-        return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is string state && state == JobState.Running.ToSlurmName();
+                    RETURNING state;
+                    """)
+                .With("pid", NpgsqlDbType.Integer, launch.ProcessId)
+                .With("ticks", NpgsqlDbType.Bigint, launch.ProcessStartTicks)
+                .With("stdout", NpgsqlDbType.Text, launch.StdoutPath)
+                .With("stderr", NpgsqlDbType.Text, launch.StderrPath)
+                .With("launched", NpgsqlDbType.Bigint, PgValues.ToMs(launch.LaunchTime))
+                .With("id", NpgsqlDbType.Bigint, id.Value)
+                .With("attempt", NpgsqlDbType.Integer, attempt);
+            if (await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is not string state)
+            {
+                return false;
+            }
+
+            var running = state == JobState.Running.ToSlurmName();
+            var events = (launch.Events ?? []).Append(new AgentEvent(launch.LaunchTime, JobEventKind.Launched,
+                running ? detail : detail + " (job no longer running)"));
+            await InsertEventsAsync(connection, tx, id, events, ct).ConfigureAwait(false);
+            return running;
+        }, ct).ConfigureAwait(false);
     }
 
     public Task<FinishOutcome> FinishAsync(JobCompletion completion, CancellationToken ct)
@@ -102,8 +124,8 @@ public sealed partial class PostgresStore
                 }
 
                 await ReleaseAsync(connection, tx, id, ct).ConfigureAwait(false);
-                await InsertEventAsync(connection, tx, id, completion.EndTime, requeue ? JobEventKind.Requeued : JobEventKind.Finished, detail, ct)
-                    .ConfigureAwait(false);
+                await InsertEventsAsync(connection, tx, id, (completion.Events ?? []).Append(
+                    new AgentEvent(completion.EndTime, requeue ? JobEventKind.Requeued : JobEventKind.Finished, detail)), ct).ConfigureAwait(false);
                 return FinishOutcome.Finished;
             }
 
@@ -121,7 +143,8 @@ public sealed partial class PostgresStore
                 await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 if (await ReleaseAsync(connection, tx, id, ct).ConfigureAwait(false))
                 {
-                    await InsertEventAsync(connection, tx, id, completion.EndTime, JobEventKind.Finished, detail, ct).ConfigureAwait(false);
+                    await InsertEventsAsync(connection, tx, id, (completion.Events ?? []).Append(
+                        new AgentEvent(completion.EndTime, JobEventKind.Finished, detail)), ct).ConfigureAwait(false);
                 }
 
                 return FinishOutcome.AlreadyEnded;
@@ -188,6 +211,29 @@ public sealed partial class PostgresStore
             .With("rss", NpgsqlDbType.Bigint, completion.MaxRssKiB)
             .With("id", NpgsqlDbType.Bigint, completion.JobId.Value)
             .With("attempt", NpgsqlDbType.Integer, completion.Attempt);
+
+    /// <summary>Inserts events in the order given, in one round trip.</summary>
+    private static async Task InsertEventsAsync(
+        NpgsqlConnection connection, NpgsqlTransaction tx, JobId id, IEnumerable<AgentEvent> events, CancellationToken ct)
+    {
+        var list = events.ToList();
+        if (list.Count == 0)
+        {
+            return;
+        }
+
+        await using var command = Command(connection, tx, """
+                INSERT INTO job_events (job_id, time, kind, detail)
+                SELECT @id, e.time, e.kind, e.detail
+                FROM unnest(@times, @kinds, @details) WITH ORDINALITY AS e(time, kind, detail, n)
+                ORDER BY e.n;
+                """)
+            .With("id", NpgsqlDbType.Bigint, id.Value)
+            .With("times", NpgsqlDbType.Array | NpgsqlDbType.Bigint, list.Select(e => PgValues.ToMs(e.Time)).ToArray())
+            .With("kinds", NpgsqlDbType.Array | NpgsqlDbType.Text, list.Select(e => e.Kind.ToWireName()).ToArray())
+            .With("details", NpgsqlDbType.Array | NpgsqlDbType.Text, list.Select(e => e.Detail).ToArray());
+        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
 
     /// <summary>Deletes the job's allocation; true when there was one. Deleting twice is a no-op.</summary>
     private static async Task<bool> ReleaseAsync(NpgsqlConnection connection, NpgsqlTransaction tx, JobId id, CancellationToken ct)

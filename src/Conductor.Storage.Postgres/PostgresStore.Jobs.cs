@@ -210,6 +210,22 @@ public sealed partial class PostgresStore
     }
 
     /// <summary>Appends an event to an existing job; nothing happens for a job that does not exist.</summary>
+    public async Task<int> PurgeAsync(DateTimeOffset endedBefore, int limit, CancellationToken ct)
+    {
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        await using var command = Command(connection, null, """
+                DELETE FROM jobs WHERE id IN (
+                    SELECT j.id FROM jobs j
+                    WHERE j.state NOT IN ('PENDING', 'RUNNING') AND j.end_time < @before
+                      AND NOT EXISTS (SELECT 1 FROM allocations a WHERE a.job_id = j.id)
+                    ORDER BY j.end_time
+                    LIMIT @limit);
+                """)
+            .With("before", NpgsqlDbType.Bigint, PgValues.ToMs(endedBefore))
+            .With("limit", NpgsqlDbType.Integer, Math.Clamp(limit, 1, 100_000));
+        return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
     private static async Task InsertEventAsync(
         NpgsqlConnection connection, NpgsqlTransaction? tx, JobId id, DateTimeOffset time, JobEventKind kind, string? detail, CancellationToken ct)
     {

@@ -40,12 +40,22 @@ public sealed partial class PostgresStore
         await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
+    public async Task RecordRecoveryAsync(NodeName node, RecoveryReport report, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        await using var command = Command(connection, null, "UPDATE nodes SET last_recovery = @report WHERE name = @name;")
+            .With("name", NpgsqlDbType.Text, node.Value)
+            .With("report", NpgsqlDbType.Text, System.Text.Json.JsonSerializer.Serialize(report));
+        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
     public async Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         await using var command = Command(connection, null, """
             SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state, n.state_reason, n.last_heartbeat,
-                   COALESCE(SUM(a.cpus), 0)::integer, COALESCE(SUM(a.memory_mib), 0)::bigint, COUNT(a.job_id)::integer
+                   COALESCE(SUM(a.cpus), 0)::integer, COALESCE(SUM(a.memory_mib), 0)::bigint, COUNT(a.job_id)::integer, n.last_recovery
             FROM nodes n
             LEFT JOIN allocations a ON a.node = n.name
             GROUP BY n.name
@@ -67,6 +77,7 @@ public sealed partial class PostgresStore
                 AllocatedCpus = reader.GetInt32(7),
                 AllocatedMemoryMiB = reader.GetInt64(8),
                 RunningJobs = reader.GetInt32(9),
+                LastRecovery = reader.GetStringOrNull(10) is { } json ? System.Text.Json.JsonSerializer.Deserialize<RecoveryReport>(json) : null,
             });
         }
 

@@ -104,5 +104,11 @@ internal static class Schema
 
         CREATE INDEX ix_allocations_node ON allocations (node);
         """,
+        """
+        ALTER TABLE nodes ADD COLUMN last_recovery text;
+
+        -- Retention deletes ended jobs by age.
+        CREATE INDEX ix_jobs_ended ON jobs (end_time) WHERE state NOT IN ('PENDING', 'RUNNING');
+        """,
     ];
 }

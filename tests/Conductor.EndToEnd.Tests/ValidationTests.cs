@@ -60,10 +60,13 @@ public sealed class ValidationTests(ServerFixture fixture)
         var script = "#!/bin/bash\n" + new string('#', 20 * 1024 * 1024);
         var body = new JsonObject { ["job"] = new JsonObject { ["current_working_directory"] = "/tmp" }, ["script"] = script }.ToJsonString();
 
-        // Like curl with a large body: ask first, so the server can refuse before the upload.
+        // Like curl with a large body: ask first, and wait for the answer, so the server refuses before the upload.
+        using var handler = new SocketsHttpHandler { Expect100ContinueTimeout = TimeSpan.FromSeconds(60) };
+        using var client = new HttpClient(handler) { BaseAddress = fixture.Server.BaseAddress };
+        client.DefaultRequestHeaders.Authorization = fixture.Client.DefaultRequestHeaders.Authorization;
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/jobs") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         request.Headers.ExpectContinue = true;
-        var response = await fixture.Client.SendAsync(request);
+        var response = await client.SendAsync(request);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
         Assert.NotNull(problem["errors"]!["script"]);

@@ -7,7 +7,7 @@ namespace Conductor.Storage.Tests;
 /// <summary>What recovery at start, stage events and retention need from a store.</summary>
 public abstract partial class StoreContractTests
 {
-    [Fact]
+    [StoreFact]
     public async Task MarkLaunchedAndFinish_WriteTheAgentsEventsInOrder()
     {
         await RegisterAsync(Node1);
@@ -28,7 +28,7 @@ public abstract partial class StoreContractTests
         Assert.True(events.Select(e => e.Sequence).SequenceEqual(events.Select(e => e.Sequence).Order()));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task GetAssignedAsync_ListsLaunchedAndUnlaunchedRunningJobsOfTheNode()
     {
         await RegisterAsync(Node1);
@@ -49,7 +49,7 @@ public abstract partial class StoreContractTests
         Assert.All(assigned, d => Assert.False(string.IsNullOrEmpty(d.Script)));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task ReleaseStaleAllocationsAsync_FreesOnlyAllocationsOfEndedJobs()
     {
         await RegisterAsync(Node1);
@@ -69,7 +69,7 @@ public abstract partial class StoreContractTests
         Assert.Equal(0, await Agent.ReleaseStaleAllocationsAsync(Node1, Ct));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task RecordRecoveryAsync_IsShownWithTheNode()
     {
         await RegisterAsync(Node1);
@@ -87,7 +87,7 @@ public abstract partial class StoreContractTests
         Assert.Equal(report.Time, shown.Time);
     }
 
-    [Fact]
+    [StoreFact]
     public async Task PurgeAsync_DeletesOnlyOldEndedJobsWithTheirEvents()
     {
         await RegisterAsync(Node1);
@@ -110,7 +110,7 @@ public abstract partial class StoreContractTests
         Assert.Equal(0, await Jobs.PurgeAsync(T0.AddDays(30), 1000, Ct));
     }
 
-    [Fact]
+    [StoreFact]
     public async Task PurgeAsync_KeepsAnEndedJobThatStillHoldsItsAllocation()
     {
         await RegisterAsync(Node1);
