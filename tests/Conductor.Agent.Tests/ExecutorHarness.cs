@@ -68,6 +68,7 @@ public sealed class ExecutorHarness : IDisposable
         _services = services.BuildServiceProvider();
         Executor = _services.GetRequiredService<JobExecutor>();
         Monitor = _services.GetRequiredService<ProcessMonitor>();
+        Monitor.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
     }
 
     public RecordingStore Store { get; } = new();
@@ -115,6 +116,7 @@ public sealed class ExecutorHarness : IDisposable
 
     public void Dispose()
     {
+        Monitor.StopAsync(CancellationToken.None).GetAwaiter().GetResult();
         _detach.Cancel();
         _detach.Dispose();
         _services.Dispose();

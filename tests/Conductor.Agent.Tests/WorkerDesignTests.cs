@@ -1,0 +1,198 @@
+using System.Collections.Concurrent;
+using Conductor.Agent.Execution;
+using Conductor.Agent.Hosting;
+using Conductor.Agent.Pipeline;
+using Conductor.Agent.Processes;
+using Conductor.Core.Jobs;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Conductor.Agent.Tests;
+
+/// <summary>The worker's design points, each shown with real processes.</summary>
+[Collection(ProcessCollection.Name)]
+public sealed class WorkerDesignTests : IDisposable
+{
+    private static readonly TimeSpan OutcomeTimeout = TimeSpan.FromSeconds(30);
+    private readonly TempDirectory _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private string WorkDir => _temp.Combine("work");
+
+    private ExecutorHarness Harness(Action<AgentOptions>? configure = null, Action<IServiceCollection>? services = null)
+    {
+        var options = Jobs.Options(_temp.Combine("scripts"));
+        options.Cpus = 2;
+        configure?.Invoke(options);
+        return new ExecutorHarness(options, services);
+    }
+
+    private static async Task<string> CpusAllowedAsync(RunHandle run)
+    {
+        var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
+        Assert.Equal(OutcomeKind.Completed, outcome.Kind);
+        return File.ReadAllText(run.StdoutPath!).Trim();
+    }
+
+    [Fact]
+    public async Task Pinning_GivesConcurrentOneCpuJobsDisjointCpus_AndATwoCpuJobBoth()
+    {
+        var allowed = PosixProcessLauncher.AllowedCpus();
+        Assert.True(allowed.Count >= 2, "the machine must offer at least two CPUs");
+        using var harness = Harness();
+        const string Script = "grep Cpus_allowed_list /proc/self/status | cut -f2\nsleep 0.5";
+
+        var first = harness.Start(Jobs.Launch(WorkDir, Script, l => l with { Cores = [0], StdoutPattern = "a-%j.out" }));
+        var second = harness.Start(Jobs.Launch(WorkDir, Script, l => l with { Cores = [1], StdoutPattern = "b-%j.out" }));
+        var a = await CpusAllowedAsync(first);
+        var b = await CpusAllowedAsync(second);
+
+        Assert.Equal(allowed[0].ToString(System.Globalization.CultureInfo.InvariantCulture), a);
+        Assert.Equal(allowed[1].ToString(System.Globalization.CultureInfo.InvariantCulture), b);
+        Assert.NotEqual(a, b);
+
+        var both = harness.Start(Jobs.Launch(WorkDir, Script, l => l with { Cores = [0, 1], CpusPerTask = 2, StdoutPattern = "c-%j.out" }));
+        var c = await CpusAllowedAsync(both);
+        Assert.Equal($"{allowed[0]}-{allowed[1]}", c.Replace(',', '-'));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task MemoryLimit_EndsAGreedyJobOutOfMemory_ByCgroupOrByTheMonitor(bool useCgroups)
+    {
+        using var harness = Harness(o => o.UseCgroups = useCgroups);
+        var started = DateTime.UtcNow;
+
+        var run = harness.Start(Jobs.Launch(WorkDir, "head -c 2000M /dev/zero | tail", l => l with { MemoryMiB = 256 }));
+        var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
+
+        Assert.Equal(OutcomeKind.OutOfMemory, outcome.Kind);
+        Assert.Equal(JobState.OutOfMemory, outcome.State);
+        Assert.Contains("256M", outcome.Error, StringComparison.Ordinal);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(20));
+        var completion = Assert.Single(harness.Store.Finishes);
+        Assert.True(completion.MaxRssKiB > 100 * 1024, $"MaxRSS {completion.MaxRssKiB} KiB was not recorded");
+    }
+
+    [Fact]
+    public async Task MemoryLimit_LeavesAJobUnderItsLimitAlone()
+    {
+        using var harness = Harness(o => o.UseCgroups = false);
+
+        var run = harness.Start(Jobs.Launch(WorkDir, "head -c 20M /dev/zero | tail\nsleep 0.5", l => l with { MemoryMiB = 256 }));
+        var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
+
+        Assert.Equal(OutcomeKind.Completed, outcome.Kind);
+    }
+
+    [Fact]
+    public async Task Stages_AreRecordedInOrderWithTimes()
+    {
+        using var harness = Harness();
+
+        var run = harness.Start(Jobs.Launch(WorkDir, "true"));
+        await run.Outcome.WaitAsync(OutcomeTimeout);
+
+        var stages = harness.Store.Events.Where(e => e.Kind == JobEventKind.Stage).ToList();
+        Assert.Equal(
+            ["Initialized", "Loaded", "ResourcesAllocated", "Prepared", "Running", "Completed", "CleanedUp"],
+            stages.Select(e => e.Detail));
+        Assert.Equal(stages.Select(e => e.Time).Order(), stages.Select(e => e.Time));
+    }
+
+    [Fact]
+    public async Task Stages_EndWithFailed_WhenTheScriptFails()
+    {
+        using var harness = Harness();
+
+        await harness.Start(Jobs.Launch(WorkDir, "exit 2")).Outcome.WaitAsync(OutcomeTimeout);
+
+        var stages = harness.Store.Events.Where(e => e.Kind == JobEventKind.Stage).Select(e => e.Detail).ToList();
+        Assert.Equal(["Failed", "CleanedUp"], stages[^2..]);
+    }
+
+    [Fact]
+    public async Task Pipeline_RunsACustomStepForEveryJob_WithoutChangingTheExecutor()
+    {
+        var step = new RecordingStep();
+        using var harness = Harness(services: s =>
+        {
+            s.AddSingleton(step);
+            s.AddJobExecutionStep<RecordingStepAdapter>();
+        });
+
+        var runs = new[] { "true", "exit 3", "echo hi" }.Select(script => harness.Start(Jobs.Launch(WorkDir, script))).ToList();
+        foreach (var run in runs)
+        {
+            await run.Outcome.WaitAsync(OutcomeTimeout);
+        }
+
+        Assert.Equal(3, step.Before.Count);
+        Assert.Equal(3, step.After.Count);
+        Assert.Equal(runs.Select(r => r.JobId).Order(), step.After.Keys.Order());
+        Assert.Equal(JobState.Failed, step.After[runs[1].JobId]);
+        Assert.All(step.Before.Values, stage => Assert.Equal(ExecutionStage.Prepared, stage));
+    }
+
+    [Fact]
+    public async Task Retry_PutsAFailedScriptBackInTheQueue_WhileRetriesAreLeft()
+    {
+        using var harness = Harness();
+
+        await harness.Start(Jobs.Launch(WorkDir, "exit 3", l => l with { MaxRetries = 2, Attempt = 2 })).Outcome.WaitAsync(OutcomeTimeout);
+        await harness.Start(Jobs.Launch(WorkDir, "exit 3", l => l with { MaxRetries = 2, Attempt = 3 })).Outcome.WaitAsync(OutcomeTimeout);
+        await harness.Start(Jobs.Launch(WorkDir, "exit 3")).Outcome.WaitAsync(OutcomeTimeout);
+
+        var finishes = harness.Store.Finishes.ToList();
+        Assert.Equal(JobState.Pending, finishes[0].State);
+        Assert.Contains("retry 2 of 2", finishes[0].ErrorMessage, StringComparison.Ordinal);
+        Assert.Equal(JobState.Failed, finishes[1].State);
+        Assert.Equal(JobState.Failed, finishes[2].State);
+        Assert.Equal("Exited with code 3", finishes[2].ErrorMessage);
+    }
+
+    [Fact]
+    public async Task Lease_IsReleasedOnce_AndTheEndReachesTheStoreThroughTransientFailures()
+    {
+        using var harness = Harness();
+        harness.Store.FailuresBeforeFinish = 2;
+
+        var completion = await harness.Start(Jobs.Launch(WorkDir, "true")).Completion.WaitAsync(OutcomeTimeout);
+
+        Assert.NotNull(completion);
+        Assert.Equal(JobState.Completed, Assert.Single(harness.Store.Finishes).State);
+        Assert.Equal(0, harness.Get<Conductor.Agent.Resources.ResourceTracker>().AllocatedCpus);
+    }
+
+    [Fact]
+    public async Task Lease_ReportsTheFault_WhenPreparingTheJobFails()
+    {
+        using var harness = Harness();
+
+        var run = harness.Start(Jobs.Launch("/proc/conductor-no-such-dir", "true"));
+        var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
+
+        Assert.Equal(OutcomeKind.LaunchFailed, outcome.Kind);
+        var completion = Assert.Single(harness.Store.Finishes);
+        Assert.Equal(JobState.Failed, completion.State);
+        Assert.StartsWith("could not create the working directory /proc/conductor-no-such-dir", completion.ErrorMessage, StringComparison.Ordinal);
+        Assert.Contains(completion.Events!, e => e.Kind == JobEventKind.Warning && e.Detail!.StartsWith("Allocation", StringComparison.Ordinal));
+    }
+
+    public sealed class RecordingStep
+    {
+        public ConcurrentDictionary<JobId, ExecutionStage> Before { get; } = new();
+        public ConcurrentDictionary<JobId, JobState> After { get; } = new();
+    }
+
+    public sealed class RecordingStepAdapter(RecordingStep record) : IJobExecutionStep
+    {
+        public async Task InvokeAsync(JobExecutionContext context, JobExecutionDelegate next)
+        {
+            record.Before[context.JobId] = context.Stage;
+            await next(context);
+            record.After[context.JobId] = context.Outcome!.State;
+        }
+    }
+}
