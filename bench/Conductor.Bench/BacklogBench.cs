@@ -24,7 +24,7 @@ internal static class BacklogBench
         Console.WriteLine($"# backlog: sizes {string.Join(", ", sizes)}; a node of {cpus} CPUs full of 'sleep 600'; {submitters} HTTP submitters; {gets} GETs");
 
         var table = new Table(
-            "pending", "submit/s", "srv ms/submit", "pass ms", "load ms", "plan ms", "GET p50", "GET p99", "list ms", "RSS MiB", "peak MiB");
+            "pending", "submit/s", "srv ms/submit", "pass ms", "load ms", "plan ms", "GET p50", "GET p99", "list ms", "RSS MiB", "peak MiB", "idle ms/s");
         var result = new ResultLine().Add("bench", "backlog");
         foreach (var size in sizes)
         {
@@ -32,13 +32,15 @@ internal static class BacklogBench
             table.Add(
                 Stats.I(size), Stats.F(row.SubmitRate, 0), Stats.F(row.ServerCpuMsPerSubmit, 3),
                 Stats.F(row.PassMs), Stats.F(row.LoadMs), Stats.F(row.PlanMs),
-                Stats.F(row.GetP50Ms), Stats.F(row.GetP99Ms), Stats.F(row.ListMs), Stats.F(row.RssMiB, 0), Stats.F(row.PeakMiB, 0));
+                Stats.F(row.GetP50Ms), Stats.F(row.GetP99Ms), Stats.F(row.ListMs), Stats.F(row.RssMiB, 0), Stats.F(row.PeakMiB, 0),
+                Stats.F(row.IdleCpuMsPerSecond, 0));
             result.Add($"submit_per_s_{size}", row.SubmitRate, 0)
                 .Add($"pass_ms_{size}", row.PassMs)
                 .Add($"get_p50_ms_{size}", row.GetP50Ms)
                 .Add($"get_p99_ms_{size}", row.GetP99Ms)
                 .Add($"list_ms_{size}", row.ListMs)
-                .Add($"rss_mib_{size}", row.RssMiB, 0);
+                .Add($"rss_mib_{size}", row.RssMiB, 0)
+                .Add($"idle_cpu_ms_per_s_{size}", row.IdleCpuMsPerSecond, 0);
         }
 
         Console.WriteLine();
@@ -50,6 +52,7 @@ internal static class BacklogBench
             median of 5, run in the benchmark process against the live server's database file (no commit: with
             the node full, a steady-state pass has nothing to write). GET: /api/v1/jobs/{id} on random pending ids, ms.
             list: first page of /api/v1/jobs?limit=100, median of 20, ms. RSS/peak: VmRSS/VmHWM of the server.
+            idle ms/s: server CPU per second over 2 s with nothing asked of it, after the submits settled.
             """);
         Console.WriteLine(result);
         return 0;
@@ -57,7 +60,7 @@ internal static class BacklogBench
 
     private sealed record Row(
         double SubmitRate, double ServerCpuMsPerSubmit, double PassMs, double LoadMs, double PlanMs,
-        double GetP50Ms, double GetP99Ms, double ListMs, double RssMiB, double PeakMiB);
+        double GetP50Ms, double GetP99Ms, double ListMs, double RssMiB, double PeakMiB, double IdleCpuMsPerSecond);
 
     private static async Task<Row> RunSizeAsync(string cli, int cpus, int size, int submitters, int gets)
     {
@@ -91,8 +94,11 @@ internal static class BacklogBench
                 throw new InvalidOperationException($"expected {size} PENDING, the dashboard says {counts.GetValueOrDefault("PENDING")}");
             }
 
-            // Let the scheduler's passes triggered by the submits settle before timing reads.
+            // Let the scheduler's passes triggered by the submits settle, then see what the server burns while idle.
             await Task.Delay(TimeSpan.FromSeconds(1));
+            var idleCpu = server.CpuSeconds();
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            var idleCpuMsPerSecond = (server.CpuSeconds() - idleCpu) * 1000 / 2;
 
             var (load, plan) = await TimePassAsync(server.DatabasePath, size);
 
@@ -118,7 +124,7 @@ internal static class BacklogBench
             return new Row(
                 size / submitSeconds, serverCpu * 1000 / size, Stats.Median(load.Zip(plan, (a, b) => a + b).ToList()),
                 Stats.Median(load), Stats.Median(plan),
-                Stats.Median(getTimes), Stats.Percentile(getTimes, 99), Stats.Median(listTimes), rss, peak);
+                Stats.Median(getTimes), Stats.Percentile(getTimes, 99), Stats.Median(listTimes), rss, peak, idleCpuMsPerSecond);
         }
         finally
         {
