@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Globalization;
+using BenchmarkDotNet.Running;
+using Conductor.Bench.Policy;
+using Conductor.Core.Scheduling;
+
+// "quick": a Stopwatch harness (warm-up, then timed passes; median and p95) over the same grid, in seconds
+// rather than BenchmarkDotNet's minutes. Anything else goes to BenchmarkDotNet (e.g. --filter '*').
+if (args.Length > 0 && args[0] == "quick")
+{
+    var iterations = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20;
+    Quick(iterations);
+    Breakdown.Run(100_000, 100, iterations);
+    return 0;
+}
+
+var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+var pairs = summaries
+    .SelectMany(s => s.Reports)
+    .Where(r => r.ResultStatistics is not null)
+    .Select(r =>
+    {
+        var p = r.BenchmarkCase.Parameters;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"plan_ms_{p["Pending"]}_{p["Nodes"]}_{p["Occupancy"]}={r.ResultStatistics!.Median / 1e6:F3}");
+    })
+    .ToList();
+Console.WriteLine("RESULT bench=policy tool=benchmarkdotnet " + string.Join(' ', pairs));
+return 0;
+
+static void Quick(int iterations)
+{
+    var policy = new FirstFitPolicy();
+    var now = new DateTimeOffset(2026, 1, 1, 1, 0, 0, TimeSpan.Zero);
+    var result = new List<string>();
+    Console.WriteLine($"# policy pass, Stopwatch harness: {iterations} timed passes after 3 warm-up passes; ms");
+    Console.WriteLine($"{"pending",8} {"nodes",6} {"occupancy",9} {"median",9} {"p95",9} {"starts",7}");
+    foreach (var occupancy in new[] { Occupancy.Full, Occupancy.Fits })
+    {
+        foreach (var pending in new[] { 1_000, 10_000, 100_000 })
+        {
+            foreach (var nodes in new[] { 1, 10, 100 })
+            {
+                var snapshot = Snapshots.Create(pending, nodes, occupancy);
+                var starts = 0;
+                for (var i = 0; i < 3; i++)
+                {
+                    starts = policy.Plan(snapshot, now).Starts.Count;
+                }
+
+                var times = new double[iterations];
+                for (var i = 0; i < iterations; i++)
+                {
+                    var t = Stopwatch.GetTimestamp();
+                    policy.Plan(snapshot, now);
+                    times[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+                }
+
+                Array.Sort(times);
+                var median = times[(times.Length - 1) / 2];
+                var p95 = times[Math.Clamp((int)Math.Ceiling(0.95 * times.Length) - 1, 0, times.Length - 1)];
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{pending,8} {nodes,6} {occupancy,9} {median,9:F3} {p95,9:F3} {starts,7}"));
+                result.Add(string.Create(CultureInfo.InvariantCulture, $"plan_ms_{pending}_{nodes}_{occupancy}={median:F3}"));
+            }
+        }
+    }
+
+    Console.WriteLine("RESULT bench=policy tool=stopwatch " + string.Join(' ', result));
+}
