@@ -176,10 +176,20 @@ function detailRows(job) {
 }
 
 async function followOutput(view, stream, pre) {
-  // Reads everything new since the last offset, in chunks; the server says when a finished job has no more.
+  // Reads everything new since the last offset, in chunks; one reader per stream, so no piece is shown twice.
+  if (view.reading[stream]) return;
+  view.reading[stream] = true;
+  try {
+    await readOutput(view, stream, pre);
+  } finally {
+    view.reading[stream] = false;
+  }
+}
+
+async function readOutput(view, stream, pre) {
   for (let i = 0; i < 16; i++) {
     const chunk = await api(`/api/v1/jobs/${view.id}/output?stream=${stream}&offset=${view.offsets[stream]}`);
-    if (view !== jobView) return;
+    if (view !== jobView || chunk.offset !== view.offsets[stream]) return;
     if (chunk.data) {
       const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
       pre.append(chunk.data);
@@ -267,7 +277,7 @@ function schedule() {
 
 function route() {
   const match = location.hash.match(/^#\/jobs\/(\d+)$/);
-  jobView = match ? { id: match[1], offsets: { stdout: 0, stderr: 0 } } : null;
+  jobView = match ? { id: match[1], offsets: { stdout: 0, stderr: 0 }, reading: {} } : null;
   $("overview").hidden = !!jobView;
   $("job").hidden = !jobView;
   if (jobView) {
