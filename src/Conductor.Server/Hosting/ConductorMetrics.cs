@@ -38,6 +38,7 @@ public sealed class ConductorMetrics : ISchedulerPassObserver, IDisposable
     private readonly Histogram _passSeconds;
     private readonly Histogram _startLatency;
     private readonly Histogram _jobDuration;
+    private readonly Lock _passLock = new();
     private HashSet<JobId> _holding = [];
     private DateTimeOffset _refreshedAt = DateTimeOffset.MinValue;
 
@@ -98,6 +99,14 @@ public sealed class ConductorMetrics : ISchedulerPassObserver, IDisposable
             }
         }
 
+        lock (_passLock)
+        {
+            TrackAllocations(pass);
+        }
+    }
+
+    private void TrackAllocations(SchedulerPass pass)
+    {
         var holding = new HashSet<JobId>();
         foreach (var node in pass.Snapshot.Nodes)
         {
