@@ -29,7 +29,10 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public string Token { get; private set; } = "";
     public int ProcessId => _process.Id;
 
-    public static async Task<ServerProcess> StartAsync(params string[] extraArgs)
+    public static Task<ServerProcess> StartAsync(params string[] extraArgs) => StartListeningAsync("127.0.0.1", extraArgs);
+
+    /// <summary>Starts a server bound to <paramref name="host"/> (e.g. 0.0.0.0); the tests still reach it over loopback.</summary>
+    public static async Task<ServerProcess> StartListeningAsync(string host, params string[] extraArgs)
     {
         var root = Path.Combine(Path.GetTempPath(), "conductor-e2e-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(Path.Combine(root, "work"));
@@ -42,7 +45,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in new[] { dll, "server", "--data-dir", Path.Combine(root, "data"), "--listen", $"127.0.0.1:{port}", "--node", "e2e-node" })
+        foreach (var a in new[] { dll, "server", "--data-dir", Path.Combine(root, "data"), "--listen", $"{host}:{port}", "--node", "e2e-node" })
         {
             start.ArgumentList.Add(a);
         }

@@ -16,8 +16,8 @@ public static class ServerCommand
     {
         var dataDir = new Option<string>("--data-dir")
         {
-            Description = "Directory for the database, the admin token and job scripts.",
-            DefaultValueFactory = _ => ".conductor",
+            Description = "Directory for the database, the admin token and job scripts [$CONDUCTOR_DATA_DIR, else .conductor].",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CONDUCTOR_DATA_DIR") is { Length: > 0 } dir ? dir : ".conductor",
         };
         var listen = new Option<string>("--listen")
         {

@@ -163,3 +163,9 @@ public sealed record DashboardView(
     IReadOnlyList<JobView> Pending);
 
 public sealed record HealthView(string Status, string Version, DateTimeOffset Time);
+
+/// <summary>The account a token maps to, and whether it is the admin token.</summary>
+public sealed record WhoAmIView(string Account, bool Admin);
+
+/// <summary>What the server is and where to look next; the admin token's file is named only to loopback servers.</summary>
+public sealed record ServiceView(string Service, string Version, string Status, string Api, string Openapi, string Dashboard, string Metrics, string? AdminTokenFile);

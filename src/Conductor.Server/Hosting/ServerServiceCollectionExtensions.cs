@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Prometheus;
 
 namespace Conductor.Server.Hosting;
 
@@ -24,6 +25,9 @@ public static class ServerServiceCollectionExtensions
         services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
         services.AddSingleton<JobService>();
         services.AddSingleton<DashboardService>();
+        services.AddSingleton<ConductorMetrics>();
+        services.AddSingleton<ISchedulerPassObserver>(sp => sp.GetRequiredService<ConductorMetrics>());
+        services.AddHostedService<JobDurationRecorder>();
         services.AddSingleton<TokenRegistry>();
         services.AddAuthentication(TokenAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null);
@@ -75,8 +79,25 @@ public static class ServerServiceCollectionExtensions
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
         app.MapGet("/healthz", HealthAsync).AllowAnonymous().WithTags("Health");
         app.MapGet("/health", HealthAsync).AllowAnonymous().WithTags("Health").ExcludeFromDescription();
-        app.MapGet("/", () => TypedResults.Ok(new { service = "Conductor", version = Version, status = "running", api = "/api/v1", openapi = "/openapi/v1.json" }))
-            .AllowAnonymous().ExcludeFromDescription();
+        var options = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
+        var loopback = ListenAddress.TryParse(options.Listen, out var listen, out _) && listen.IsLoopback;
+        var service = new ServiceView("Conductor", Version, "running", "/api/v1", "/openapi/v1.json", "/", "/metrics",
+            loopback ? Path.GetFullPath(options.AdminTokenPath) : null);
+        app.MapDashboard(() => service);
+        app.MapGet("/api/v1", () => TypedResults.Ok(service)).AllowAnonymous().WithTags("Health").WithSummary("What this server is and where its parts are");
+        app.MapGet("/api", () => TypedResults.Ok(service)).AllowAnonymous().ExcludeFromDescription();
+
+        // Prometheus scrapers rarely carry a token and the series are counts only: a loopback server answers anyone
+        // on the machine; a server reachable from elsewhere wants a token, as for everything else.
+        var metrics = app.MapMetrics("/metrics", app.Services.GetRequiredService<ConductorMetrics>().Registry).ExcludeFromDescription();
+        if (loopback || options.NoAuth)
+        {
+            metrics.AllowAnonymous();
+        }
+        else
+        {
+            metrics.RequireAuthorization();
+        }
 
         var api = app.MapGroup("/api/v1").RequireAuthorization();
         api.MapGet("/healthz", HealthAsync).AllowAnonymous().WithTags("Health");

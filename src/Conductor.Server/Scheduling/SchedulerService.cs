@@ -20,10 +20,12 @@ public sealed class SchedulerService(
     IWakeBus bus,
     TimeProvider time,
     IOptions<SchedulerOptions> options,
-    ILogger<SchedulerService> logger) : BackgroundService
+    ILogger<SchedulerService> logger,
+    IEnumerable<ISchedulerPassObserver> observers) : BackgroundService
 {
     private readonly SchedulerOptions _options = options.Value;
     private readonly WakeSignal _wake = bus.Subscribe(WakeTopic.Scheduler);
+    private readonly ISchedulerPassObserver[] _observers = observers.ToArray();
 
     /// <summary>How long the last pass took, for metrics and benchmarks.</summary>
     public TimeSpan LastPassDuration { get; private set; }
@@ -70,14 +72,16 @@ public sealed class SchedulerService(
         {
             LastPassDuration = watch.Elapsed;
             Passes++;
+            Notify(new SchedulerPass(snapshot, [], time.GetUtcNow(), watch.Elapsed));
             return new PassResult(0, null);
         }
 
         var now = time.GetUtcNow();
         var plan = policy.Plan(snapshot, now);
+        var commitTime = time.GetUtcNow();
         var started = plan.Starts.Count == 0 && plan.ReasonChanges.Count == 0
             ? []
-            : await store.CommitAsync(plan, time.GetUtcNow(), ct);
+            : await store.CommitAsync(plan, commitTime, ct);
         foreach (var node in started.Select(s => s.Node).Distinct())
         {
             bus.Publish(WakeTopic.Node(node));
@@ -85,6 +89,7 @@ public sealed class SchedulerService(
 
         LastPassDuration = watch.Elapsed;
         Passes++;
+        Notify(new SchedulerPass(snapshot, started, commitTime, watch.Elapsed));
         if (started.Count > 0)
         {
             logger.LogDebug("Scheduling pass started {Started} of {Pending} pending jobs in {Elapsed} ms",
@@ -97,6 +102,21 @@ public sealed class SchedulerService(
             .Select(j => j.Begin)
             .Min();
         return new PassResult(started.Count, nextBegin);
+    }
+
+    private void Notify(SchedulerPass pass)
+    {
+        foreach (var observer in _observers)
+        {
+            try
+            {
+                observer.OnPass(pass);
+            }
+            catch (Exception e)
+            {
+                logger.LogWarning(e, "A scheduler pass observer failed");
+            }
+        }
     }
 
     private TimeSpan Backoff(int failures)

@@ -1,0 +1,208 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Conductor.Cli.Commands;
+using Conductor.Server.Api;
+
+namespace Conductor.Cli.Client;
+
+/// <summary>A failure the CLI reports as one sentence and an exit code.</summary>
+public sealed class CliException(int exitCode, string message) : Exception(message)
+{
+    public int ExitCode { get; } = exitCode;
+}
+
+/// <summary>Where the server is and which token to send: flags, then the environment, then what the local server wrote.</summary>
+public sealed record ClientSettings(Uri Server, string? Token, string? TokenSource)
+{
+    public const string DefaultUrl = "http://127.0.0.1:8642";
+    public const string UrlVariable = "CONDUCTOR_URL";
+    public const string TokenVariable = "CONDUCTOR_TOKEN";
+    public const string DataDirVariable = "CONDUCTOR_DATA_DIR";
+    public const string TokenFileName = "admin.token";
+
+    public static ClientSettings Resolve(string? serverFlag)
+    {
+        var text = serverFlag ?? (Environment.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } env ? env : DefaultUrl);
+        if (!text.Contains("://", StringComparison.Ordinal))
+        {
+            text = "http://" + text;
+        }
+
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+        {
+            throw new CliException(ExitCodes.Usage, $"'{text}' is not a server address; use a URL such as {DefaultUrl}.");
+        }
+
+        if (Environment.GetEnvironmentVariable(TokenVariable) is { Length: > 0 } token)
+        {
+            return new ClientSettings(uri, token.Trim(), TokenVariable);
+        }
+
+        var file = FindTokenFile();
+        if (file is not null)
+        {
+            try
+            {
+                return new ClientSettings(uri, File.ReadAllText(file).Trim(), file);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Another user's server: go on without a token and let the server say it wants one.
+            }
+        }
+
+        return new ClientSettings(uri, null, null);
+    }
+
+    /// <summary><c>$CONDUCTOR_DATA_DIR/admin.token</c>, else <c>.conductor/admin.token</c> here or in a parent directory.</summary>
+    private static string? FindTokenFile()
+    {
+        if (Environment.GetEnvironmentVariable(DataDirVariable) is { Length: > 0 } dataDir)
+        {
+            var path = Path.Combine(dataDir, TokenFileName);
+            return File.Exists(path) ? path : null;
+        }
+
+        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+        {
+            var path = Path.Combine(dir.FullName, ".conductor", TokenFileName);
+            if (File.Exists(path))
+            {
+                return path;
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>The REST API as the CLI uses it; every way a request can fail becomes a <see cref="CliException"/>.</summary>
+public sealed class ConductorClient : IDisposable
+{
+    private static readonly JsonSerializerOptions WriteOptions = new(JsonBody.Options) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    private readonly HttpClient _http;
+
+    public ConductorClient(ClientSettings settings)
+    {
+        Settings = settings;
+        _http = new HttpClient { BaseAddress = settings.Server, Timeout = TimeSpan.FromSeconds(60) };
+        if (settings.Token is not null)
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", settings.Token);
+        }
+    }
+
+    public ClientSettings Settings { get; }
+
+    /// <summary>Maps the API's snake_case field names to the options a user typed, for error messages.</summary>
+    public IReadOnlyDictionary<string, string> FieldNames { get; init; } = new Dictionary<string, string>();
+
+    public Task<T> GetAsync<T>(string path, CancellationToken ct) => SendAsync<T>(HttpMethod.Get, path, null, ct);
+
+    public Task<T> PostAsync<T>(string path, object? body, CancellationToken ct) => SendAsync<T>(HttpMethod.Post, path, body, ct);
+
+    public static string Serialize(object value, bool indented = true) =>
+        JsonSerializer.Serialize(value, new JsonSerializerOptions(WriteOptions) { WriteIndented = indented, DefaultIgnoreCondition = JsonIgnoreCondition.Never });
+
+    private async Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, path.TrimStart('/'));
+        if (body is not null)
+        {
+            request.Content = new StringContent(JsonSerializer.Serialize(body, WriteOptions), Encoding.UTF8, "application/json");
+        }
+
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, ct);
+        }
+        catch (HttpRequestException e)
+        {
+            var why = e.InnerException is SocketException s ? Describe(s.SocketErrorCode) : e.Message.TrimEnd('.');
+            throw new CliException(ExitCodes.Unreachable,
+                $"cannot reach the Conductor server at {Settings.Server}: {why}; start one with 'conductor server' or point --server or {ClientSettings.UrlVariable} at it.");
+        }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new CliException(ExitCodes.Unreachable, $"the Conductor server at {Settings.Server} did not answer within {_http.Timeout.TotalSeconds:0} seconds.");
+        }
+
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync(ct);
+            if (response.IsSuccessStatusCode)
+            {
+                try
+                {
+                    return JsonSerializer.Deserialize<T>(text, JsonBody.Options)
+                        ?? throw new CliException(ExitCodes.Unreachable, $"the server at {Settings.Server} answered {path} with nothing.");
+                }
+                catch (JsonException)
+                {
+                    throw new CliException(ExitCodes.Unreachable, $"the server at {Settings.Server} answered {path} with something that is not Conductor's JSON; is --server right?");
+                }
+            }
+
+            throw Failure(response.StatusCode, text);
+        }
+    }
+
+    private CliException Failure(HttpStatusCode status, string body)
+    {
+        string? detail = null;
+        var fieldErrors = new List<string>();
+        try
+        {
+            if (JsonNode.Parse(body) is JsonObject problem)
+            {
+                detail = problem["detail"]?.GetValue<string>();
+                if (problem["errors"] is JsonObject errors)
+                {
+                    foreach (var (field, messages) in errors)
+                    {
+                        var first = messages is JsonArray { Count: > 0 } list ? list[0]?.GetValue<string>() : messages?.ToString();
+                        fieldErrors.Add($"{Name(field)} {first}");
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            // Not problem+json: fall back to the status.
+        }
+
+        var sentence = fieldErrors.Count > 0 ? string.Join("; ", fieldErrors) : detail ?? $"the server answered {(int)status} {status}";
+        sentence = sentence.TrimEnd('.') + ".";
+        return status switch
+        {
+            HttpStatusCode.NotFound => new CliException(ExitCodes.NotFound, sentence),
+            HttpStatusCode.Unauthorized => new CliException(ExitCodes.Usage, Settings.Token is null
+                ? $"the server at {Settings.Server} wants a token: set {ClientSettings.TokenVariable}, or run where the server's data directory (.conductor) is, or set {ClientSettings.DataDirVariable}."
+                : $"the server at {Settings.Server} did not accept the token from {Settings.TokenSource}."),
+            >= HttpStatusCode.InternalServerError => new CliException(ExitCodes.Unreachable, $"the server failed: {sentence}"),
+            _ => new CliException(ExitCodes.Usage, sentence),
+        };
+    }
+
+    private string Name(string field)
+    {
+        var key = field.StartsWith("job.", StringComparison.Ordinal) ? field[4..] : field;
+        return FieldNames.TryGetValue(key, out var option) ? option : key;
+    }
+
+    private static string Describe(SocketError error) => error switch
+    {
+        SocketError.ConnectionRefused => "nothing is listening there",
+        SocketError.HostNotFound or SocketError.NoData => "the host name is unknown",
+        SocketError.TimedOut => "the connection timed out",
+        _ => error.ToString(),
+    };
+
+    public void Dispose() => _http.Dispose();
+}
