@@ -4,6 +4,7 @@ using Conductor.Agent.Hosting;
 using Conductor.Core.Nodes;
 using Conductor.Core.Parsing;
 using Conductor.Server.Hosting;
+using Conductor.Server.Jobs;
 using Conductor.Storage.Sqlite;
 using Microsoft.Extensions.Options;
 
@@ -41,10 +42,19 @@ public static class ServerCommand
         {
             Description = "Accept requests without a token. Only for trusted single-user machines; refused beyond loopback.",
         };
+        var drain = new Option<bool>("--drain")
+        {
+            Description = "On SIGTERM, wait for running jobs to finish. Without it they keep running and the next start adopts them.",
+        };
+        var retention = new Option<string>("--retention")
+        {
+            Description = "How long ended jobs are kept before they are purged with their events, e.g. 30d or 12h (log files stay).",
+            DefaultValueFactory = _ => "30d",
+        };
 
         var command = new Command("server", "Run the all-in-one server: REST API, scheduler and a local agent on an embedded SQLite database.")
         {
-            dataDir, listen, cpus, memory, node, partitions, killWait, noAuth,
+            dataDir, listen, cpus, memory, node, partitions, killWait, noAuth, drain, retention,
         };
         command.SetAction((parse, ct) => RunAsync(new ServerSettings(
             parse.GetValue(dataDir)!,
@@ -54,12 +64,14 @@ public static class ServerCommand
             parse.GetValue(node),
             parse.GetValue(partitions)!,
             parse.GetValue(killWait)!,
-            parse.GetValue(noAuth))));
+            parse.GetValue(noAuth),
+            parse.GetValue(drain),
+            parse.GetValue(retention)!)));
         return command;
     }
 
     private sealed record ServerSettings(
-        string DataDirectory, string Listen, int? Cpus, string? Memory, string? Node, string Partitions, string KillWait, bool NoAuth);
+        string DataDirectory, string Listen, int? Cpus, string? Memory, string? Node, string Partitions, string KillWait, bool NoAuth, bool Drain, string Retention);
 
     private static async Task<int> RunAsync(ServerSettings s)
     {
@@ -89,6 +101,11 @@ public static class ServerCommand
         if (!TryParseDuration(s.KillWait, out var killWait))
         {
             return ExitCodes.Fail(ExitCodes.Usage, $"--kill-wait '{s.KillWait}' is not a duration; use seconds such as 10s, or minutes such as 1m.");
+        }
+
+        if (!TryParseAge(s.Retention, out var retentionAge))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"--retention '{s.Retention}' is not an age; use days such as 30d, or hours such as 12h.");
         }
 
         var dataDirectory = Path.GetFullPath(s.DataDirectory);
@@ -127,6 +144,8 @@ public static class ServerCommand
         builder.Services.AddConductorSqliteStorage(serverOptions.DatabasePath);
         builder.Services.AddConductorApi();
         builder.Services.AddConductorScheduler();
+        builder.Services.AddConductorRetention();
+        builder.Services.Configure<RetentionOptions>(o => o.MaxAge = retentionAge);
         builder.Services.AddConductorAgent(agent =>
         {
             agent.NodeName = nodeName;
@@ -135,8 +154,11 @@ public static class ServerCommand
             agent.Partitions = partitionList;
             agent.ScriptsDirectory = serverOptions.ScriptsDirectory;
             agent.KillWait = killWait;
+            agent.Drain = s.Drain;
         });
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = killWait + TimeSpan.FromSeconds(20));
+
+        // Draining waits for the jobs themselves; otherwise stopping only has to let go of them.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = s.Drain ? TimeSpan.FromDays(1) : killWait + TimeSpan.FromSeconds(20));
 
         WebApplication app;
         try
@@ -165,6 +187,25 @@ public static class ServerCommand
     }
 
     /// <summary>Seconds ("10", "10s") or minutes ("1m").</summary>
+    /// <summary>Days ("30d") or hours ("12h").</summary>
+    internal static bool TryParseAge(string text, out TimeSpan value)
+    {
+        value = default;
+        var s = text.Trim().ToLowerInvariant();
+        if (s.Length < 2 || !int.TryParse(s[..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number < 1)
+        {
+            return false;
+        }
+
+        value = s[^1] switch
+        {
+            'd' when number <= 3650 => TimeSpan.FromDays(number),
+            'h' when number <= 87600 => TimeSpan.FromHours(number),
+            _ => TimeSpan.Zero,
+        };
+        return value > TimeSpan.Zero;
+    }
+
     internal static bool TryParseDuration(string text, out TimeSpan value)
     {
         value = default;

@@ -54,6 +54,16 @@ public static class ServerServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>Retention: ended jobs older than the configured age are purged with their events.</summary>
+    public static IServiceCollection AddConductorRetention(this IServiceCollection services)
+    {
+        services.AddOptions<RetentionOptions>().BindConfiguration(RetentionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<RetentionService>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
+        return services;
+    }
+
     /// <summary>The scheduler: the pure policy and the service that runs its passes.</summary>
     public static IServiceCollection AddConductorScheduler(this IServiceCollection services)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Conductor.Core.Hosting;
 using Conductor.Core.Scheduling;
 using Conductor.Core.Signals;
 using Conductor.Core.Storage;
@@ -21,48 +22,31 @@ public sealed class SchedulerService(
     TimeProvider time,
     IOptions<SchedulerOptions> options,
     ILogger<SchedulerService> logger,
-    IEnumerable<ISchedulerPassObserver> observers) : BackgroundService
+    IEnumerable<ISchedulerPassObserver> observers) : LoopingService(time, logger)
 {
     private readonly SchedulerOptions _options = options.Value;
     private readonly WakeSignal _wake = bus.Subscribe(WakeTopic.Scheduler);
     private readonly ISchedulerPassObserver[] _observers = observers.ToArray();
+    private DateTimeOffset? _nextBegin;
 
     /// <summary>How long the last pass took, for metrics and benchmarks.</summary>
     public TimeSpan LastPassDuration { get; private set; }
 
     public long Passes { get; private set; }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var failures = 0;
-        var wait = TimeSpan.Zero;
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            if (wait > TimeSpan.Zero)
-            {
-                await _wake.WaitAsync(wait, time, stoppingToken);
-            }
+    protected override TimeSpan Interval => _options.SafetyInterval;
 
-            try
-            {
-                var result = await PassAsync(stoppingToken);
-                failures = 0;
-                wait = result.NextBegin is { } begin
-                    ? TimeSpan.FromTicks(Math.Clamp((begin - time.GetUtcNow()).Ticks, TimeSpan.FromMilliseconds(10).Ticks, _options.SafetyInterval.Ticks))
-                    : _options.SafetyInterval;
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception e)
-            {
-                failures++;
-                wait = Backoff(failures);
-                logger.LogError(e, "Scheduling pass failed ({Failures} in a row); trying again within {Wait}", failures, wait);
-            }
-        }
-    }
+    protected override TimeSpan MaxBackoff => _options.MaxBackoff;
+
+    protected override WakeSignal? Wake => _wake;
+
+    protected override async Task RunOnceAsync(CancellationToken ct) => _nextBegin = (await PassAsync(ct)).NextBegin;
+
+    /// <summary>The safety interval, or sooner when a pending job's begin time falls due before it.</summary>
+    protected override TimeSpan NextDelay() =>
+        _nextBegin is { } begin
+            ? TimeSpan.FromTicks(Math.Clamp((begin - Time.GetUtcNow()).Ticks, TimeSpan.FromMilliseconds(10).Ticks, Interval.Ticks))
+            : Interval;
 
     public async Task<PassResult> PassAsync(CancellationToken ct)
     {
@@ -72,13 +56,13 @@ public sealed class SchedulerService(
         {
             LastPassDuration = watch.Elapsed;
             Passes++;
-            Notify(new SchedulerPass(snapshot, [], time.GetUtcNow(), watch.Elapsed));
+            Notify(new SchedulerPass(snapshot, [], Time.GetUtcNow(), watch.Elapsed));
             return new PassResult(0, null);
         }
 
-        var now = time.GetUtcNow();
+        var now = Time.GetUtcNow();
         var plan = policy.Plan(snapshot, now);
-        var commitTime = time.GetUtcNow();
+        var commitTime = Time.GetUtcNow();
         var started = plan.Starts.Count == 0 && plan.ReasonChanges.Count == 0
             ? []
             : await store.CommitAsync(plan, commitTime, ct);
@@ -117,11 +101,5 @@ public sealed class SchedulerService(
                 logger.LogWarning(e, "A scheduler pass observer failed");
             }
         }
-    }
-
-    private TimeSpan Backoff(int failures)
-    {
-        var seconds = Math.Min(_options.MaxBackoff.TotalSeconds, 0.5 * Math.Pow(2, Math.Min(failures, 16)));
-        return TimeSpan.FromSeconds(seconds * (0.8 + Random.Shared.NextDouble() * 0.4));
     }
 }
