@@ -10,10 +10,12 @@ namespace Conductor.EndToEnd.Tests;
 public sealed partial class ServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly string[] _args;
 
-    private ServerProcess(Process process, string root, int port, string logPath)
+    private ServerProcess(Process process, string root, int port, string logPath, string[] args)
     {
         _process = process;
+        _args = args;
         Root = root;
         Port = port;
         LogPath = logPath;
@@ -32,11 +34,25 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public static Task<ServerProcess> StartAsync(params string[] extraArgs) => StartListeningAsync("127.0.0.1", extraArgs);
 
     /// <summary>Starts a server bound to <paramref name="host"/> (e.g. 0.0.0.0); the tests still reach it over loopback.</summary>
-    public static async Task<ServerProcess> StartListeningAsync(string host, params string[] extraArgs)
+    public static Task<ServerProcess> StartListeningAsync(string host, params string[] extraArgs) =>
+        StartInAsync(Path.Combine(Path.GetTempPath(), "conductor-e2e-" + Guid.NewGuid().ToString("N")[..10]), host, FreePort(), extraArgs);
+
+    /// <summary>Starts the same server again (same data directory, port and flags), e.g. after <see cref="Kill"/>.</summary>
+    public Task<ServerProcess> RestartAsync() => StartInAsync(Root, "127.0.0.1", Port, _args);
+
+    /// <summary>kill -9 of the server process alone; its jobs run in their own sessions and are not touched.</summary>
+    public async Task KillAsync()
     {
-        var root = Path.Combine(Path.GetTempPath(), "conductor-e2e-" + Guid.NewGuid().ToString("N")[..10]);
+        if (!_process.HasExited)
+        {
+            _ = Kill(_process.Id, 9);
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    private static async Task<ServerProcess> StartInAsync(string root, string host, int port, string[] extraArgs)
+    {
         Directory.CreateDirectory(Path.Combine(root, "work"));
-        var port = FreePort();
         var logPath = Path.Combine(root, "server.log");
         var dll = Path.Combine(AppContext.BaseDirectory, "conductor.dll");
         var start = new ProcessStartInfo("dotnet")
@@ -56,13 +72,13 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the server");
-        var log = new StreamWriter(logPath) { AutoFlush = true };
+        var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var server = new ServerProcess(process, root, port, logPath);
+        var server = new ServerProcess(process, root, port, logPath, extraArgs);
         using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
         await Poll.UntilAsync(async () =>
         {
@@ -137,6 +153,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await CancelEverythingAsync();
         try
         {
             await StopAsync(TimeSpan.FromSeconds(30));
@@ -157,6 +174,36 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
         catch (UnauthorizedAccessException)
         {
+        }
+    }
+
+    /// <summary>
+    /// Cancels every job that has not ended and waits for their processes to go: a stopped server leaves running
+    /// jobs running (for the next start to adopt), and a test must not leave processes behind.
+    /// </summary>
+    public async Task CancelEverythingAsync()
+    {
+        if (_process.HasExited || Token.Length == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            using var client = CreateClient();
+            var page = System.Text.Json.Nodes.JsonNode.Parse(await client.GetStringAsync("/api/v1/jobs?state=PENDING,RUNNING&limit=1000"))!;
+            foreach (var job in page["jobs"]!.AsArray())
+            {
+                await client.PostAsync($"/api/v1/jobs/{job!["job_id"]!.GetValue<string>()}/cancel", null);
+            }
+
+            await Poll.UntilAsync(
+                async () => System.Text.Json.Nodes.JsonNode.Parse(await client.GetStringAsync("/api/v1/dashboard"))!["cpus"]!["allocated"]!.GetValue<int>(),
+                n => n == 0, TimeSpan.FromSeconds(30), "the cancelled jobs to end");
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException)
+        {
+            // The server is going away anyway.
         }
     }
 

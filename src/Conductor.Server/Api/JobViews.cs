@@ -134,7 +134,8 @@ public sealed record NodeView(
     long MemoryMib,
     long MemoryAllocatedMib,
     int RunningJobs,
-    DateTimeOffset? LastHeartbeat)
+    DateTimeOffset? LastHeartbeat,
+    RecoveryView? Recovery)
 {
     public static NodeView From(NodeRecord n) => new(
         n.Name.Value,
@@ -147,8 +148,12 @@ public sealed record NodeView(
         n.MemoryMiB,
         n.AllocatedMemoryMiB,
         n.RunningJobs,
-        n.LastHeartbeat);
+        n.LastHeartbeat,
+        n.LastRecovery is { } r ? new RecoveryView(r.Time, r.Total, r.Recovered, r.Skipped, Math.Round(r.Duration.TotalMilliseconds, 1), r.Actions) : null);
 }
+
+/// <summary>What the node's agent found and did at its last start.</summary>
+public sealed record RecoveryView(DateTimeOffset Time, int Total, int Recovered, int Skipped, double DurationMs, IReadOnlyList<string> Actions);
 
 public sealed record DashboardCpuView(int Total, int Allocated, int Idle, double Utilization);
 
