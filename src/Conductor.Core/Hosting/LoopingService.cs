@@ -75,10 +75,10 @@ public abstract class LoopingService(TimeProvider time, ILogger logger) : Backgr
         }
     }
 
-    /// <summary>Exponential back-off from half a second, capped, with ±20% jitter.</summary>
+    /// <summary>Exponential back-off from half a second with ±20% jitter, never above the cap.</summary>
     public static TimeSpan Backoff(int failures, TimeSpan max)
     {
-        var seconds = Math.Min(max.TotalSeconds, 0.5 * Math.Pow(2, Math.Min(failures - 1, 16)));
-        return TimeSpan.FromSeconds(seconds * (0.8 + (Random.Shared.NextDouble() * 0.4)));
+        var seconds = 0.5 * Math.Pow(2, Math.Min(failures - 1, 16)) * (0.8 + (Random.Shared.NextDouble() * 0.4));
+        return TimeSpan.FromSeconds(Math.Min(max.TotalSeconds, seconds));
     }
 }
