@@ -562,4 +562,27 @@ public sealed class FirstFitPolicyTests
             }
         }
     }
+
+    [Fact]
+    public void Plan_TriesNodesInNaturalNameOrder_SoNode2ComesBeforeNode10()
+    {
+        var plan = Cluster.Empty()
+            .Node("node10", 4, partitions: "default")
+            .Node("node2", 4, partitions: "default")
+            .Submit(cpus: 1)
+            .Plan();
+
+        plan.AssertStarted(1, "node2", 0);
+    }
+
+    [Theory]
+    [InlineData("node2", "node10", -1)]
+    [InlineData("node10", "node10", 0)]
+    [InlineData("a01", "a1", -1)]
+    [InlineData("rack2-node3", "rack10-node1", -1)]
+    [InlineData("b", "a9", 1)]
+    public void NaturalComparer_ComparesDigitRunsAsNumbers(string x, string y, int sign)
+    {
+        Assert.Equal(sign, Math.Sign(NaturalComparer.Instance.Compare(x, y)));
+    }
 }
