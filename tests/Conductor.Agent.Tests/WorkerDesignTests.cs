@@ -73,6 +73,11 @@ public sealed class WorkerDesignTests : IDisposable
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(20));
         var completion = Assert.Single(harness.Store.Finishes);
         Assert.True(completion.MaxRssKiB > 100 * 1024, $"MaxRSS {completion.MaxRssKiB} KiB was not recorded");
+        if (!useCgroups)
+        {
+            // The monitor warned at 90% of the limit before it killed the job.
+            Assert.Contains(completion.Events!, e => e.Kind == JobEventKind.Warning && e.Detail!.Contains("passed 90%", StringComparison.Ordinal));
+        }
     }
 
     [Fact]

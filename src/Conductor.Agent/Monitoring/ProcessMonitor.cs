@@ -6,6 +6,7 @@ using Conductor.Agent.Processes;
 using Conductor.Core.Hosting;
 using Conductor.Core.Jobs;
 using Conductor.Core.Parsing;
+using Conductor.Core.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -18,10 +19,14 @@ namespace Conductor.Agent.Monitoring;
 /// kills a job that goes over it, which then ends OUT_OF_MEMORY.
 /// </summary>
 public sealed class ProcessMonitor(
+    IAgentStore store,
     TimeProvider time,
     IOptions<AgentOptions> options,
     ILogger<ProcessMonitor> logger) : LoopingService(time, logger)
 {
+    /// <summary>How often a running job's usage so far is written to the store, for `conductor show` and the API.</summary>
+    public static readonly TimeSpan UsageReportInterval = TimeSpan.FromSeconds(10);
+
     private const double ClockTicksPerSecond = 100.0;
     private static readonly long PageKiB = Environment.SystemPageSize / 1024;
 
@@ -36,14 +41,30 @@ public sealed class ProcessMonitor(
 
     public void Forget(JobExecutionContext context) => _jobs.TryRemove(context, out _);
 
-    protected override Task RunOnceAsync(CancellationToken ct)
+    protected override async Task RunOnceAsync(CancellationToken ct)
     {
-        if (!_jobs.IsEmpty)
+        if (_jobs.IsEmpty)
         {
-            SampleAll();
+            return;
         }
 
-        return Task.CompletedTask;
+        SampleAll();
+        var now = Time.GetUtcNow();
+        foreach (var (context, watch) in _jobs)
+        {
+            if (context.MaxRssKiB > 0 && now - watch.LastReported >= UsageReportInterval)
+            {
+                watch.LastReported = now;
+                try
+                {
+                    await store.RecordUsageAsync(context.JobId, context.Attempt, context.CpuSeconds, context.MaxRssKiB, ct);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogDebug(e, "Could not record the usage of job {JobId}", context.JobId);
+                }
+            }
+        }
     }
 
     /// <summary>One pass over /proc for all watched jobs.</summary>
@@ -85,7 +106,7 @@ public sealed class ProcessMonitor(
         {
             watch.Warned = true;
             var message = string.Create(CultureInfo.InvariantCulture,
-                $"memory use {MemorySize.Format(rssKiB / 1024)} passed {_options.MemoryWarningFraction:P0} of the {MemorySize.Format(limitMiB)} limit");
+                $"memory use {MemorySize.Format(rssKiB / 1024)} passed {_options.MemoryWarningFraction * 100:0}% of the {MemorySize.Format(limitMiB)} limit");
             logger.LogWarning("Job {JobId}: {Message}", context.JobId, message);
             context.AddEvent(JobEventKind.Warning, message);
         }
@@ -103,5 +124,7 @@ public sealed class ProcessMonitor(
     private sealed class WatchState
     {
         public bool Warned { get; set; }
+
+        public DateTimeOffset LastReported { get; set; } = DateTimeOffset.MinValue;
     }
 }
