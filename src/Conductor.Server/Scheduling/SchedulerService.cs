@@ -28,6 +28,7 @@ public sealed class SchedulerService(
     private readonly WakeSignal _wake = bus.Subscribe(WakeTopic.Scheduler);
     private readonly ISchedulerPassObserver[] _observers = observers.ToArray();
     private DateTimeOffset? _nextBegin;
+    private DateTimeOffset _lastPassEnd = DateTimeOffset.MinValue;
 
     /// <summary>How long the last pass took, for metrics and benchmarks.</summary>
     public TimeSpan LastPassDuration { get; private set; }
@@ -40,7 +41,21 @@ public sealed class SchedulerService(
 
     protected override WakeSignal? Wake => _wake;
 
-    protected override async Task RunOnceAsync(CancellationToken ct) => _nextBegin = (await PassAsync(ct)).NextBegin;
+    protected override async Task RunOnceAsync(CancellationToken ct)
+    {
+        // Under a burst of wake-ups passes would run back to back, each reading every pending job. Spacing them by
+        // twice the last pass's cost keeps the scheduler under a third of a core whatever the backlog, while an
+        // idle system (cheap passes) still starts a job within milliseconds of its submission.
+        var spacing = TimeSpan.FromTicks(Math.Min(LastPassDuration.Ticks * 2, _options.SafetyInterval.Ticks));
+        var since = Time.GetUtcNow() - _lastPassEnd;
+        if (since < spacing)
+        {
+            await Task.Delay(spacing - since, Time, ct);
+        }
+
+        _nextBegin = (await PassAsync(ct)).NextBegin;
+        _lastPassEnd = Time.GetUtcNow();
+    }
 
     /// <summary>The safety interval, or sooner when a pending job's begin time falls due before it.</summary>
     protected override TimeSpan NextDelay() =>
