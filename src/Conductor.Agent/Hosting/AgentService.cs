@@ -135,8 +135,16 @@ public sealed class AgentService : LoopingService
 
         if (Time.GetUtcNow() >= _nextHeartbeat)
         {
-            await _nodeStore.HeartbeatAsync(Node, Time.GetUtcNow(), ct);
+            var state = await _nodeStore.HeartbeatAsync(Node, Time.GetUtcNow(), ct);
             _nextHeartbeat = Time.GetUtcNow() + _options.HeartbeatInterval;
+            if (state is null or NodeState.Down)
+            {
+                // Declared dead while silent: the store has requeued or failed this node's jobs already, so every
+                // execution still running here is stale. Stop them (fencing), then offer the node again.
+                AgentLog.DeclaredDown(_logger, Node, _executions.Count);
+                await ReconcileAsync(ct);
+                await RegisterAsync(ct);
+            }
         }
 
         await SendOutboxAsync(ct);
