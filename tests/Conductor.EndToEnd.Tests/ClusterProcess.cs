@@ -90,6 +90,12 @@ public sealed partial class ClusterProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGSTOP: the process freezes, as a machine that hangs or loses the network; <see cref="Resume"/> wakes it.</summary>
+    public void Pause() => _ = Kill(_process.Id, 19);
+
+    /// <summary>SIGCONT.</summary>
+    public void Resume() => _ = Kill(_process.Id, 18);
+
     /// <summary>
     /// SIGKILL to the process groups of the job wrappers this agent started: what a dead node takes with it. Each
     /// job runs in a session of its own, so killing the agent alone would leave them running.
@@ -145,6 +151,7 @@ public sealed partial class ClusterProcess : IAsyncDisposable
     {
         if (!_process.HasExited)
         {
+            Resume();
             _ = Kill(_process.Id, 15);
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             try

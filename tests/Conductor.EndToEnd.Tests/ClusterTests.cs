@@ -139,6 +139,31 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("COMPLETED", afterJob["state"]!.GetValue<string>());
         Assert.Equal(survivorNode, afterJob["detail"]!["node_list"]!.GetValue<string>());
         Assert.Equal("leader", await RoleAsync(survivorClient));
+
+        // (d) fencing: the surviving agent freezes past the node timeout; its node is declared DOWN and its requeue
+        // job goes back to the queue while the job's process still runs. When the agent wakes, it stops that
+        // stale process, registers again, and the job runs anew as attempt 2.
+        var survivorAgent = survivorNode == "nodeA" ? agentA : agentB;
+        var fenced = await SubmitAsync(survivorClient, "#!/bin/bash\nsleep 5\n", new { name = "fenced", requeue = true });
+        await WaitForLaunchedAsync(survivorClient, fenced);
+        var stalePid = ClusterProcess.FindJobProcess(_root, fenced)!.Value;
+        survivorAgent.Pause();
+        try
+        {
+            await WaitForStateAsync(survivorClient, fenced, Soon, "PENDING");
+            Assert.True(Processes.IsAlive(stalePid), "the job's process runs on while its agent is frozen");
+        }
+        finally
+        {
+            survivorAgent.Resume();
+        }
+
+        await Poll.UntilAsync(() => !Processes.IsAlive(stalePid), TimeSpan.FromSeconds(15), $"the stale process of job {fenced} to be stopped");
+        var rerun = await WaitForStateAsync(survivorClient, fenced, Soon, "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
+        Assert.Equal("COMPLETED", rerun["state"]!.GetValue<string>());
+        Assert.Equal(2, rerun["attempt"]!.GetValue<int>());
+        Assert.Contains("was declared down", survivorAgent.ReadLog(), StringComparison.Ordinal);
+        output.WriteLine($"fencing: job {fenced}'s stale attempt was stopped after the agent woke; attempt 2 COMPLETED on {rerun["detail"]!["node_list"]}");
     }
 
     /// <summary>Submits 8 one-CPU `sleep 2` jobs through both servers, waits for them, checks placement and overlap, and prints the figures.</summary>

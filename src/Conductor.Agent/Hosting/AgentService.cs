@@ -28,6 +28,7 @@ public sealed class AgentService : LoopingService
     private readonly CompletionOutbox _outbox;
     private readonly ILogger<AgentService> _logger;
     private readonly AgentOptions _options;
+    private readonly IWakeBus _wakeBus;
     private readonly WakeSignal _wake;
     private readonly ConcurrentDictionary<(JobId, int), Execution> _executions = new();
 
@@ -58,6 +59,7 @@ public sealed class AgentService : LoopingService
         _outbox = outbox;
         _logger = logger;
         _options = options.Value;
+        _wakeBus = wakeBus;
         _wake = wakeBus.Subscribe(WakeTopic.Node(_options.Node()));
     }
 
@@ -169,6 +171,9 @@ public sealed class AgentService : LoopingService
         AgentLog.Registered(_logger, Node, _options.Cpus, _options.MemoryMiB);
         _registered = true;
         _nextHeartbeat = Time.GetUtcNow();
+
+        // A node that joins (or comes back) is capacity the scheduler should use now, not at its next safety pass.
+        _wakeBus.Publish(WakeTopic.Scheduler);
     }
 
     private async Task RecoverAsync(CancellationToken ct)
