@@ -161,6 +161,9 @@ public static class AgentCommand
         try
         {
             host = builder.Build();
+
+            // Reach the database first, so that a wrong address is one sentence, not a failed host start.
+            await host.Services.GetRequiredService<PostgresStore>().MigrateAsync();
             await host.StartAsync();
         }
         catch (OptionsValidationException e)

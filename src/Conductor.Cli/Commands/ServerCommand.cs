@@ -225,6 +225,12 @@ public static class ServerCommand
         try
         {
             app = builder.Build();
+            if (cluster)
+            {
+                // Reach the database first, so that a wrong address is one sentence, not a failed host start.
+                await app.Services.GetRequiredService<PostgresStore>().MigrateAsync();
+            }
+
             app.MapConductorApi();
             await app.StartAsync();
         }
