@@ -1,5 +1,6 @@
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
+using Conductor.Core.Scheduling;
 using Conductor.Core.Storage;
 
 namespace Conductor.Storage.Tests;
@@ -119,5 +120,24 @@ public abstract partial class StoreContractTests
         Assert.Equal(JobState.Running, job.State);
         Assert.Equal(2, job.Attempt);
         Assert.Equal(Node2, job.Node);
+    }
+
+    [StoreFact]
+    public async Task CommitAsync_SkipsStart_WhenItsNodeWasDeclaredDownAfterTheSnapshot()
+    {
+        await RegisterAsync(Node1);
+        await RegisterAsync(Node2);
+        var id = await SubmitAsync();
+        var other = await SubmitAsync();
+        await Nodes.HeartbeatAsync(Node2, T0.AddSeconds(50), Ct);
+        await Nodes.MarkNodesDownAsync(T0.AddSeconds(30), T0.AddSeconds(60), Ct);
+
+        var won = await Scheduler.CommitAsync(
+            new SchedulingPlan([new JobStart(id, Node1, [0], 0), new JobStart(other, Node2, [0], 0)], []), T0.AddSeconds(61), Ct);
+
+        Assert.Equal([other], won.Select(s => s.JobId));
+        Assert.Equal(JobState.Pending, (await GetAsync(id)).State);
+        Assert.Equal(0, (await NodeAsync(Node1)).AllocatedCpus);
+        Assert.Equal(JobState.Running, (await GetAsync(other)).State);
     }
 }
