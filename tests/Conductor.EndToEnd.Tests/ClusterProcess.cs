@@ -33,11 +33,17 @@ public sealed partial class ClusterProcess : IAsyncDisposable
     public int ProcessId => _process.Id;
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Starts `conductor ARGS --data-dir ROOT/NAME`; a second process of the same name (a restart) logs to a file of its own.</summary>
     public static ClusterProcess Start(string root, string name, IReadOnlyDictionary<string, string> environment, int? port, params string[] args)
     {
         var dataDirectory = Path.Combine(root, name);
         Directory.CreateDirectory(dataDirectory);
         var logPath = Path.Combine(root, name + ".log");
+        for (var n = 2; File.Exists(logPath); n++)
+        {
+            logPath = Path.Combine(root, $"{name}.{n}.log");
+        }
+
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,

@@ -164,6 +164,22 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(2, rerun["attempt"]!.GetValue<int>());
         Assert.Contains("was declared down", survivorAgent.ReadLog(), StringComparison.Ordinal);
         output.WriteLine($"fencing: job {fenced}'s stale attempt was stopped after the agent woke; attempt 2 COMPLETED on {rerun["detail"]!["node_list"]}");
+
+        // (e) fencing at restart: the agent is killed while its job's process lives on; the node is declared DOWN
+        // and the job requeued. The agent started again kills the stale process before it runs the job anew.
+        var orphaned = await SubmitAsync(survivorClient, "#!/bin/bash\nsleep 5\n", new { name = "orphaned", requeue = true });
+        await WaitForLaunchedAsync(survivorClient, orphaned);
+        var orphanPid = ClusterProcess.FindJobProcess(_root, orphaned)!.Value;
+        await survivorAgent.KillAsync();
+        await WaitForStateAsync(survivorClient, orphaned, Soon, "PENDING");
+        Assert.True(Processes.IsAlive(orphanPid), "the job's process outlives its killed agent");
+        var restarted = StartAgent(survivorNode, environment);
+        await Poll.UntilAsync(() => !Processes.IsAlive(orphanPid), Soon, $"the restarted agent to kill job {orphaned}'s stale process");
+        var again = await WaitForStateAsync(survivorClient, orphaned, Soon, "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
+        Assert.Equal("COMPLETED", again["state"]!.GetValue<string>());
+        Assert.Equal(2, again["attempt"]!.GetValue<int>());
+        Assert.Contains("no longer placed on this node", restarted.ReadLog(), StringComparison.Ordinal);
+        output.WriteLine($"fencing at restart: job {orphaned}'s stale process killed by the restarted agent; attempt 2 COMPLETED");
     }
 
     /// <summary>Submits 8 one-CPU `sleep 2` jobs through both servers, waits for them, checks placement and overlap, and prints the figures.</summary>

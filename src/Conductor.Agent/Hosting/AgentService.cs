@@ -40,6 +40,9 @@ public sealed class AgentService : LoopingService
     private bool _stopping;
     private DateTimeOffset _nextHeartbeat;
 
+    // Jobs placed after this moment are this run's work, never leftovers for recovery.
+    private DateTimeOffset? _firstRegistration;
+
     public AgentService(
         IAgentStore agentStore,
         INodeStore nodeStore,
@@ -167,7 +170,9 @@ public sealed class AgentService : LoopingService
 
     private async Task RegisterAsync(CancellationToken ct)
     {
-        await _nodeStore.RegisterAsync(_options.ToRegistration(), Time.GetUtcNow(), ct);
+        var now = Time.GetUtcNow();
+        await _nodeStore.RegisterAsync(_options.ToRegistration(), now, ct);
+        _firstRegistration ??= now;
         AgentLog.Registered(_logger, Node, _options.Cpus, _options.MemoryMiB);
         _registered = true;
         _nextHeartbeat = Time.GetUtcNow();
@@ -178,7 +183,7 @@ public sealed class AgentService : LoopingService
 
     private async Task RecoverAsync(CancellationToken ct)
     {
-        var (report, adoptions) = await _recovery.RecoverAsync(ct);
+        var (report, adoptions) = await _recovery.RecoverAsync(_firstRegistration, ct);
         LastRecovery = report;
         foreach (var adoption in adoptions)
         {
