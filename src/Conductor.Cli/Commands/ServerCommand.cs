@@ -142,6 +142,12 @@ public static class ServerCommand
             return ExitCodes.Fail(ExitCodes.Usage, "--db needs a PostgreSQL connection string, e.g. \"Host=db;Database=conductor;Username=conductor\".");
         }
 
+        if (cluster && (s.Cpus is not null || s.Memory is not null || s.Node is not null || s.Drain))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage,
+                "--cpus, --memory, --node and --drain describe this machine's agent, and with --db the server runs none; give them to 'conductor agent' on each node.");
+        }
+
         var dataDirectory = Path.GetFullPath(s.DataDirectory);
         try
         {
