@@ -4,6 +4,7 @@ using Conductor.Cli.Commands;
 var root = new RootCommand("Conductor: a batch job scheduler for Linux. Submit scripts, queue them, run them on CPUs you allocate.");
 var submit = SubmitCommand.Create();
 root.Subcommands.Add(ServerCommand.Create());
+root.Subcommands.Add(AgentCommand.Create());
 root.Subcommands.Add(submit);
 root.Subcommands.Add(QueueCommand.Create());
 root.Subcommands.Add(ShowCommand.Create());

@@ -31,13 +31,13 @@ public sealed partial class PostgresStore
         await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
-    public async Task HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct)
+    public async Task<NodeState?> HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        await using var command = Command(connection, null, "UPDATE nodes SET last_heartbeat = @now WHERE name = @name;")
+        await using var command = Command(connection, null, "UPDATE nodes SET last_heartbeat = @now WHERE name = @name RETURNING state;")
             .With("name", NpgsqlDbType.Text, node.Value)
             .With("now", NpgsqlDbType.Bigint, PgValues.ToMs(now));
-        await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is string state ? ParseNodeState(state) : null;
     }
 
     public async Task RecordRecoveryAsync(NodeName node, RecoveryReport report, CancellationToken ct)

@@ -110,6 +110,13 @@ public sealed partial class PostgresStore
             // First lock every job the plan touches, in id order, so that two schedulers committing overlapping
             // plans queue on each other instead of deadlocking; the guarded writes below then make the later one
             // skip whatever the earlier one started.
+            // Before them, share-lock the nodes of the starts (the node watchdog locks nodes, then jobs, in the
+            // same order): a node being declared down meanwhile is waited for and then seen Down, and gets nothing.
+            if (plan.Starts.Count > 0)
+            {
+                sql.AppendLine("SELECT name FROM nodes WHERE name = ANY(@start_nodes) ORDER BY name COLLATE \"C\" FOR SHARE;");
+            }
+
             var touched = plan.Starts.Select(s => s.JobId.Value).Concat(plan.ReasonChanges.Select(r => r.JobId.Value)).Distinct().ToArray();
             sql.AppendLine("SELECT id FROM jobs WHERE id = ANY(@touched) ORDER BY id FOR UPDATE;");
             command.With("touched", NpgsqlDbType.Array | NpgsqlDbType.Bigint, touched);
@@ -131,6 +138,7 @@ public sealed partial class PostgresStore
                             cpu_seconds = NULL, max_rss_kib = NULL
                         FROM plan p
                         WHERE j.id = p.id AND j.state = 'PENDING'
+                          AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = p.node AND n.state = 'Down')
                         RETURNING j.id, j.exclusive, j.attempt, p.node, p.cores, p.cpus, p.memory_mib, p.ord),
                     allocated AS (
                         INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time)
@@ -171,8 +179,8 @@ public sealed partial class PostgresStore
             var won = new List<JobStart>(plan.Starts.Count);
             await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
             {
-                // The first result is the lock; the second, when there are starts, the ordinals of the winners.
-                if (plan.Starts.Count > 0 && await reader.NextResultAsync(ct).ConfigureAwait(false))
+                // With starts, the results are the node lock, the job lock, then the ordinals of the winners.
+                if (plan.Starts.Count > 0 && await reader.NextResultAsync(ct).ConfigureAwait(false) && await reader.NextResultAsync(ct).ConfigureAwait(false))
                 {
                     while (await reader.ReadAsync(ct).ConfigureAwait(false))
                     {

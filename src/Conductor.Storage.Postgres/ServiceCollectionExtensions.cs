@@ -1,3 +1,4 @@
+using Conductor.Core.Hosting;
 using Conductor.Core.Signals;
 using Conductor.Core.Storage;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,6 +42,27 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<PostgresWakeBus>();
         services.AddSingleton<IWakeBus>(sp => sp.GetRequiredService<PostgresWakeBus>());
         services.AddHostedService(sp => sp.GetRequiredService<PostgresWakeBus>());
+        return services;
+    }
+
+    /// <summary>
+    /// Registers <see cref="PostgresLeaderElection"/> as the <see cref="ILeadership"/> and runs it with the host, so
+    /// that one of the servers sharing the database holds the scheduler role. Needs <see cref="AddConductorPostgresStorage"/> first.
+    /// </summary>
+    public static IServiceCollection AddConductorPostgresLeaderElection(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        if (!services.Any(d => d.ServiceType == typeof(PostgresStoreOptions)))
+        {
+            throw new InvalidOperationException("AddConductorPostgresLeaderElection needs the connection string of AddConductorPostgresStorage; call that first.");
+        }
+
+        services.AddSingleton<PostgresLeaderElection>(sp => new PostgresLeaderElection(
+            sp.GetRequiredService<PostgresStoreOptions>(),
+            sp.GetService<TimeProvider>(),
+            sp.GetService<Microsoft.Extensions.Logging.ILogger<PostgresLeaderElection>>()));
+        services.AddSingleton<ILeadership>(sp => sp.GetRequiredService<PostgresLeaderElection>());
+        services.AddHostedService(sp => sp.GetRequiredService<PostgresLeaderElection>());
         return services;
     }
 }

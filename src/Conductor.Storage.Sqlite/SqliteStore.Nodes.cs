@@ -40,16 +40,14 @@ public sealed partial class SqliteStore
         }, ct).ConfigureAwait(false);
     }
 
-    public async Task HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct)
-    {
-        await WriteAsync(
-            (connection, tx) => connection.ExecuteAsync(new CommandDefinition(
-                "UPDATE nodes SET last_heartbeat = @now WHERE name = @name;",
-                new { name = node.Value, now = SqlValues.ToMs(now) },
-                tx,
-                cancellationToken: ct)),
-            ct).ConfigureAwait(false);
-    }
+    public Task<NodeState?> HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            await using var command = Command(connection, tx, "UPDATE nodes SET last_heartbeat = @now WHERE name = @name RETURNING state;");
+            command.Parameters.AddWithValue("@name", node.Value);
+            command.Parameters.AddWithValue("@now", SqlValues.ToMs(now));
+            return await command.ExecuteScalarAsync(ct).ConfigureAwait(false) is string state ? ParseNodeState(state) : (NodeState?)null;
+        }, ct);
 
     public async Task RecordRecoveryAsync(NodeName node, RecoveryReport report, CancellationToken ct)
     {

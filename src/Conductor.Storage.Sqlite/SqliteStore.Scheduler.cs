@@ -109,6 +109,7 @@ public sealed partial class SqliteStore
                         pid = NULL, pid_start_ticks = NULL, launched_time = NULL, stdout_path = NULL, stderr_path = NULL,
                         cpu_seconds = NULL, max_rss_kib = NULL
                     WHERE id = @id AND state = 'PENDING'
+                      AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = @node AND n.state = 'Down')
                     RETURNING exclusive, attempt;
                     """);
                 var startId = start.Add("@id");
@@ -149,7 +150,8 @@ public sealed partial class SqliteStore
                     {
                         if (!await reader.ReadAsync(ct).ConfigureAwait(false))
                         {
-                            // Not PENDING any more (cancelled, or started by another pass): the guarded write lost.
+                            // Not PENDING any more (cancelled, or started by another pass), or its node was declared
+                            // down since the snapshot: the guarded write lost.
                             continue;
                         }
 

@@ -211,11 +211,14 @@ public sealed class AgentServiceTests : IDisposable
             return Task.CompletedTask;
         }
 
-        public Task HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct)
+        public Task<NodeState?> HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct)
         {
             Interlocked.Increment(ref _heartbeats);
-            return Task.CompletedTask;
+            return Task.FromResult<NodeState?>(NodeState.Up);
         }
+
+        public Task<IReadOnlyList<DownedNode>> MarkNodesDownAsync(DateTimeOffset heartbeatBefore, DateTimeOffset now, CancellationToken ct) =>
+            throw new NotSupportedException();
 
         public Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct) => throw new NotSupportedException();
 

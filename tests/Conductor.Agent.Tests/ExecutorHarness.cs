@@ -174,7 +174,10 @@ public sealed class RecordingStore : IAgentStore, INodeStore
 
     public Task RegisterAsync(NodeRegistration node, DateTimeOffset now, CancellationToken ct) => Task.CompletedTask;
 
-    public Task HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct) => Task.CompletedTask;
+    public Task<NodeState?> HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct) => Task.FromResult<NodeState?>(NodeState.Up);
+
+    public Task<IReadOnlyList<DownedNode>> MarkNodesDownAsync(DateTimeOffset heartbeatBefore, DateTimeOffset now, CancellationToken ct) =>
+        throw new NotSupportedException();
 
     public Task RecordRecoveryAsync(NodeName node, RecoveryReport report, CancellationToken ct) => Task.CompletedTask;
 

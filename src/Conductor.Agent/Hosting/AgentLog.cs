@@ -36,4 +36,7 @@ internal static partial class AgentLog
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} reported {State} {Exit}: {Result}")]
     public static partial void Reported(ILogger logger, JobId jobId, int attempt, JobState state, ExitCode exit, Conductor.Core.Storage.FinishOutcome result);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {Node} was declared down while this agent was silent; stopping its {Count} running job(s) and registering again")]
+    public static partial void DeclaredDown(ILogger logger, NodeName node, int count);
 }

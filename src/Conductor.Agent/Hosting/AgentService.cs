@@ -28,6 +28,7 @@ public sealed class AgentService : LoopingService
     private readonly CompletionOutbox _outbox;
     private readonly ILogger<AgentService> _logger;
     private readonly AgentOptions _options;
+    private readonly IWakeBus _wakeBus;
     private readonly WakeSignal _wake;
     private readonly ConcurrentDictionary<(JobId, int), Execution> _executions = new();
 
@@ -38,6 +39,9 @@ public sealed class AgentService : LoopingService
     private bool _recovered;
     private bool _stopping;
     private DateTimeOffset _nextHeartbeat;
+
+    // Jobs placed after this moment are this run's work, never leftovers for recovery.
+    private DateTimeOffset? _firstRegistration;
 
     public AgentService(
         IAgentStore agentStore,
@@ -58,6 +62,7 @@ public sealed class AgentService : LoopingService
         _outbox = outbox;
         _logger = logger;
         _options = options.Value;
+        _wakeBus = wakeBus;
         _wake = wakeBus.Subscribe(WakeTopic.Node(_options.Node()));
     }
 
@@ -135,8 +140,16 @@ public sealed class AgentService : LoopingService
 
         if (Time.GetUtcNow() >= _nextHeartbeat)
         {
-            await _nodeStore.HeartbeatAsync(Node, Time.GetUtcNow(), ct);
+            var state = await _nodeStore.HeartbeatAsync(Node, Time.GetUtcNow(), ct);
             _nextHeartbeat = Time.GetUtcNow() + _options.HeartbeatInterval;
+            if (state is null or NodeState.Down)
+            {
+                // Declared dead while silent: the store has requeued or failed this node's jobs already, so every
+                // execution still running here is stale. Stop them (fencing), then offer the node again.
+                AgentLog.DeclaredDown(_logger, Node, _executions.Count);
+                await ReconcileAsync(ct);
+                await RegisterAsync(ct);
+            }
         }
 
         await SendOutboxAsync(ct);
@@ -157,15 +170,20 @@ public sealed class AgentService : LoopingService
 
     private async Task RegisterAsync(CancellationToken ct)
     {
-        await _nodeStore.RegisterAsync(_options.ToRegistration(), Time.GetUtcNow(), ct);
+        var now = Time.GetUtcNow();
+        await _nodeStore.RegisterAsync(_options.ToRegistration(), now, ct);
+        _firstRegistration ??= now;
         AgentLog.Registered(_logger, Node, _options.Cpus, _options.MemoryMiB);
         _registered = true;
         _nextHeartbeat = Time.GetUtcNow();
+
+        // A node that joins (or comes back) is capacity the scheduler should use now, not at its next safety pass.
+        _wakeBus.Publish(WakeTopic.Scheduler);
     }
 
     private async Task RecoverAsync(CancellationToken ct)
     {
-        var (report, adoptions) = await _recovery.RecoverAsync(ct);
+        var (report, adoptions) = await _recovery.RecoverAsync(_firstRegistration, ct);
         LastRecovery = report;
         foreach (var adoption in adoptions)
         {

@@ -34,7 +34,13 @@ public sealed class RecoveryService(
 {
     private readonly AgentOptions _options = options.Value;
 
-    public async Task<(RecoveryReport Report, IReadOnlyList<Adoption> Adoptions)> RecoverAsync(CancellationToken ct)
+    public Task<(RecoveryReport Report, IReadOnlyList<Adoption> Adoptions)> RecoverAsync(CancellationToken ct) => RecoverAsync(null, ct);
+
+    /// <summary>
+    /// Recovers, leaving alone the jobs placed on the node at or after <paramref name="placedSince"/> (when the agent
+    /// registered) and not launched yet: they are new work for the agent's dispatch loop, not leftovers of its last run.
+    /// </summary>
+    public async Task<(RecoveryReport Report, IReadOnlyList<Adoption> Adoptions)> RecoverAsync(DateTimeOffset? placedSince, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
         var node = _options.Node();
@@ -69,7 +75,10 @@ public sealed class RecoveryService(
             recovered += stale;
         }
 
-        var assigned = await retry.ExecuteAsync(async c => await agentStore.GetAssignedAsync(node, c), ct);
+        var onNode = await retry.ExecuteAsync(async c => await agentStore.GetAssignedAsync(node, c), ct);
+        var assigned = onNode
+            .Where(d => placedSince is not { } since || d.Job.ProcessId is not null || d.Job.StartTime is not { } start || start < since)
+            .ToList();
         var wrappers = assigned.Any(d => d.Job.ProcessId is null) ? FindWrappers() : new Dictionary<string, LaunchedProcess>();
         var now = time.GetUtcNow();
         foreach (var dispatch in assigned)
@@ -99,6 +108,7 @@ public sealed class RecoveryService(
             }
         }
 
+        recovered += FenceStaleWrappers(onNode, actions);
         var report = new RecoveryReport(now, nodeJobs.Count(j => j.State.IsTerminal()) + assigned.Count, recovered, skipped, watch.Elapsed, actions);
         logger.LogInformation("Recovery on node {Node}: {Total} job(s), {Recovered} recovered, {Skipped} skipped, in {Duration:0.#} ms{Actions}",
             node, report.Total, report.Recovered, report.Skipped, report.Duration.TotalMilliseconds,
@@ -113,6 +123,32 @@ public sealed class RecoveryService(
         }
 
         return (report, adoptions);
+    }
+
+    /// <summary>
+    /// Fencing at start: a live job wrapper of this agent whose attempt the store no longer places on the node —
+    /// requeued or failed while the node was declared down, with the agent gone — is stale. Its process group is
+    /// killed, so that a job never runs twice.
+    /// </summary>
+    private int FenceStaleWrappers(IReadOnlyList<Dispatch> assigned, List<string> actions)
+    {
+        var scripts = Path.TrimEndingDirectorySeparator(Path.GetFullPath(_options.ScriptsDirectory)) + Path.DirectorySeparatorChar;
+        var current = assigned.Select(d => JobDirectory.For(_options.ScriptsDirectory, d.Job.Id, d.Job.Attempt).Root).ToHashSet(StringComparer.Ordinal);
+        var fenced = 0;
+        foreach (var (root, process) in FindWrappers())
+        {
+            if (!root.StartsWith(scripts, StringComparison.Ordinal) || current.Contains(root))
+            {
+                continue;
+            }
+
+            signals.SignalJob(process, NativeMethods.SIGKILL);
+            new JobDirectory(root).Delete();
+            actions.Add($"{Path.GetFileName(root)}: no longer placed on this node; killed its processes");
+            fenced++;
+        }
+
+        return fenced;
     }
 
     private RecoveryCandidate Candidate(Dispatch dispatch, IReadOnlyDictionary<string, LaunchedProcess> wrappers)

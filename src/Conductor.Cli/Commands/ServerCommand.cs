@@ -5,12 +5,18 @@ using Conductor.Core.Nodes;
 using Conductor.Core.Parsing;
 using Conductor.Server.Hosting;
 using Conductor.Server.Jobs;
+using Conductor.Server.Scheduling;
+using Conductor.Storage.Postgres;
 using Conductor.Storage.Sqlite;
 using Microsoft.Extensions.Options;
 
 namespace Conductor.Cli.Commands;
 
-/// <summary><c>conductor server</c>: the all-in-one mode — API, scheduler and a local agent on an embedded SQLite file.</summary>
+/// <summary>
+/// <c>conductor server</c>: the all-in-one mode — API, scheduler and a local agent on an embedded SQLite file — or,
+/// with <c>--db</c>, a cluster server on PostgreSQL: the API, and the scheduler and node watchdog while it holds the
+/// scheduler role; the compute nodes run <c>conductor agent</c>.
+/// </summary>
 public static class ServerCommand
 {
     public static Command Create()
@@ -52,9 +58,20 @@ public static class ServerCommand
             DefaultValueFactory = _ => "30d",
         };
 
-        var command = new Command("server", "Run the all-in-one server: REST API, scheduler and a local agent on an embedded SQLite database.")
+        var db = new Option<string?>("--db")
         {
-            dataDir, listen, cpus, memory, node, partitions, killWait, noAuth, drain, retention,
+            Description = "Cluster mode: a PostgreSQL connection string, e.g. \"Host=db;Database=conductor;Username=conductor\". " +
+                "The server then runs no local agent; each compute node runs 'conductor agent --db ...'.",
+        };
+        var nodeTimeout = new Option<string>("--node-timeout")
+        {
+            Description = "Cluster mode: a node whose agent sends no heartbeat for this long is marked DOWN, e.g. 30s or 2m.",
+            DefaultValueFactory = _ => "30s",
+        };
+
+        var command = new Command("server", "Run the server: REST API, scheduler and a local agent on an embedded SQLite database, or with --db a cluster server on PostgreSQL.")
+        {
+            dataDir, listen, cpus, memory, node, partitions, killWait, noAuth, drain, retention, db, nodeTimeout,
         };
         command.SetAction((parse, ct) => RunAsync(new ServerSettings(
             parse.GetValue(dataDir)!,
@@ -66,12 +83,18 @@ public static class ServerCommand
             parse.GetValue(killWait)!,
             parse.GetValue(noAuth),
             parse.GetValue(drain),
-            parse.GetValue(retention)!)));
+            parse.GetValue(retention)!,
+            parse.GetValue(db),
+            parse.GetValue(nodeTimeout)!)));
         return command;
     }
 
+    /// <summary>The environment variable that gives the servers of a cluster one shared admin token.</summary>
+    public const string AdminTokenVariable = "CONDUCTOR_ADMIN_TOKEN";
+
     private sealed record ServerSettings(
-        string DataDirectory, string Listen, int? Cpus, string? Memory, string? Node, string Partitions, string KillWait, bool NoAuth, bool Drain, string Retention);
+        string DataDirectory, string Listen, int? Cpus, string? Memory, string? Node, string Partitions, string KillWait, bool NoAuth, bool Drain, string Retention,
+        string? Database, string NodeTimeout);
 
     private static async Task<int> RunAsync(ServerSettings s)
     {
@@ -108,6 +131,23 @@ public static class ServerCommand
             return ExitCodes.Fail(ExitCodes.Usage, $"--retention '{s.Retention}' is not an age; use days such as 30d, or hours such as 12h.");
         }
 
+        if (!TryParseDuration(s.NodeTimeout, out var nodeTimeout) || nodeTimeout < TimeSpan.FromSeconds(1))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"--node-timeout '{s.NodeTimeout}' is not a duration of at least one second; use seconds such as 30s, or minutes such as 2m.");
+        }
+
+        var cluster = s.Database is not null;
+        if (cluster && string.IsNullOrWhiteSpace(s.Database))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, "--db needs a PostgreSQL connection string, e.g. \"Host=db;Database=conductor;Username=conductor\".");
+        }
+
+        if (cluster && (s.Cpus is not null || s.Memory is not null || s.Node is not null || s.Drain))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage,
+                "--cpus, --memory, --node and --drain describe this machine's agent, and with --db the server runs none; give them to 'conductor agent' on each node.");
+        }
+
         var dataDirectory = Path.GetFullPath(s.DataDirectory);
         try
         {
@@ -130,6 +170,7 @@ public static class ServerCommand
             [$"{ServerOptions.SectionName}:Listen"] = s.Listen,
             [$"{ServerOptions.SectionName}:NoAuth"] = s.NoAuth.ToString(CultureInfo.InvariantCulture),
             [$"{ServerOptions.SectionName}:DefaultPartition"] = partitionList[0],
+            [$"{ServerOptions.SectionName}:AdminToken"] = Environment.GetEnvironmentVariable(AdminTokenVariable),
         });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
@@ -141,21 +182,47 @@ public static class ServerCommand
         builder.Logging.AddFilter("Conductor.Server.Auth", LogLevel.Warning);
 
         var serverOptions = new ServerOptions { DataDirectory = dataDirectory };
-        builder.Services.AddConductorSqliteStorage(serverOptions.DatabasePath);
+        if (cluster)
+        {
+            try
+            {
+                builder.Services.AddConductorPostgresStorage(s.Database!);
+            }
+            catch (ArgumentException e)
+            {
+                return ExitCodes.Fail(ExitCodes.Usage, $"--db: {e.Message}");
+            }
+
+            builder.Services.AddConductorPostgresWakeBus();
+            builder.Services.AddConductorPostgresLeaderElection();
+        }
+        else
+        {
+            builder.Services.AddConductorSqliteStorage(serverOptions.DatabasePath);
+        }
+
         builder.Services.AddConductorApi();
         builder.Services.AddConductorScheduler();
         builder.Services.AddConductorRetention();
         builder.Services.Configure<RetentionOptions>(o => o.MaxAge = retentionAge);
-        builder.Services.AddConductorAgent(agent =>
+        if (cluster)
         {
-            agent.NodeName = nodeName;
-            agent.Cpus = s.Cpus ?? MachineResources.Cpus;
-            agent.MemoryMiB = memoryMiB;
-            agent.Partitions = partitionList;
-            agent.ScriptsDirectory = serverOptions.ScriptsDirectory;
-            agent.KillWait = killWait;
-            agent.Drain = s.Drain;
-        });
+            builder.Services.AddConductorNodeWatchdog();
+            builder.Services.Configure<NodeWatchdogOptions>(o => o.NodeTimeout = nodeTimeout);
+        }
+        else
+        {
+            builder.Services.AddConductorAgent(agent =>
+            {
+                agent.NodeName = nodeName;
+                agent.Cpus = s.Cpus ?? MachineResources.Cpus;
+                agent.MemoryMiB = memoryMiB;
+                agent.Partitions = partitionList;
+                agent.ScriptsDirectory = serverOptions.ScriptsDirectory;
+                agent.KillWait = killWait;
+                agent.Drain = s.Drain;
+            });
+        }
 
         // Draining waits for the jobs themselves; otherwise stopping only has to let go of them.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = s.Drain ? TimeSpan.FromDays(1) : killWait + TimeSpan.FromSeconds(20));
@@ -164,6 +231,12 @@ public static class ServerCommand
         try
         {
             app = builder.Build();
+            if (cluster)
+            {
+                // Reach the database first, so that a wrong address is one sentence, not a failed host start.
+                await app.Services.GetRequiredService<PostgresStore>().MigrateAsync();
+            }
+
             app.MapConductorApi();
             await app.StartAsync();
         }
@@ -175,8 +248,23 @@ public static class ServerCommand
         {
             return ExitCodes.Fail(ExitCodes.Usage, $"cannot listen on {s.Listen}: the address is already in use.");
         }
+        catch (Exception e) when (cluster && DatabaseErrors.IsUnreachable(e))
+        {
+            return ExitCodes.Fail(ExitCodes.Unreachable, $"cannot use the database of --db: {DatabaseErrors.Describe(e)}");
+        }
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conductor");
+        if (cluster)
+        {
+            log.LogInformation(
+                "Conductor is serving http://{Listen} in cluster mode on PostgreSQL database {Database}; node timeout {NodeTimeout}; {Auth}",
+                s.Listen, DatabaseErrors.DatabaseName(s.Database!), nodeTimeout,
+                s.NoAuth ? "no token required" : $"admin token in {serverOptions.AdminTokenPath}");
+            await app.WaitForShutdownAsync();
+            await app.DisposeAsync();
+            return ExitCodes.Ok;
+        }
+
         log.LogInformation(
             "Conductor is serving http://{Listen} for node {Node} ({Cpus} CPUs, {Memory}); data in {DataDirectory}; {Auth}",
             s.Listen, nodeName, s.Cpus ?? MachineResources.Cpus, MemorySize.Format(memoryMiB), dataDirectory,

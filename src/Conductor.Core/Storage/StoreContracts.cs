@@ -65,12 +65,28 @@ public interface IJobStore
     Task<int> PurgeAsync(DateTimeOffset endedBefore, int limit, CancellationToken ct);
 }
 
+/// <summary>A node the watchdog declared down, and the running jobs it requeued or failed.</summary>
+public sealed record DownedNode(NodeName Node, DateTimeOffset? LastHeartbeat, IReadOnlyList<JobId> Requeued, IReadOnlyList<JobId> Failed);
+
 /// <summary>Nodes register and heartbeat; everyone can list them with their current allocations.</summary>
 public interface INodeStore
 {
     Task RegisterAsync(NodeRegistration node, DateTimeOffset now, CancellationToken ct);
 
-    Task HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct);
+    /// <summary>
+    /// Records that the node's agent is alive and returns the node's state as the store sees it, or null when the
+    /// node is not registered. An agent that reads <see cref="NodeState.Down"/> was declared dead: its jobs have
+    /// been requeued or failed, so it stops them (fencing) and registers again.
+    /// </summary>
+    Task<NodeState?> HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>
+    /// The node watchdog's write, in one transaction: every Up node whose last heartbeat is before
+    /// <paramref name="heartbeatBefore"/> becomes Down, and each of its RUNNING jobs either goes back to PENDING
+    /// (when it asked for <c>requeue</c>; the next start counts a new attempt) or ends NODE_FAIL; their allocations
+    /// are released. Returns the nodes it marked, with what became of their jobs.
+    /// </summary>
+    Task<IReadOnlyList<DownedNode>> MarkNodesDownAsync(DateTimeOffset heartbeatBefore, DateTimeOffset now, CancellationToken ct);
 
     /// <summary>Keeps the report of the node's last recovery at start, for operators to read.</summary>
     Task RecordRecoveryAsync(NodeName node, RecoveryReport report, CancellationToken ct);

@@ -167,7 +167,8 @@ public sealed record DashboardView(
     IReadOnlyList<JobView> Running,
     IReadOnlyList<JobView> Pending);
 
-public sealed record HealthView(string Status, string Version, DateTimeOffset Time);
+/// <param name="Scheduler">"leader" when this server runs the scheduler, "standby" when another server sharing the database does.</param>
+public sealed record HealthView(string Status, string Version, DateTimeOffset Time, string Scheduler);
 
 /// <summary>The account a token maps to, and whether it is the admin token.</summary>
 public sealed record WhoAmIView(string Account, bool Admin);

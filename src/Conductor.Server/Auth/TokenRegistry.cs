@@ -18,7 +18,7 @@ public sealed class TokenRegistry
         var o = options.Value;
         AdminAccount = Environment.UserName is { Length: > 0 } user ? user : "admin";
         NoAuth = o.NoAuth;
-        AdminToken = LoadOrCreateAdminToken(o.AdminTokenPath);
+        AdminToken = o.AdminToken is { Length: > 0 } given ? UseAdminToken(o.AdminTokenPath, given.Trim()) : LoadOrCreateAdminToken(o.AdminTokenPath);
         _byToken[AdminToken] = new Caller(AdminAccount, IsAdmin: true);
         var tokensFile = Path.Combine(o.DataDirectory, "tokens");
         if (File.Exists(tokensFile))
@@ -81,9 +81,29 @@ public sealed class TokenRegistry
             }
         }
 
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))
             .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        WriteToken(path, token);
+        return token;
+    }
+
+    /// <summary>
+    /// A token given by the operator (servers of one cluster share it): it is written to the token file too, so
+    /// that the CLI on this machine finds it as it finds a generated one.
+    /// </summary>
+    private static string UseAdminToken(string path, string token)
+    {
+        if (!File.Exists(path) || File.ReadAllText(path).Trim() != token)
+        {
+            WriteToken(path, token);
+        }
+
+        return token;
+    }
+
+    private static void WriteToken(string path, string token)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var temp = path + ".tmp";
         using (var stream = new FileStream(temp, new FileStreamOptions
         {
@@ -92,11 +112,10 @@ public sealed class TokenRegistry
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         }))
         {
-            stream.Write(Encoding.ASCII.GetBytes(token + "\n"));
+            stream.Write(Encoding.UTF8.GetBytes(token + "\n"));
         }
 
         File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.Move(temp, path, overwrite: true);
-        return token;
     }
 }

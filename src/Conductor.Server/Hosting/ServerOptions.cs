@@ -20,6 +20,12 @@ public sealed class ServerOptions
     /// <summary>Accept requests without a token. Refused when listening beyond loopback.</summary>
     public bool NoAuth { get; set; }
 
+    /// <summary>
+    /// The admin token to accept, instead of the one generated at first start; the servers of a cluster share one
+    /// this way (the CLI's <c>CONDUCTOR_ADMIN_TOKEN</c>). Null: read or generate the token file.
+    /// </summary>
+    public string? AdminToken { get; set; }
+
     [Required]
     public string DefaultPartition { get; set; } = "default";
 
@@ -59,6 +65,11 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
         else if (options.NoAuth && !listen.IsLoopback)
         {
             failures.Add($"--no-auth is refused when listening on {options.Listen}: it is only allowed on a loopback address");
+        }
+
+        if (options.AdminToken is { Length: > 0 } token && (token.Trim().Length < 16 || token.Trim().Any(char.IsWhiteSpace)))
+        {
+            failures.Add("the admin token (CONDUCTOR_ADMIN_TOKEN) must be at least 16 characters without spaces");
         }
 
         if (!TimeLimitFormat.TryParse(options.DefaultTimeLimit, out _, out var timeError))

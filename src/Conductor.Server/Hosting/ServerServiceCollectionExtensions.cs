@@ -1,3 +1,4 @@
+using Conductor.Core.Hosting;
 using Conductor.Core.Scheduling;
 using Conductor.Core.Signals;
 using Conductor.Core.Storage;
@@ -23,6 +24,7 @@ public static class ServerServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsValidator>();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
+        services.TryAddSingleton<ILeadership, SoleLeadership>();
         services.AddSingleton<JobService>();
         services.AddSingleton<DashboardService>();
         services.AddSingleton<ConductorMetrics>();
@@ -54,6 +56,21 @@ public static class ServerServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>
+    /// The node watchdog of a cluster: on the scheduler leader, nodes whose agent has not sent a heartbeat for
+    /// <see cref="NodeWatchdogOptions.NodeTimeout"/> are marked DOWN and their running jobs requeued or failed.
+    /// </summary>
+    public static IServiceCollection AddConductorNodeWatchdog(this IServiceCollection services)
+    {
+        services.AddOptions<NodeWatchdogOptions>().BindConfiguration(NodeWatchdogOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
+        services.TryAddSingleton<ILeadership, SoleLeadership>();
+        services.AddSingleton<NodeWatchdogService>();
+        services.AddHostedService(sp => sp.GetRequiredService<NodeWatchdogService>());
+        return services;
+    }
+
     /// <summary>Retention: ended jobs older than the configured age are purged with their events.</summary>
     public static IServiceCollection AddConductorRetention(this IServiceCollection services)
     {
@@ -71,6 +88,7 @@ public static class ServerServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
         services.TryAddSingleton<ISchedulingPolicy, FirstFitPolicy>();
+        services.TryAddSingleton<ILeadership, SoleLeadership>();
         services.AddSingleton<SchedulerService>();
         services.AddHostedService(sp => sp.GetRequiredService<SchedulerService>());
         return services;
@@ -120,12 +138,12 @@ public static class ServerServiceCollectionExtensions
     public static string Version { get; } =
         typeof(ServerServiceCollectionExtensions).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
-    private static async Task<IResult> HealthAsync(INodeStore nodes, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> HealthAsync(INodeStore nodes, ILeadership leadership, TimeProvider time, CancellationToken ct)
     {
         try
         {
             await nodes.ListAsync(ct);
-            return TypedResults.Ok(new HealthView("healthy", Version, time.GetUtcNow()));
+            return TypedResults.Ok(new HealthView("healthy", Version, time.GetUtcNow(), leadership.IsLeader ? "leader" : "standby"));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -13,7 +13,8 @@ public sealed record PassResult(int Started, DateTimeOffset? NextBegin);
 /// <summary>
 /// Runs scheduling passes: load a snapshot, ask the policy, commit the plan in one transaction, wake the
 /// agents of the nodes that got work. Woken by events; a slow timer is only a safety net. Bursts of
-/// wake-ups collapse into one pass.
+/// wake-ups collapse into one pass. Among servers sharing a database, only the holder of the scheduler role
+/// (<see cref="ILeadership"/>) runs passes; the others wait for the role.
 /// </summary>
 public sealed class SchedulerService(
     ISchedulerStore store,
@@ -22,7 +23,8 @@ public sealed class SchedulerService(
     TimeProvider time,
     IOptions<SchedulerOptions> options,
     ILogger<SchedulerService> logger,
-    IEnumerable<ISchedulerPassObserver> observers) : LoopingService(time, logger)
+    IEnumerable<ISchedulerPassObserver> observers,
+    ILeadership leadership) : LoopingService(time, logger)
 {
     private readonly SchedulerOptions _options = options.Value;
     private readonly WakeSignal _wake = bus.Subscribe(WakeTopic.Scheduler);
@@ -43,6 +45,12 @@ public sealed class SchedulerService(
 
     protected override async Task RunOnceAsync(CancellationToken ct)
     {
+        if (!leadership.IsLeader)
+        {
+            await leadership.WaitForLeadershipAsync(ct);
+            logger.LogInformation("Scheduling on this server");
+        }
+
         // Under a burst of wake-ups passes would run back to back, each reading every pending job. Spacing them by
         // twice the last pass's cost keeps the scheduler under a third of a core whatever the backlog, while an
         // idle system (cheap passes) still starts a job within milliseconds of its submission.

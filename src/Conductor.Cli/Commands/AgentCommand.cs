@@ -1,0 +1,195 @@
+using System.CommandLine;
+using Conductor.Agent.Hosting;
+using Conductor.Core.Nodes;
+using Conductor.Core.Parsing;
+using Conductor.Storage.Postgres;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Cli.Commands;
+
+/// <summary>
+/// <c>conductor agent</c>: the compute-node agent of a cluster. It talks only to the PostgreSQL database that the
+/// servers share — registers its node, heartbeats, runs the jobs the scheduler places on it, reports their ends —
+/// and needs no token and no listening port.
+/// </summary>
+public static class AgentCommand
+{
+    public static Command Create()
+    {
+        var db = new Option<string>("--db")
+        {
+            Description = "The cluster's PostgreSQL connection string, the same as the servers', e.g. \"Host=db;Database=conductor;Username=conductor\".",
+            Required = true,
+        };
+        var node = new Option<string?>("--node") { Description = "This node's name [the host name]." };
+        var cpus = new Option<int?>("--cpus") { Description = "CPUs this node offers to jobs [all of the machine's]." };
+        var memory = new Option<string?>("--memory") { Description = "Memory this node offers to jobs, e.g. 64G [all of the machine's]." };
+        var partitions = new Option<string>("--partitions")
+        {
+            Description = "Comma-separated partitions of this node.",
+            DefaultValueFactory = _ => "default",
+        };
+        var dataDir = new Option<string>("--data-dir")
+        {
+            Description = "Directory for this agent's job scripts.",
+            DefaultValueFactory = _ => ".conductor-agent",
+        };
+        var killWait = new Option<string>("--kill-wait")
+        {
+            Description = "Grace between SIGTERM and SIGKILL when a job is cancelled or times out, e.g. 10s or 1m.",
+            DefaultValueFactory = _ => "10s",
+        };
+        var heartbeat = new Option<string>("--heartbeat")
+        {
+            Description = "How often the agent tells the database it is alive, e.g. 5s; keep it well under the servers' --node-timeout.",
+            DefaultValueFactory = _ => "5s",
+        };
+        var drain = new Option<bool>("--drain")
+        {
+            Description = "On SIGTERM, wait for running jobs to finish. Without it they keep running and the next start adopts them.",
+        };
+
+        var command = new Command("agent", "Run the agent of one compute node of a cluster: it runs the jobs the scheduler places on this node.")
+        {
+            db, node, cpus, memory, partitions, dataDir, killWait, heartbeat, drain,
+        };
+        command.SetAction((parse, ct) => RunAsync(new AgentSettings(
+            parse.GetValue(db)!,
+            parse.GetValue(node),
+            parse.GetValue(cpus),
+            parse.GetValue(memory),
+            parse.GetValue(partitions)!,
+            parse.GetValue(dataDir)!,
+            parse.GetValue(killWait)!,
+            parse.GetValue(heartbeat)!,
+            parse.GetValue(drain))));
+        return command;
+    }
+
+    private sealed record AgentSettings(
+        string Database, string? Node, int? Cpus, string? Memory, string Partitions, string DataDirectory, string KillWait, string Heartbeat, bool Drain);
+
+    private static async Task<int> RunAsync(AgentSettings s)
+    {
+        if (string.IsNullOrWhiteSpace(s.Database))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, "--db needs a PostgreSQL connection string, e.g. \"Host=db;Database=conductor;Username=conductor\".");
+        }
+
+        if (s.Cpus is < 1)
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, "--cpus must be at least 1.");
+        }
+
+        var memoryMiB = MachineResources.MemoryMiB;
+        if (s.Memory is not null && !MemorySize.TryParseMiB(s.Memory, out memoryMiB, out var memoryError))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"--memory {memoryError}.");
+        }
+
+        var nodeName = s.Node ?? MachineResources.NodeName;
+        if (!NodeName.IsValid(nodeName))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"--node '{nodeName}' is not a valid node name: use letters, digits, '.', '-' or '_'.");
+        }
+
+        var partitionList = s.Partitions.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (partitionList.Length == 0)
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, "--partitions must name at least one partition.");
+        }
+
+        if (!ServerCommand.TryParseDuration(s.KillWait, out var killWait))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"--kill-wait '{s.KillWait}' is not a duration; use seconds such as 10s, or minutes such as 1m.");
+        }
+
+        if (!ServerCommand.TryParseDuration(s.Heartbeat, out var heartbeat) || heartbeat < TimeSpan.FromMilliseconds(100))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"--heartbeat '{s.Heartbeat}' is not a duration of at least 100ms; use seconds such as 5s.");
+        }
+
+        var dataDirectory = Path.GetFullPath(s.DataDirectory);
+        try
+        {
+            Directory.CreateDirectory(dataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"cannot use the data directory {dataDirectory}: {e.Message}");
+        }
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            Args = [],
+            ContentRootPath = AppContext.BaseDirectory,
+            ApplicationName = "Conductor",
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-dd HH:mm:ss ";
+        });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+
+        try
+        {
+            builder.Services.AddConductorPostgresStorage(s.Database);
+        }
+        catch (ArgumentException e)
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"--db: {e.Message}");
+        }
+
+        builder.Services.AddConductorPostgresWakeBus();
+        builder.Services.AddConductorAgent(agent =>
+        {
+            agent.NodeName = nodeName;
+            agent.Cpus = s.Cpus ?? MachineResources.Cpus;
+            agent.MemoryMiB = memoryMiB;
+            agent.Partitions = partitionList;
+            agent.ScriptsDirectory = Path.Combine(dataDirectory, "scripts");
+            agent.KillWait = killWait;
+            agent.HeartbeatInterval = heartbeat;
+            agent.Drain = s.Drain;
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = s.Drain ? TimeSpan.FromDays(1) : killWait + TimeSpan.FromSeconds(20));
+
+        IHost host;
+        try
+        {
+            host = builder.Build();
+
+            // Reach the database first, so that a wrong address is one sentence, not a failed host start.
+            await host.Services.GetRequiredService<PostgresStore>().MigrateAsync();
+            await host.StartAsync();
+        }
+        catch (OptionsValidationException e)
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, string.Join("; ", e.Failures) + ".");
+        }
+        catch (Exception e) when (DatabaseErrors.IsUnreachable(e))
+        {
+            return ExitCodes.Fail(ExitCodes.Unreachable, $"cannot use the database of --db: {DatabaseErrors.Describe(e)}");
+        }
+
+        var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conductor");
+        log.LogInformation(
+            "Conductor agent of node {Node} ({Cpus} CPUs, {Memory}, partitions {Partitions}) on database {Database}; job scripts in {DataDirectory}",
+            nodeName, s.Cpus ?? MachineResources.Cpus, MemorySize.Format(memoryMiB), string.Join(',', partitionList),
+            DatabaseErrors.DatabaseName(s.Database), dataDirectory);
+        await host.WaitForShutdownAsync();
+        if (host is IAsyncDisposable disposable)
+        {
+            await disposable.DisposeAsync();
+        }
+        else
+        {
+            host.Dispose();
+        }
+
+        return ExitCodes.Ok;
+    }
+}

@@ -1,0 +1,315 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Xunit.Abstractions;
+
+namespace Conductor.EndToEnd.Tests;
+
+/// <summary>
+/// A cluster on one machine: two `conductor server --db` processes and two `conductor agent --db` processes (nodeA
+/// and nodeB, two CPUs each) on a fresh PostgreSQL database. Jobs spread over both nodes within their capacity;
+/// cancel and output work for jobs on the agents; a killed agent's requeue jobs finish on the other node; a killed
+/// scheduler leader hands the role to the other server.
+/// </summary>
+[Collection("server")]
+public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private const string AdminToken = "cluster-e2e-admin-token-0123456789";
+    private static readonly TimeSpan Soon = TimeSpan.FromSeconds(30);
+
+    private readonly List<ClusterProcess> _processes = [];
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "conductor-cluster-" + Guid.NewGuid().ToString("N")[..10]);
+    private string? _database;
+    private string _connectionString = "";
+
+    public async Task InitializeAsync()
+    {
+        if (ClusterDatabase.SkipReason is null)
+        {
+            Directory.CreateDirectory(Path.Combine(_root, "work"));
+            (_database, _connectionString) = await ClusterDatabase.CreateAsync();
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var process in _processes)
+        {
+            await process.DisposeAsync();
+        }
+
+        if (_database is not null)
+        {
+            await ClusterDatabase.DropAsync(_database);
+        }
+
+        try
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // a job may still hold a file; the temp directory is cleaned by the system
+        }
+    }
+
+    [PostgresFact]
+    public async Task Cluster_RunsJobsOnBothNodes_AndSurvivesKilledAgentAndKilledLeader()
+    {
+        var environment = new Dictionary<string, string> { ["CONDUCTOR_ADMIN_TOKEN"] = AdminToken };
+        var server1 = StartServer("server1", environment);
+        var server2 = StartServer("server2", environment);
+        var agentA = StartAgent("nodeA", environment);
+        var agentB = StartAgent("nodeB", environment);
+        await WaitForHealthAsync(server1);
+        await WaitForHealthAsync(server2);
+        using var client1 = Client(server1);
+        using var client2 = Client(server2);
+        await Poll.UntilAsync(
+            async () => (await client1.GetFromJsonAsync<JsonNode>("/api/v1/nodes"))!.AsArray().Count(n => n!["state"]!.GetValue<string>() == "UP"),
+            n => n == 2, Soon, "both nodes to register");
+        var leaders = await Task.WhenAll(RoleAsync(client1), RoleAsync(client2));
+        Assert.Equal(["leader", "standby"], leaders.Order());
+
+        // (a) 8 one-CPU jobs of 2 s on 2 nodes of 2 CPUs: 4 at a time, never more than 2 on a node. The first
+        // batch meets freshly started processes; the second shows the steady state.
+        var ids = await RunSpreadAsync(client1, client2, "first batch");
+        await RunSpreadAsync(client1, client2, "second batch");
+
+        // Output of a job that ran on an agent, read through either server (one filesystem here, as in a cluster with shared storage).
+        var outputView = await client2.GetFromJsonAsync<JsonNode>($"/api/v1/jobs/{ids[0]}/output");
+        Assert.StartsWith("ran on node", outputView!["data"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        // Cancel through one server reaches the agent that runs the job, through the database.
+        var long1 = await SubmitAsync(client2, "#!/bin/bash\nsleep 120\n", new { name = "to-cancel" });
+        var running = await WaitForStateAsync(client2, long1, Soon, "RUNNING");
+        var runningPid = await Poll.UntilAsync(() => Task.FromResult(ClusterProcess.FindJobProcess(_root, long1)), p => p is not null, Soon, $"job {long1}'s process");
+        Assert.Equal(HttpStatusCode.OK, (await client1.PostAsync($"/api/v1/jobs/{long1}/cancel", null)).StatusCode);
+        var cancelled = await WaitForStateAsync(client1, long1, Soon, "CANCELLED");
+        await Poll.UntilAsync(() => !Processes.IsAlive(runningPid!.Value), Soon, $"job {long1}'s process to die after cancel");
+        output.WriteLine($"cancelled job {long1} on {running["detail"]!["node_list"]}: {cancelled["state"]}, its process gone");
+
+        // (b) kill -9 of an agent: its requeue job comes back (attempt 2) and finishes on the other node; its
+        // other job ends NODE_FAIL.
+        var plain = await SubmitAsync(client1, "#!/bin/bash\nsleep 4\n", new { name = "plain" });
+        var requeue = await SubmitAsync(client1, "#!/bin/bash\necho \"attempt on $SLURM_JOB_NODELIST\"\nsleep 4\n", new { name = "requeue", requeue = true });
+        var requeueRunning = await WaitForLaunchedAsync(client1, requeue);
+        var victimNode = requeueRunning["detail"]!["node_list"]!.GetValue<string>();
+        var plainRunning = await WaitForLaunchedAsync(client1, plain);
+        var plainOnVictim = plainRunning["detail"]!["node_list"]!.GetValue<string>() == victimNode;
+        var victim = victimNode == "nodeA" ? agentA : agentB;
+        var survivorNode = victimNode == "nodeA" ? "nodeB" : "nodeA";
+        var killedAt = Stopwatch.StartNew();
+        await victim.KillAsync();
+        var killedJobs = victim.KillJobProcesses();
+        output.WriteLine($"killed the agent of {victimNode} and {killedJobs} job process group(s); plain job on it: {plainOnVictim}");
+
+        var requeued = await WaitForStateAsync(client2, requeue, TimeSpan.FromSeconds(60), "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
+        output.WriteLine($"requeue job {requeue} COMPLETED on {requeued["detail"]!["node_list"]} {killedAt.Elapsed.TotalSeconds:0.0} s after the kill");
+        Assert.Equal("COMPLETED", requeued["state"]!.GetValue<string>());
+        Assert.Equal(2, requeued["attempt"]!.GetValue<int>());
+        Assert.Equal(survivorNode, requeued["detail"]!["node_list"]!.GetValue<string>());
+        var plainEnd = await WaitForStateAsync(client2, plain, TimeSpan.FromSeconds(60), "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
+        if (plainOnVictim)
+        {
+            Assert.Equal("NODE_FAIL", plainEnd["state"]!.GetValue<string>());
+            Assert.Equal("0:0", plainEnd["exit_code"]!.GetValue<string>());
+            Assert.Contains($"node {victimNode} stopped responding", plainEnd["error_msg"]!.GetValue<string>(), StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Equal("COMPLETED", plainEnd["state"]!.GetValue<string>());
+        }
+
+        var nodes = (await client1.GetFromJsonAsync<JsonNode>("/api/v1/nodes"))!.AsArray();
+        Assert.Equal("DOWN", nodes.Single(n => n!["name"]!.GetValue<string>() == victimNode)!["state"]!.GetValue<string>());
+
+        // (c) kill -9 of the scheduler leader: the other server takes the role and scheduling goes on.
+        var leader = await RoleAsync(client1) == "leader" ? server1 : server2;
+        var survivor = leader == server1 ? server2 : server1;
+        using var survivorClient = Client(survivor);
+        await leader.KillAsync();
+        var failover = Stopwatch.StartNew();
+        var after = await SubmitAsync(survivorClient, "#!/bin/bash\necho after the leader died\n", new { name = "after-failover" });
+        var afterJob = await WaitForStateAsync(survivorClient, after, TimeSpan.FromSeconds(20), "COMPLETED", "FAILED");
+        output.WriteLine($"killed leader {leader.Name}; job {after} submitted to {survivor.Name} COMPLETED {failover.Elapsed.TotalSeconds:0.0} s later");
+        Assert.Equal("COMPLETED", afterJob["state"]!.GetValue<string>());
+        Assert.Equal(survivorNode, afterJob["detail"]!["node_list"]!.GetValue<string>());
+        Assert.Equal("leader", await RoleAsync(survivorClient));
+
+        // (d) fencing: the surviving agent freezes past the node timeout; its node is declared DOWN and its requeue
+        // job goes back to the queue while the job's process still runs. When the agent wakes, it stops that
+        // stale process, registers again, and the job runs anew as attempt 2.
+        var survivorAgent = survivorNode == "nodeA" ? agentA : agentB;
+        var fenced = await SubmitAsync(survivorClient, "#!/bin/bash\nsleep 5\n", new { name = "fenced", requeue = true });
+        await WaitForLaunchedAsync(survivorClient, fenced);
+        var stalePid = ClusterProcess.FindJobProcess(_root, fenced)!.Value;
+        survivorAgent.Pause();
+        try
+        {
+            await WaitForStateAsync(survivorClient, fenced, Soon, "PENDING");
+            Assert.True(Processes.IsAlive(stalePid), "the job's process runs on while its agent is frozen");
+        }
+        finally
+        {
+            survivorAgent.Resume();
+        }
+
+        await Poll.UntilAsync(() => !Processes.IsAlive(stalePid), TimeSpan.FromSeconds(15), $"the stale process of job {fenced} to be stopped");
+        var rerun = await WaitForStateAsync(survivorClient, fenced, Soon, "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
+        Assert.Equal("COMPLETED", rerun["state"]!.GetValue<string>());
+        Assert.Equal(2, rerun["attempt"]!.GetValue<int>());
+        Assert.Contains("was declared down", survivorAgent.ReadLog(), StringComparison.Ordinal);
+        output.WriteLine($"fencing: job {fenced}'s stale attempt was stopped after the agent woke; attempt 2 COMPLETED on {rerun["detail"]!["node_list"]}");
+
+        // (e) fencing at restart: the agent is killed while its job's process lives on; the node is declared DOWN
+        // and the job requeued. The agent started again kills the stale process before it runs the job anew.
+        var orphaned = await SubmitAsync(survivorClient, "#!/bin/bash\nsleep 5\n", new { name = "orphaned", requeue = true });
+        await WaitForLaunchedAsync(survivorClient, orphaned);
+        var orphanPid = ClusterProcess.FindJobProcess(_root, orphaned)!.Value;
+        await survivorAgent.KillAsync();
+        await WaitForStateAsync(survivorClient, orphaned, Soon, "PENDING");
+        Assert.True(Processes.IsAlive(orphanPid), "the job's process outlives its killed agent");
+        var restarted = StartAgent(survivorNode, environment);
+        await Poll.UntilAsync(() => !Processes.IsAlive(orphanPid), Soon, $"the restarted agent to kill job {orphaned}'s stale process");
+        var again = await WaitForStateAsync(survivorClient, orphaned, Soon, "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
+        Assert.Equal("COMPLETED", again["state"]!.GetValue<string>());
+        Assert.Equal(2, again["attempt"]!.GetValue<int>());
+        Assert.Contains("no longer placed on this node", restarted.ReadLog(), StringComparison.Ordinal);
+        output.WriteLine($"fencing at restart: job {orphaned}'s stale process killed by the restarted agent; attempt 2 COMPLETED");
+    }
+
+    /// <summary>Submits 8 one-CPU `sleep 2` jobs through both servers, waits for them, checks placement and overlap, and prints the figures.</summary>
+    private async Task<List<string>> RunSpreadAsync(HttpClient client1, HttpClient client2, string label)
+    {
+        var watch = Stopwatch.StartNew();
+        var ids = new List<string>();
+        for (var i = 0; i < 8; i++)
+        {
+            ids.Add(await SubmitAsync(i % 2 == 0 ? client1 : client2, "#!/bin/bash\necho \"ran on $SLURM_JOB_NODELIST\"\nsleep 2\n", new { name = $"spread{i}" }));
+        }
+
+        var jobs = new List<JsonNode>();
+        foreach (var id in ids)
+        {
+            jobs.Add(await WaitForStateAsync(client1, id, Soon, "COMPLETED", "FAILED", "CANCELLED", "NODE_FAIL"));
+        }
+
+        watch.Stop();
+        Assert.All(jobs, j => Assert.Equal("COMPLETED", j["state"]!.GetValue<string>()));
+        var placed = jobs.Select(j => (
+            Node: j["detail"]!["node_list"]!.GetValue<string>(),
+            Start: DateTimeOffset.Parse(j["time"]!["start"]!.GetValue<string>(), CultureInfo.InvariantCulture),
+            End: DateTimeOffset.Parse(j["time"]!["end"]!.GetValue<string>(), CultureInfo.InvariantCulture))).ToList();
+        var first = placed.Min(p => p.Start);
+        var last = placed.Max(p => p.End);
+        output.WriteLine($"{label}, 8 x sleep 2 on 2 nodes x 2 CPUs: all done {watch.Elapsed.TotalSeconds:0.00} s after the first submit; first start to last end {(last - first).TotalSeconds:0.00} s");
+        foreach (var (p, j) in placed.Zip(jobs))
+        {
+            var submit = DateTimeOffset.Parse(j["time"]!["submit"]!.GetValue<string>(), CultureInfo.InvariantCulture);
+            output.WriteLine($"  job {j["job_id"]} on {p.Node}: submit +{(submit - first).TotalSeconds:0.000} s, start +{(p.Start - first).TotalSeconds:0.000} s, end +{(p.End - first).TotalSeconds:0.000} s");
+        }
+
+        foreach (var group in placed.GroupBy(p => p.Node))
+        {
+            output.WriteLine($"  {group.Key}: {group.Count()} jobs, at most {MaxOverlap(group)} at a time");
+        }
+
+        Assert.Equal(["nodeA", "nodeB"], placed.Select(p => p.Node).Distinct().Order());
+        Assert.All(placed.GroupBy(p => p.Node), g => Assert.True(MaxOverlap(g) <= 2, $"{g.Key} ran {MaxOverlap(g)} jobs at once on 2 CPUs"));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"8 x sleep 2 took {watch.Elapsed.TotalSeconds:0.0} s");
+        return ids;
+    }
+
+    private ClusterProcess StartServer(string name, IReadOnlyDictionary<string, string> environment)
+    {
+        var port = ClusterProcess.FreePort();
+        var process = ClusterProcess.Start(_root, name, environment, port,
+            "server", "--db", _connectionString, "--listen", $"127.0.0.1:{port}", "--node-timeout", "3s");
+        _processes.Add(process);
+        return process;
+    }
+
+    private ClusterProcess StartAgent(string node, IReadOnlyDictionary<string, string> environment)
+    {
+        var process = ClusterProcess.Start(_root, node, environment, null,
+            "agent", "--db", _connectionString, "--node", node, "--cpus", "2", "--memory", "4G", "--heartbeat", "1s", "--kill-wait", "2s");
+        _processes.Add(process);
+        return process;
+    }
+
+    private static HttpClient Client(ClusterProcess server)
+    {
+        var client = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
+        return client;
+    }
+
+    private static async Task WaitForHealthAsync(ClusterProcess server)
+    {
+        using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        await Poll.UntilAsync(async () =>
+        {
+            if (server.HasExited)
+            {
+                throw new InvalidOperationException($"{server.Name} exited: {server.ReadLog()}");
+            }
+
+            try
+            {
+                return (await probe.GetAsync("/api/v1/healthz")).StatusCode == HttpStatusCode.OK;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                return false;
+            }
+        }, ok => ok, TimeSpan.FromSeconds(60), $"{server.Name} to answer /api/v1/healthz");
+    }
+
+    private static async Task<string> RoleAsync(HttpClient client) =>
+        (await client.GetFromJsonAsync<JsonNode>("/api/v1/healthz"))!["scheduler"]!.GetValue<string>();
+
+    private async Task<string> SubmitAsync(HttpClient client, string script, object job)
+    {
+        var spec = System.Text.Json.JsonSerializer.SerializeToNode(job)!.AsObject();
+        spec["current_working_directory"] = Path.Combine(_root, "work");
+        spec["cpus_per_task"] = 1;
+        var response = await client.PostAsJsonAsync("/api/v1/jobs", new JsonObject { ["job"] = spec, ["script"] = script });
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Created, $"submit answered {(int)response.StatusCode}: {body}");
+        return JsonNode.Parse(body)!["job_id"]!.GetValue<string>();
+    }
+
+    private static async Task<JsonNode> GetJobAsync(HttpClient client, string id)
+    {
+        var response = await client.GetAsync($"/api/v1/jobs/{id}");
+        response.EnsureSuccessStatusCode();
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+    }
+
+    private static Task<JsonNode> WaitForStateAsync(HttpClient client, string id, TimeSpan timeout, params string[] states) =>
+        Poll.UntilAsync(() => GetJobAsync(client, id), j => states.Contains(j["state"]!.GetValue<string>()), timeout,
+            $"job {id} to reach {string.Join(" or ", states)}");
+
+    /// <summary>Waits until the job runs with a process.</summary>
+    private Task<JsonNode> WaitForLaunchedAsync(HttpClient client, string id) =>
+        Poll.UntilAsync(() => GetJobAsync(client, id),
+            j => j["state"]!.GetValue<string>() == "RUNNING" && ClusterProcess.FindJobProcess(_root, id) is not null, Soon, $"job {id} to run");
+
+    private static int MaxOverlap(IEnumerable<(string Node, DateTimeOffset Start, DateTimeOffset End)> jobs)
+    {
+        var edges = jobs.SelectMany(j => new[] { (Time: j.Start, Delta: 1), (Time: j.End, Delta: -1) })
+            .OrderBy(e => e.Time).ThenBy(e => e.Delta);
+        int current = 0, max = 0;
+        foreach (var (_, delta) in edges)
+        {
+            current += delta;
+            max = Math.Max(max, current);
+        }
+
+        return max;
+    }
+}
