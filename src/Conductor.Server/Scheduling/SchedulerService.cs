@@ -32,6 +32,9 @@ public sealed class SchedulerService(
     private DateTimeOffset? _nextBegin;
     private DateTimeOffset _lastPassEnd = DateTimeOffset.MinValue;
 
+    /// <summary>A pass costlier than this is spaced from the next one.</summary>
+    private static readonly TimeSpan ExpensivePass = TimeSpan.FromMilliseconds(20);
+
     /// <summary>How long the last pass took, for metrics and benchmarks.</summary>
     public TimeSpan LastPassDuration { get; private set; }
 
@@ -51,10 +54,12 @@ public sealed class SchedulerService(
             logger.LogInformation("Scheduling on this server");
         }
 
-        // Under a burst of wake-ups passes would run back to back, each reading every pending job. Spacing them by
-        // twice the last pass's cost keeps the scheduler under a third of a core whatever the backlog, while an
-        // idle system (cheap passes) still starts a job within milliseconds of its submission.
-        var spacing = TimeSpan.FromTicks(Math.Min(LastPassDuration.Ticks * 2, _options.SafetyInterval.Ticks));
+        // Under a burst of wake-ups passes would run back to back, each reading every pending job. Spacing expensive
+        // passes by twice their cost keeps the scheduler under a third of a core whatever the backlog, while cheap
+        // passes (a small queue) run at once, so a job still starts within milliseconds of its submission.
+        var spacing = LastPassDuration < ExpensivePass
+            ? TimeSpan.Zero
+            : TimeSpan.FromTicks(Math.Min(LastPassDuration.Ticks * 2, _options.SafetyInterval.Ticks));
         var since = Time.GetUtcNow() - _lastPassEnd;
         if (since < spacing)
         {
