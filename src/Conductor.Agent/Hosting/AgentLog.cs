@@ -19,8 +19,6 @@ internal static partial class AgentLog
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} did not exit within {KillWait}; sending SIGKILL")]
     public static partial void Killing(ILogger logger, JobId jobId, TimeSpan killWait);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Stopping {Count} running job(s) on shutdown")]
-    public static partial void StoppingOnShutdown(ILogger logger, int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Node {Node} registered ({Cpus} CPUs, {MemoryMiB} MiB)")]
     public static partial void Registered(ILogger logger, NodeName node, int cpus, long memoryMiB);
