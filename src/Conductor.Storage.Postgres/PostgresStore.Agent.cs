@@ -2,6 +2,7 @@ using System.Globalization;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Storage;
+using Conductor.Storage.Common;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -98,7 +99,7 @@ public sealed partial class PostgresStore
                 return FinishOutcome.Stale;
             }
 
-            var detail = FinishedDetail(completion.State, completion.ExitCode, completion.ErrorMessage);
+            var detail = StoreValues.FinishedDetail(completion.State, completion.ExitCode, completion.ErrorMessage);
             if (row.State == JobState.Running && JobStates.CanTransition(JobState.Running, completion.State))
             {
                 // A report of PENDING is a requeue: the job goes back to the queue with its attempt counted and
@@ -172,7 +173,7 @@ public sealed partial class PostgresStore
             jobs.Add(new NodeJob(
                 new JobId(r.GetInt64(0)),
                 r.GetInt32(1),
-                PgValues.ParseState(r.GetString(2)),
+                StoreValues.ParseState(r.GetString(2)),
                 r.GetBoolean(3),
                 r.GetInt32OrNull(4),
                 r.GetInt64OrNull(5)));

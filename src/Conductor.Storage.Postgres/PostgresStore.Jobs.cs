@@ -2,6 +2,7 @@ using System.Text;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Storage;
+using Conductor.Storage.Common;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -47,8 +48,8 @@ public sealed partial class PostgresStore
             .With("work_dir", NpgsqlDbType.Text, spec.WorkDir)
             .With("stdout_pattern", NpgsqlDbType.Text, spec.StdoutPattern)
             .With("stderr_pattern", NpgsqlDbType.Text, spec.StderrPattern)
-            .With("environment", NpgsqlDbType.Jsonb, PgValues.ToJson(spec.Environment))
-            .With("arguments", NpgsqlDbType.Jsonb, PgValues.ToJson(spec.Arguments))
+            .With("environment", NpgsqlDbType.Jsonb, StoreValues.ToJson(spec.Environment))
+            .With("arguments", NpgsqlDbType.Jsonb, StoreValues.ToJson(spec.Arguments))
             .With("exclusive", NpgsqlDbType.Boolean, spec.Exclusive)
             .With("requeue", NpgsqlDbType.Boolean, spec.Requeue)
             .With("max_retries", NpgsqlDbType.Integer, spec.MaxRetries)
@@ -135,7 +136,7 @@ public sealed partial class PostgresStore
         while (await reader.ReadAsync(ct).ConfigureAwait(false))
         {
             events.Add(new JobEvent(
-                reader.GetInt64(0), id, PgValues.FromMs(reader.GetInt64(1)), JobEventKinds.FromWireName(reader.GetString(2)), reader.GetStringOrNull(3)));
+                reader.GetInt64(0), id, StoreValues.FromMs(reader.GetInt64(1)), JobEventKinds.FromWireName(reader.GetString(2)), reader.GetStringOrNull(3)));
         }
 
         return events;
@@ -173,7 +174,7 @@ public sealed partial class PostgresStore
             await InsertEventAsync(connection, tx, id, now, JobEventKind.CancelRequested, detail, ct).ConfigureAwait(false);
             if (pending)
             {
-                await InsertEventAsync(connection, tx, id, now, JobEventKind.Finished, FinishedDetail(JobState.Cancelled, ExitCode.Success, null), ct)
+                await InsertEventAsync(connection, tx, id, now, JobEventKind.Finished, StoreValues.FinishedDetail(JobState.Cancelled, ExitCode.Success, null), ct)
                     .ConfigureAwait(false);
             }
 
@@ -188,7 +189,7 @@ public sealed partial class PostgresStore
         await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await reader.ReadAsync(ct).ConfigureAwait(false))
         {
-            counts[PgValues.ParseState(reader.GetString(0))] = reader.GetInt64(1);
+            counts[StoreValues.ParseState(reader.GetString(0))] = reader.GetInt64(1);
         }
 
         return new JobCounts(counts);
@@ -206,7 +207,7 @@ public sealed partial class PostgresStore
             return null;
         }
 
-        return (PgValues.ParseState(reader.GetString(0)), reader.GetInt32(1), reader.GetStringOrNull(2));
+        return (StoreValues.ParseState(reader.GetString(0)), reader.GetInt32(1), reader.GetStringOrNull(2));
     }
 
     /// <summary>Appends an event to an existing job; nothing happens for a job that does not exist.</summary>
@@ -240,8 +241,4 @@ public sealed partial class PostgresStore
         await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
-    private static string FinishedDetail(JobState state, ExitCode exitCode, string? error) =>
-        error is null
-            ? $"state={state.ToSlurmName()} exit={exitCode}"
-            : $"state={state.ToSlurmName()} exit={exitCode} error={error}";
 }

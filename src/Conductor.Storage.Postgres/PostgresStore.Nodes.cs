@@ -1,4 +1,5 @@
 using Conductor.Core.Nodes;
+using Conductor.Storage.Common;
 using NpgsqlTypes;
 
 namespace Conductor.Storage.Postgres;
@@ -25,7 +26,7 @@ public sealed partial class PostgresStore
             .With("name", NpgsqlDbType.Text, node.Name.Value)
             .With("cpus", NpgsqlDbType.Integer, node.Cpus)
             .With("memory", NpgsqlDbType.Bigint, node.MemoryMiB)
-            .With("partitions", NpgsqlDbType.Text, PgValues.FormatList(node.Partitions))
+            .With("partitions", NpgsqlDbType.Text, StoreValues.FormatList(node.Partitions))
             .With("now", NpgsqlDbType.Bigint, PgValues.ToMs(now))
             .With("address", NpgsqlDbType.Text, node.Address);
         await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
@@ -70,7 +71,7 @@ public sealed partial class PostgresStore
                 Name = new NodeName(reader.GetString(0)),
                 Cpus = reader.GetInt32(1),
                 MemoryMiB = reader.GetInt64(2),
-                Partitions = PgValues.ParseList(reader.GetString(3)),
+                Partitions = StoreValues.ParseList(reader.GetString(3)),
                 State = ParseNodeState(reader.GetString(4)),
                 StateReason = reader.GetStringOrNull(5),
                 LastHeartbeat = reader.GetTimeOrNull(6),

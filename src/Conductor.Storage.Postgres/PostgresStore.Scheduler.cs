@@ -2,6 +2,7 @@ using System.Text;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Scheduling;
+using Conductor.Storage.Common;
 using NpgsqlTypes;
 
 namespace Conductor.Storage.Postgres;
@@ -35,7 +36,7 @@ public sealed partial class PostgresStore
                     pending.Add(new PendingJob(
                         new JobId(r.GetInt64(0)),
                         r.GetInt32(1),
-                        PgValues.FromMs(r.GetInt64(2)),
+                        StoreValues.FromMs(r.GetInt64(2)),
                         shared,
                         r.GetInt32(4),
                         r.GetInt64OrNull(5) ?? 0,
@@ -71,18 +72,18 @@ public sealed partial class PostgresStore
                             new NodeName(name),
                             r.GetInt32(1),
                             r.GetInt64(2),
-                            PgValues.ParseList(r.GetString(3)),
+                            StoreValues.ParseList(r.GetString(3)),
                             ParseNodeState(r.GetString(4)),
                             allocations));
                     }
 
                     if (!r.IsDBNull(5))
                     {
-                        var created = PgValues.FromMs(r.GetInt64(9));
+                        var created = StoreValues.FromMs(r.GetInt64(9));
                         var limit = r.GetInt64OrNull(10);
                         allocations!.Add(new RunningAllocation(
                             new JobId(r.GetInt64(5)),
-                            PgValues.ParseCores(r.GetString(6)),
+                            StoreValues.ParseCores(r.GetString(6)),
                             r.GetInt64(7),
                             r.GetBoolean(8),
                             limit is { } seconds ? created + TimeSpan.FromSeconds(seconds) : null));
@@ -153,7 +154,7 @@ public sealed partial class PostgresStore
                 command
                     .With("start_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint, starts.Select(s => s.JobId.Value).ToArray())
                     .With("start_nodes", NpgsqlDbType.Array | NpgsqlDbType.Text, starts.Select(s => s.Node.Value).ToArray())
-                    .With("start_cores", NpgsqlDbType.Array | NpgsqlDbType.Text, starts.Select(s => PgValues.FormatCores(s.Cores)).ToArray())
+                    .With("start_cores", NpgsqlDbType.Array | NpgsqlDbType.Text, starts.Select(s => StoreValues.FormatCores(s.Cores)).ToArray())
                     .With("start_cpus", NpgsqlDbType.Array | NpgsqlDbType.Integer, starts.Select(s => s.Cores.Count).ToArray())
                     .With("start_memory", NpgsqlDbType.Array | NpgsqlDbType.Bigint, starts.Select(s => s.MemoryMiB).ToArray())
                     .With("now", NpgsqlDbType.Bigint, PgValues.ToMs(now))

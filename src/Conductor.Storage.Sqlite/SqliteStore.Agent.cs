@@ -2,6 +2,7 @@ using System.Globalization;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Storage;
+using Conductor.Storage.Common;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -108,7 +109,7 @@ public sealed partial class SqliteStore
                 return FinishOutcome.Stale;
             }
 
-            var detail = FinishedDetail(completion.State, completion.ExitCode, completion.ErrorMessage);
+            var detail = StoreValues.FinishedDetail(completion.State, completion.ExitCode, completion.ErrorMessage);
             if (row.State == JobState.Running && JobStates.CanTransition(JobState.Running, completion.State))
             {
                 var requeue = completion.State == JobState.Pending;
@@ -183,7 +184,7 @@ public sealed partial class SqliteStore
                 jobs.Add(new NodeJob(
                     new JobId(r.GetInt64(0)),
                     r.GetInt32(1),
-                    SqlValues.ParseState(r.GetString(2)),
+                    StoreValues.ParseState(r.GetString(2)),
                     r.GetBoolean(3),
                     pid is { } p ? (int)p : null,
                     r.GetInt64OrNull(5)));

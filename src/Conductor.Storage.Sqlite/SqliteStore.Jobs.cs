@@ -3,6 +3,7 @@ using System.Text;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Storage;
+using Conductor.Storage.Common;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -41,8 +42,8 @@ public sealed partial class SqliteStore
             p.AddWithValue("@work_dir", spec.WorkDir);
             p.AddWithValue("@stdout_pattern", spec.StdoutPattern);
             p.AddWithValue("@stderr_pattern", SqlValues.Db(spec.StderrPattern));
-            p.AddWithValue("@environment", SqlValues.ToJson(spec.Environment));
-            p.AddWithValue("@arguments", SqlValues.ToJson(spec.Arguments));
+            p.AddWithValue("@environment", StoreValues.ToJson(spec.Environment));
+            p.AddWithValue("@arguments", StoreValues.ToJson(spec.Arguments));
             p.AddWithValue("@exclusive", spec.Exclusive);
             p.AddWithValue("@requeue", spec.Requeue);
             p.AddWithValue("@max_retries", spec.MaxRetries);
@@ -141,7 +142,7 @@ public sealed partial class SqliteStore
             new { id = id.Value },
             cancellationToken: ct)).ConfigureAwait(false);
         return rows
-            .Select(r => new JobEvent(r.Seq, id, SqlValues.FromMs(r.Time), JobEventKinds.FromWireName(r.Kind), r.Detail))
+            .Select(r => new JobEvent(r.Seq, id, StoreValues.FromMs(r.Time), JobEventKinds.FromWireName(r.Kind), r.Detail))
             .ToList();
     }
 
@@ -177,7 +178,7 @@ public sealed partial class SqliteStore
             await InsertEventAsync(connection, tx, id, now, JobEventKind.CancelRequested, detail, ct).ConfigureAwait(false);
             if (pending)
             {
-                await InsertEventAsync(connection, tx, id, now, JobEventKind.Finished, FinishedDetail(JobState.Cancelled, ExitCode.Success, null), ct)
+                await InsertEventAsync(connection, tx, id, now, JobEventKind.Finished, StoreValues.FinishedDetail(JobState.Cancelled, ExitCode.Success, null), ct)
                     .ConfigureAwait(false);
             }
 
@@ -189,7 +190,7 @@ public sealed partial class SqliteStore
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         var rows = await connection.QueryAsync<(string State, long Count)>(new CommandDefinition(
             "SELECT state, COUNT(*) FROM jobs GROUP BY state;", cancellationToken: ct)).ConfigureAwait(false);
-        return new JobCounts(rows.ToDictionary(r => SqlValues.ParseState(r.State), r => r.Count));
+        return new JobCounts(rows.ToDictionary(r => StoreValues.ParseState(r.State), r => r.Count));
     }
 
     private static async Task<(JobState State, int Attempt, string? Node, string? ExitCode)?> ReadStateAsync(
@@ -203,7 +204,7 @@ public sealed partial class SqliteStore
             return null;
         }
 
-        return (SqlValues.ParseState(reader.GetString(0)), reader.GetInt32(1), reader.GetStringOrNull(2), reader.GetStringOrNull(3));
+        return (StoreValues.ParseState(reader.GetString(0)), reader.GetInt32(1), reader.GetStringOrNull(2), reader.GetStringOrNull(3));
     }
 
     /// <summary>Appends an event to an existing job; nothing happens for a job that does not exist.</summary>
@@ -237,8 +238,4 @@ public sealed partial class SqliteStore
         await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
-    private static string FinishedDetail(JobState state, ExitCode exitCode, string? error) =>
-        error is null
-            ? $"state={state.ToSlurmName()} exit={exitCode}"
-            : $"state={state.ToSlurmName()} exit={exitCode} error={error}";
 }

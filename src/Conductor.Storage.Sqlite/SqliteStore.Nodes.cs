@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Conductor.Core.Nodes;
+using Conductor.Storage.Common;
 using Dapper;
 
 namespace Conductor.Storage.Sqlite;
@@ -30,7 +31,7 @@ public sealed partial class SqliteStore
                     name = node.Name.Value,
                     cpus = node.Cpus,
                     memory = node.MemoryMiB,
-                    partitions = SqlValues.FormatList(node.Partitions),
+                    partitions = StoreValues.FormatList(node.Partitions),
                     now = SqlValues.ToMs(now),
                     address = node.Address,
                 },
@@ -81,7 +82,7 @@ public sealed partial class SqliteStore
                 Name = new NodeName(reader.GetString(0)),
                 Cpus = reader.GetInt32(1),
                 MemoryMiB = reader.GetInt64(2),
-                Partitions = SqlValues.ParseList(reader.GetString(3)),
+                Partitions = StoreValues.ParseList(reader.GetString(3)),
                 State = ParseNodeState(reader.GetString(4)),
                 StateReason = reader.GetStringOrNull(5),
                 LastHeartbeat = reader.GetTimeOrNull(6),

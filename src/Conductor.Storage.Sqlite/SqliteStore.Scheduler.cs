@@ -1,6 +1,7 @@
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Scheduling;
+using Conductor.Storage.Common;
 
 namespace Conductor.Storage.Sqlite;
 
@@ -33,7 +34,7 @@ public sealed partial class SqliteStore
                     pending.Add(new PendingJob(
                         new JobId(r.GetInt64(0)),
                         r.GetInt32(1),
-                        SqlValues.FromMs(r.GetInt64(2)),
+                        StoreValues.FromMs(r.GetInt64(2)),
                         shared,
                         r.GetInt32(4),
                         r.GetInt64OrNull(5) ?? 0,
@@ -69,18 +70,18 @@ public sealed partial class SqliteStore
                             new NodeName(name),
                             r.GetInt32(1),
                             r.GetInt64(2),
-                            SqlValues.ParseList(r.GetString(3)),
+                            StoreValues.ParseList(r.GetString(3)),
                             ParseNodeState(r.GetString(4)),
                             allocations));
                     }
 
                     if (!r.IsDBNull(5))
                     {
-                        var created = SqlValues.FromMs(r.GetInt64(9));
+                        var created = StoreValues.FromMs(r.GetInt64(9));
                         var limit = r.GetInt64OrNull(10);
                         allocations!.Add(new RunningAllocation(
                             new JobId(r.GetInt64(5)),
-                            SqlValues.ParseCores(r.GetString(6)),
+                            StoreValues.ParseCores(r.GetString(6)),
                             r.GetInt64(7),
                             r.GetBoolean(8),
                             limit is { } seconds ? created + TimeSpan.FromSeconds(seconds) : null));
@@ -139,7 +140,7 @@ public sealed partial class SqliteStore
 
                 foreach (var job in plan.Starts)
                 {
-                    var cores = SqlValues.FormatCores(job.Cores);
+                    var cores = StoreValues.FormatCores(job.Cores);
                     startId.Value = job.JobId.Value;
                     startNode.Value = job.Node.Value;
                     startCores.Value = cores;

@@ -2,6 +2,7 @@ using System.Globalization;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Storage;
+using Conductor.Storage.Common;
 
 namespace Conductor.Storage.Sqlite;
 
@@ -75,7 +76,7 @@ public sealed partial class SqliteStore
                     await ReleaseAsync(connection, tx, id, ct).ConfigureAwait(false);
                     var state = requeue ? JobState.Pending : JobState.NodeFail;
                     await InsertEventAsync(connection, tx, id, now, requeue ? JobEventKind.Requeued : JobEventKind.Finished,
-                        FinishedDetail(state, ExitCode.Success, error), ct).ConfigureAwait(false);
+                        StoreValues.FinishedDetail(state, ExitCode.Success, error), ct).ConfigureAwait(false);
                     (requeue ? requeued : failed).Add(id);
                 }
 

@@ -1,11 +1,11 @@
+using System.Data.Common;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
-using Microsoft.Data.Sqlite;
 
-namespace Conductor.Storage.Sqlite;
+namespace Conductor.Storage.Common;
 
 /// <summary>The job columns a <see cref="JobRecord"/> is built from (never the script), and the mapping.</summary>
-internal static class JobRows
+public static class JobRows
 {
     /// <summary>The select list, for a query that names the jobs table <c>j</c>.</summary>
     public const string Columns =
@@ -18,7 +18,7 @@ internal static class JobRows
     /// <summary>The number of columns in <see cref="Columns"/>; extra columns of a query follow from here.</summary>
     public const int Count = 37;
 
-    public static JobRecord Read(SqliteDataReader r)
+    public static JobRecord Read(DbDataReader r)
     {
         var timeLimit = r.GetInt64OrNull(10);
         var spec = new JobSpec
@@ -34,8 +34,8 @@ internal static class JobRows
             WorkDir = r.GetString(11),
             StdoutPattern = r.GetString(12),
             StderrPattern = r.GetStringOrNull(13),
-            Environment = SqlValues.EnvironmentFromJson(r.GetString(14)),
-            Arguments = SqlValues.ArgumentsFromJson(r.GetString(15)),
+            Environment = StoreValues.EnvironmentFromJson(r.GetString(14)),
+            Arguments = StoreValues.ArgumentsFromJson(r.GetString(15)),
             Exclusive = r.GetBoolean(16),
             Requeue = r.GetBoolean(17),
             MaxRetries = r.GetInt32(18),
@@ -45,25 +45,25 @@ internal static class JobRows
         };
 
         var node = r.GetStringOrNull(27);
-        var pid = r.GetInt64OrNull(33);
+        var pid = r.GetInt32OrNull(33);
         return new JobRecord
         {
             Id = new JobId(r.GetInt64(0)),
-            State = SqlValues.ParseState(r.GetString(1)),
+            State = StoreValues.ParseState(r.GetString(1)),
             Reason = r.GetStringOrNull(2),
             Spec = spec,
-            SubmitTime = SqlValues.FromMs(r.GetInt64(22)),
+            SubmitTime = StoreValues.FromMs(r.GetInt64(22)),
             EligibleTime = r.GetTimeOrNull(23),
             StartTime = r.GetTimeOrNull(24),
             EndTime = r.GetTimeOrNull(25),
             Attempt = r.GetInt32(26),
             Node = node is null ? null : new NodeName(node),
-            Cores = SqlValues.ParseCores(r.GetStringOrNull(28)),
-            ExitCode = SqlValues.ParseExitCode(r.GetStringOrNull(29)),
+            Cores = StoreValues.ParseCores(r.GetStringOrNull(28)),
+            ExitCode = StoreValues.ParseExitCode(r.GetStringOrNull(29)),
             ErrorMessage = r.GetStringOrNull(30),
             StdoutPath = r.GetStringOrNull(31),
             StderrPath = r.GetStringOrNull(32),
-            ProcessId = pid is { } p ? (int)p : null,
+            ProcessId = pid,
             ProcessStartTicks = r.GetInt64OrNull(36),
             CpuSeconds = r.GetDoubleOrNull(34),
             MaxRssKiB = r.GetInt64OrNull(35),
