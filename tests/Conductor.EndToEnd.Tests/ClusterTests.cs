@@ -167,7 +167,9 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
 
         // (e) fencing at restart: the agent is killed while its job's process lives on; the node is declared DOWN
         // and the job requeued. The agent started again kills the stale process before it runs the job anew.
-        var orphaned = await SubmitAsync(survivorClient, "#!/bin/bash\nsleep 5\n", new { name = "orphaned", requeue = true });
+        // The first attempt outlives any detection delay (only the restarted agent may end it); the second is quick.
+        var orphaned = await SubmitAsync(survivorClient, "#!/bin/bash\nif [ \"$SLURM_RESTART_COUNT\" = 0 ]; then sleep 120; fi\n",
+            new { name = "orphaned", requeue = true });
         await WaitForLaunchedAsync(survivorClient, orphaned);
         var orphanPid = ClusterProcess.FindJobProcess(_root, orphaned)!.Value;
         await survivorAgent.KillAsync();

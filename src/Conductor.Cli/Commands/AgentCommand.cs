@@ -21,53 +21,43 @@ public static class AgentCommand
             Description = "The cluster's PostgreSQL connection string, the same as the servers', e.g. \"Host=db;Database=conductor;Username=conductor\".",
             Required = true,
         };
-        var node = new Option<string?>("--node") { Description = "This node's name [the host name]." };
-        var cpus = new Option<int?>("--cpus") { Description = "CPUs this node offers to jobs [all of the machine's]." };
-        var memory = new Option<string?>("--memory") { Description = "Memory this node offers to jobs, e.g. 64G [all of the machine's]." };
-        var partitions = new Option<string>("--partitions")
-        {
-            Description = "Comma-separated partitions of this node.",
-            DefaultValueFactory = _ => "default",
-        };
+        var nodeFlags = new NodeFlags("Comma-separated partitions of this node.");
         var dataDir = new Option<string>("--data-dir")
         {
             Description = "Directory for this agent's job scripts.",
             DefaultValueFactory = _ => ".conductor-agent",
-        };
-        var killWait = new Option<string>("--kill-wait")
-        {
-            Description = "Grace between SIGTERM and SIGKILL when a job is cancelled or times out, e.g. 10s or 1m.",
-            DefaultValueFactory = _ => "10s",
         };
         var heartbeat = new Option<string>("--heartbeat")
         {
             Description = "How often the agent tells the database it is alive, e.g. 5s; keep it well under the servers' --node-timeout.",
             DefaultValueFactory = _ => "5s",
         };
-        var drain = new Option<bool>("--drain")
-        {
-            Description = "On SIGTERM, wait for running jobs to finish. Without it they keep running and the next start adopts them.",
-        };
 
         var command = new Command("agent", "Run the agent of one compute node of a cluster: it runs the jobs the scheduler places on this node.")
         {
-            db, node, cpus, memory, partitions, dataDir, killWait, heartbeat, drain,
+            db, dataDir, heartbeat,
         };
-        command.SetAction((parse, ct) => RunAsync(new AgentSettings(
-            parse.GetValue(db)!,
-            parse.GetValue(node),
-            parse.GetValue(cpus),
-            parse.GetValue(memory),
-            parse.GetValue(partitions)!,
-            parse.GetValue(dataDir)!,
-            parse.GetValue(killWait)!,
-            parse.GetValue(heartbeat)!,
-            parse.GetValue(drain))));
+        foreach (var option in nodeFlags.All)
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction((parse, ct) =>
+        {
+            var (resources, error) = nodeFlags.Resolve(parse);
+            return resources is null
+                ? Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, error!))
+                : RunAsync(new AgentSettings(
+                    parse.GetValue(db)!,
+                    resources,
+                    parse.GetValue(dataDir)!,
+                    parse.GetValue(heartbeat)!,
+                    parse.GetValue(nodeFlags.Drain)));
+        });
         return command;
     }
 
-    private sealed record AgentSettings(
-        string Database, string? Node, int? Cpus, string? Memory, string Partitions, string DataDirectory, string KillWait, string Heartbeat, bool Drain);
+    private sealed record AgentSettings(string Database, NodeResources Resources, string DataDirectory, string Heartbeat, bool Drain);
 
     private static async Task<int> RunAsync(AgentSettings s)
     {
@@ -76,33 +66,10 @@ public static class AgentCommand
             return ExitCodes.Fail(ExitCodes.Usage, "--db needs a PostgreSQL connection string, e.g. \"Host=db;Database=conductor;Username=conductor\".");
         }
 
-        if (s.Cpus is < 1)
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, "--cpus must be at least 1.");
-        }
-
-        var memoryMiB = MachineResources.MemoryMiB;
-        if (s.Memory is not null && !MemorySize.TryParseMiB(s.Memory, out memoryMiB, out var memoryError))
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, $"--memory {memoryError}.");
-        }
-
-        var nodeName = s.Node ?? MachineResources.NodeName;
-        if (!NodeName.IsValid(nodeName))
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, $"--node '{nodeName}' is not a valid node name: use letters, digits, '.', '-' or '_'.");
-        }
-
-        var partitionList = s.Partitions.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (partitionList.Length == 0)
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, "--partitions must name at least one partition.");
-        }
-
-        if (!ServerCommand.TryParseDuration(s.KillWait, out var killWait))
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, $"--kill-wait '{s.KillWait}' is not a duration; use seconds such as 10s, or minutes such as 1m.");
-        }
+        var nodeName = s.Resources.Node.Value;
+        var memoryMiB = s.Resources.MemoryMiB;
+        var partitionList = s.Resources.Partitions.ToList();
+        var killWait = s.Resources.KillWait;
 
         if (!ServerCommand.TryParseDuration(s.Heartbeat, out var heartbeat) || heartbeat < TimeSpan.FromMilliseconds(100))
         {
@@ -147,7 +114,7 @@ public static class AgentCommand
         builder.Services.AddConductorAgent(agent =>
         {
             agent.NodeName = nodeName;
-            agent.Cpus = s.Cpus ?? MachineResources.Cpus;
+            agent.Cpus = s.Resources.Cpus;
             agent.MemoryMiB = memoryMiB;
             agent.Partitions = partitionList;
             agent.ScriptsDirectory = Path.Combine(dataDirectory, "scripts");
@@ -178,7 +145,7 @@ public static class AgentCommand
         var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conductor");
         log.LogInformation(
             "Conductor agent of node {Node} ({Cpus} CPUs, {Memory}, partitions {Partitions}) on database {Database}; job scripts in {DataDirectory}",
-            nodeName, s.Cpus ?? MachineResources.Cpus, MemorySize.Format(memoryMiB), string.Join(',', partitionList),
+            nodeName, s.Resources.Cpus, MemorySize.Format(memoryMiB), string.Join(',', partitionList),
             DatabaseErrors.DatabaseName(s.Database), dataDirectory);
         await host.WaitForShutdownAsync();
         if (host is IAsyncDisposable disposable)

@@ -31,26 +31,10 @@ public static class ServerCommand
             Description = "host:port to listen on. Loopback by default; any other address requires a token (always on unless --no-auth).",
             DefaultValueFactory = _ => "127.0.0.1:8642",
         };
-        var cpus = new Option<int?>("--cpus") { Description = "CPUs this node offers to jobs [all of the machine's]." };
-        var memory = new Option<string?>("--memory") { Description = "Memory this node offers to jobs, e.g. 64G [all of the machine's]." };
-        var node = new Option<string?>("--node") { Description = "This node's name [the host name]." };
-        var partitions = new Option<string>("--partitions")
-        {
-            Description = "Comma-separated partitions of this node; the first is the default partition.",
-            DefaultValueFactory = _ => "default",
-        };
-        var killWait = new Option<string>("--kill-wait")
-        {
-            Description = "Grace between SIGTERM and SIGKILL when a job is cancelled or times out, e.g. 10s or 1m.",
-            DefaultValueFactory = _ => "10s",
-        };
+        var nodeFlags = new NodeFlags("Comma-separated partitions of this node; the first is the default partition.");
         var noAuth = new Option<bool>("--no-auth")
         {
             Description = "Accept requests without a token. Only for trusted single-user machines; refused beyond loopback.",
-        };
-        var drain = new Option<bool>("--drain")
-        {
-            Description = "On SIGTERM, wait for running jobs to finish. Without it they keep running and the next start adopts them.",
         };
         var retention = new Option<string>("--retention")
         {
@@ -71,21 +55,29 @@ public static class ServerCommand
 
         var command = new Command("server", "Run the server: REST API, scheduler and a local agent on an embedded SQLite database, or with --db a cluster server on PostgreSQL.")
         {
-            dataDir, listen, cpus, memory, node, partitions, killWait, noAuth, drain, retention, db, nodeTimeout,
+            dataDir, listen, noAuth, retention, db, nodeTimeout,
         };
-        command.SetAction((parse, ct) => RunAsync(new ServerSettings(
-            parse.GetValue(dataDir)!,
-            parse.GetValue(listen)!,
-            parse.GetValue(cpus),
-            parse.GetValue(memory),
-            parse.GetValue(node),
-            parse.GetValue(partitions)!,
-            parse.GetValue(killWait)!,
-            parse.GetValue(noAuth),
-            parse.GetValue(drain),
-            parse.GetValue(retention)!,
-            parse.GetValue(db),
-            parse.GetValue(nodeTimeout)!)));
+        foreach (var option in nodeFlags.All)
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction((parse, ct) =>
+        {
+            var (resources, error) = nodeFlags.Resolve(parse);
+            return resources is null
+                ? Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, error!))
+                : RunAsync(new ServerSettings(
+                    parse.GetValue(dataDir)!,
+                    parse.GetValue(listen)!,
+                    resources,
+                    parse.GetValue(nodeFlags.Cpus) is not null || parse.GetValue(nodeFlags.Memory) is not null || parse.GetValue(nodeFlags.Node) is not null,
+                    parse.GetValue(noAuth),
+                    parse.GetValue(nodeFlags.Drain),
+                    parse.GetValue(retention)!,
+                    parse.GetValue(db),
+                    parse.GetValue(nodeTimeout)!));
+        });
         return command;
     }
 
@@ -93,38 +85,15 @@ public static class ServerCommand
     public const string AdminTokenVariable = "CONDUCTOR_ADMIN_TOKEN";
 
     private sealed record ServerSettings(
-        string DataDirectory, string Listen, int? Cpus, string? Memory, string? Node, string Partitions, string KillWait, bool NoAuth, bool Drain, string Retention,
+        string DataDirectory, string Listen, NodeResources Resources, bool NodeGiven, bool NoAuth, bool Drain, string Retention,
         string? Database, string NodeTimeout);
 
     private static async Task<int> RunAsync(ServerSettings s)
     {
-        if (s.Cpus is < 1)
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, "--cpus must be at least 1.");
-        }
-
-        var memoryMiB = MachineResources.MemoryMiB;
-        if (s.Memory is not null && !MemorySize.TryParseMiB(s.Memory, out memoryMiB, out var memoryError))
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, $"--memory {memoryError}.");
-        }
-
-        var nodeName = s.Node ?? MachineResources.NodeName;
-        if (!NodeName.IsValid(nodeName))
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, $"--node '{nodeName}' is not a valid node name: use letters, digits, '.', '-' or '_'.");
-        }
-
-        var partitionList = s.Partitions.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (partitionList.Length == 0)
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, "--partitions must name at least one partition.");
-        }
-
-        if (!TryParseDuration(s.KillWait, out var killWait))
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, $"--kill-wait '{s.KillWait}' is not a duration; use seconds such as 10s, or minutes such as 1m.");
-        }
+        var nodeName = s.Resources.Node.Value;
+        var memoryMiB = s.Resources.MemoryMiB;
+        var partitionList = s.Resources.Partitions.ToList();
+        var killWait = s.Resources.KillWait;
 
         if (!TryParseAge(s.Retention, out var retentionAge))
         {
@@ -142,7 +111,7 @@ public static class ServerCommand
             return ExitCodes.Fail(ExitCodes.Usage, "--db needs a PostgreSQL connection string, e.g. \"Host=db;Database=conductor;Username=conductor\".");
         }
 
-        if (cluster && (s.Cpus is not null || s.Memory is not null || s.Node is not null || s.Drain))
+        if (cluster && (s.NodeGiven || s.Drain))
         {
             return ExitCodes.Fail(ExitCodes.Usage,
                 "--cpus, --memory, --node and --drain describe this machine's agent, and with --db the server runs none; give them to 'conductor agent' on each node.");
@@ -215,7 +184,7 @@ public static class ServerCommand
             builder.Services.AddConductorAgent(agent =>
             {
                 agent.NodeName = nodeName;
-                agent.Cpus = s.Cpus ?? MachineResources.Cpus;
+                agent.Cpus = s.Resources.Cpus;
                 agent.MemoryMiB = memoryMiB;
                 agent.Partitions = partitionList;
                 agent.ScriptsDirectory = serverOptions.ScriptsDirectory;
@@ -267,7 +236,7 @@ public static class ServerCommand
 
         log.LogInformation(
             "Conductor is serving http://{Listen} for node {Node} ({Cpus} CPUs, {Memory}); data in {DataDirectory}; {Auth}",
-            s.Listen, nodeName, s.Cpus ?? MachineResources.Cpus, MemorySize.Format(memoryMiB), dataDirectory,
+            s.Listen, nodeName, s.Resources.Cpus, MemorySize.Format(memoryMiB), dataDirectory,
             s.NoAuth ? "no token required" : $"admin token in {serverOptions.AdminTokenPath}");
         await app.WaitForShutdownAsync();
         await app.DisposeAsync();

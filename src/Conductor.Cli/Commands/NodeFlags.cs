@@ -1,0 +1,73 @@
+using System.CommandLine;
+using Conductor.Core.Nodes;
+using Conductor.Core.Parsing;
+
+namespace Conductor.Cli.Commands;
+
+/// <summary>What a node offers and how its jobs are stopped, checked and with every default applied.</summary>
+public sealed record NodeResources(NodeName Node, int Cpus, long MemoryMiB, IReadOnlyList<string> Partitions, TimeSpan KillWait);
+
+/// <summary>The flags that describe a node's agent, shared by <c>conductor server</c> and <c>conductor agent</c>.</summary>
+public sealed class NodeFlags
+{
+    public NodeFlags(string partitionsDescription)
+    {
+        Partitions = new Option<string>("--partitions") { Description = partitionsDescription, DefaultValueFactory = _ => "default" };
+    }
+
+    public Option<string?> Node { get; } = new("--node") { Description = "This node's name [the host name]." };
+
+    public Option<int?> Cpus { get; } = new("--cpus") { Description = "CPUs this node offers to jobs [all of the machine's]." };
+
+    public Option<string?> Memory { get; } = new("--memory") { Description = "Memory this node offers to jobs, e.g. 64G [all of the machine's]." };
+
+    public Option<string> Partitions { get; }
+
+    public Option<string> KillWait { get; } = new("--kill-wait")
+    {
+        Description = "Grace between SIGTERM and SIGKILL when a job is cancelled or times out, e.g. 10s or 1m.",
+        DefaultValueFactory = _ => "10s",
+    };
+
+    public Option<bool> Drain { get; } = new("--drain")
+    {
+        Description = "On SIGTERM, wait for running jobs to finish. Without it they keep running and the next start adopts them.",
+    };
+
+    public IEnumerable<Option> All => [Node, Cpus, Memory, Partitions, KillWait, Drain];
+
+    /// <summary>The node's resources, or the one sentence that says which flag is wrong.</summary>
+    public (NodeResources? Resources, string? Error) Resolve(ParseResult parse)
+    {
+        if (parse.GetValue(Cpus) is < 1)
+        {
+            return (null, "--cpus must be at least 1.");
+        }
+
+        var memoryMiB = MachineResources.MemoryMiB;
+        if (parse.GetValue(Memory) is { } memory && !MemorySize.TryParseMiB(memory, out memoryMiB, out var memoryError))
+        {
+            return (null, $"--memory {memoryError}.");
+        }
+
+        var nodeName = parse.GetValue(Node) ?? MachineResources.NodeName;
+        if (!NodeName.IsValid(nodeName))
+        {
+            return (null, $"--node '{nodeName}' is not a valid node name: use letters, digits, '.', '-' or '_'.");
+        }
+
+        var partitions = parse.GetValue(Partitions)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (partitions.Length == 0)
+        {
+            return (null, "--partitions must name at least one partition.");
+        }
+
+        var killWaitText = parse.GetValue(KillWait)!;
+        if (!ServerCommand.TryParseDuration(killWaitText, out var killWait))
+        {
+            return (null, $"--kill-wait '{killWaitText}' is not a duration; use seconds such as 10s, or minutes such as 1m.");
+        }
+
+        return (new NodeResources(new NodeName(nodeName), parse.GetValue(Cpus) ?? MachineResources.Cpus, memoryMiB, partitions, killWait), null);
+    }
+}
