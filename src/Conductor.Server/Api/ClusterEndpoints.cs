@@ -28,7 +28,7 @@ public static class ClusterEndpoints
         counts["TOTAL"] = data.Counts.Total;
         return TypedResults.Ok(new DashboardView(
             counts,
-            new DashboardCpuView(data.TotalCpus, data.AllocatedCpus, Math.Max(0, data.TotalCpus - data.AllocatedCpus), DashboardData.Percent(data.AllocatedCpus, data.TotalCpus)),
+            new DashboardCpuView(data.TotalCpus, data.AllocatedCpus, data.IdleCpus, DashboardData.Percent(data.AllocatedCpus, data.TotalCpus)),
             new DashboardMemoryView(data.TotalMemoryMiB, data.AllocatedMemoryMiB, DashboardData.Percent(data.AllocatedMemoryMiB, data.TotalMemoryMiB)),
             data.Nodes.Select(NodeView.From).ToList(),
             data.Running.Select(j => JobView.From(j, now)).ToList(),

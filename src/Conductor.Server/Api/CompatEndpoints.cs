@@ -117,7 +117,7 @@ public static class CompatEndpoints
             new CompatResourceStats(
                 data.TotalCpus,
                 data.AllocatedCpus,
-                Math.Max(0, data.TotalCpus - data.AllocatedCpus),
+                data.IdleCpus,
                 DashboardData.Percent(data.AllocatedCpus, data.TotalCpus)),
             data.Nodes.Select(n => new CompatNodeInfo(
                 n.Name.Value,

@@ -144,7 +144,9 @@ public sealed record NodeView(
         n.Partitions,
         n.Cpus,
         n.AllocatedCpus,
-        Math.Max(0, n.Cpus - n.AllocatedCpus),
+
+        // A node that is down or drained offers nothing, whatever it still holds.
+        n.State == NodeState.Up ? Math.Max(0, n.Cpus - n.AllocatedCpus) : 0,
         n.MemoryMiB,
         n.AllocatedMemoryMiB,
         n.RunningJobs,
