@@ -77,13 +77,9 @@ public static class AgentCommand
         }
 
         var dataDirectory = Path.GetFullPath(s.DataDirectory);
-        try
+        if (HostDefaults.CreateDataDirectory(dataDirectory) is { } directoryError)
         {
-            Directory.CreateDirectory(dataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, $"cannot use the data directory {dataDirectory}: {e.Message}");
+            return ExitCodes.Fail(ExitCodes.Usage, directoryError);
         }
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
@@ -92,12 +88,7 @@ public static class AgentCommand
             ContentRootPath = AppContext.BaseDirectory,
             ApplicationName = "Conductor",
         });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-dd HH:mm:ss ";
-        });
+        builder.Logging.AddConductorConsole();
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
 

@@ -118,13 +118,9 @@ public static class ServerCommand
         }
 
         var dataDirectory = Path.GetFullPath(s.DataDirectory);
-        try
+        if (HostDefaults.CreateDataDirectory(dataDirectory) is { } directoryError)
         {
-            Directory.CreateDirectory(dataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, $"cannot use the data directory {dataDirectory}: {e.Message}");
+            return ExitCodes.Fail(ExitCodes.Usage, directoryError);
         }
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
@@ -141,12 +137,7 @@ public static class ServerCommand
             [$"{ServerOptions.SectionName}:DefaultPartition"] = partitionList[0],
             [$"{ServerOptions.SectionName}:AdminToken"] = Environment.GetEnvironmentVariable(AdminTokenVariable),
         });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-dd HH:mm:ss ";
-        });
+        builder.Logging.AddConductorConsole();
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Conductor.Server.Auth", LogLevel.Warning);
 

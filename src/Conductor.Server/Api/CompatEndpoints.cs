@@ -29,19 +29,9 @@ public static class CompatEndpoints
         return app;
     }
 
-    private static async Task<IResult> SubmitAsync(HttpContext http, JobService service, CancellationToken ct)
-    {
-        var (request, problem) = await JsonBody.ReadAsync<SubmitRequest>(http.Request, ct);
-        if (problem is not null)
-        {
-            return problem;
-        }
-
-        var result = await service.SubmitAsync(http.GetCaller(), request!.Job, request.Script, ct);
-        return result.JobId is { } id
-            ? TypedResults.Json(new SubmitResponse(id.ToString()), JsonBody.Options, statusCode: StatusCodes.Status201Created)
-            : Problems.Invalid(result.Errors, "job.");
-    }
+    private static Task<IResult> SubmitAsync(HttpContext http, JobService service, CancellationToken ct) =>
+        JobsEndpoints.SubmitWithAsync(
+            http, service, id => TypedResults.Json(new SubmitResponse(id.ToString()), JsonBody.Options, statusCode: StatusCodes.Status201Created), ct);
 
     private static async Task<IResult> QueryAsync(HttpContext http, string id, JobService service, TimeProvider time, CancellationToken ct)
     {

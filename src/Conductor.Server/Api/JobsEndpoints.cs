@@ -30,7 +30,11 @@ public static class JobsEndpoints
         return api;
     }
 
-    private static async Task<IResult> SubmitAsync(HttpContext http, JobService service, CancellationToken ct)
+    private static Task<IResult> SubmitAsync(HttpContext http, JobService service, CancellationToken ct) =>
+        SubmitWithAsync(http, service, id => TypedResults.Created($"/api/v1/jobs/{id}", new SubmitResponse(id.ToString())), ct);
+
+    /// <summary>Reads a submission, submits it, and answers with <paramref name="created"/> or the field errors; shared with the compatibility route.</summary>
+    internal static async Task<IResult> SubmitWithAsync(HttpContext http, JobService service, Func<JobId, IResult> created, CancellationToken ct)
     {
         var (request, problem) = await JsonBody.ReadAsync<SubmitRequest>(http.Request, ct);
         if (problem is not null)
@@ -39,9 +43,7 @@ public static class JobsEndpoints
         }
 
         var result = await service.SubmitAsync(http.GetCaller(), request!.Job, request.Script, ct);
-        return result.JobId is { } id
-            ? TypedResults.Created($"/api/v1/jobs/{id}", new SubmitResponse(id.ToString()))
-            : Problems.Invalid(result.Errors, "job.");
+        return result.JobId is { } id ? created(id) : Problems.Invalid(result.Errors, "job.");
     }
 
     private static async Task<IResult> ListAsync(
