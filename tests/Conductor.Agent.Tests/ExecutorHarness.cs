@@ -132,15 +132,26 @@ public sealed class RecordingStore : IAgentStore, INodeStore
     public bool LaunchWanted { get; set; } = true;
     public int FailuresBeforeFinish { get; set; }
 
-    public Task<bool> MarkLaunchedAsync(JobId id, int attempt, LaunchRecord launch, CancellationToken ct)
+    /// <summary>When set, recording a launch waits for it (or for the caller's cancellation) after signalling <see cref="LaunchRecording"/>.</summary>
+    public TaskCompletionSource? LaunchGate { get; set; }
+
+    public TaskCompletionSource LaunchRecording { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public async Task<bool> MarkLaunchedAsync(JobId id, int attempt, LaunchRecord launch, CancellationToken ct)
     {
+        if (LaunchGate is { } gate)
+        {
+            LaunchRecording.TrySetResult();
+            await gate.Task.WaitAsync(ct);
+        }
+
         Launches[id] = launch;
         foreach (var e in launch.Events ?? [])
         {
             Events.Enqueue(e);
         }
 
-        return Task.FromResult(LaunchWanted);
+        return LaunchWanted;
     }
 
     public Task<FinishOutcome> FinishAsync(JobCompletion completion, CancellationToken ct)

@@ -149,6 +149,28 @@ public sealed class ProcessIntegrationTests : IDisposable
     }
 
     [Fact]
+    public async Task Detach_LeavesTheJobRunning_WhenTheAgentShutsDownWhileTheLaunchIsRecorded()
+    {
+        var harness = new ExecutorHarness(Jobs.Options(_temp.Combine("scripts-detach-launch")));
+        harness.Store.LaunchGate = new TaskCompletionSource();
+        var run = harness.Start(Jobs.Launch(WorkDir, "sleep 300"));
+        await harness.Store.LaunchRecording.Task.WaitAsync(OutcomeTimeout);
+
+        harness.Detach();
+        var completion = await run.Completion.WaitAsync(OutcomeTimeout);
+
+        Assert.Null(completion);
+        Assert.Equal(OutcomeKind.Detached, run.Context.Outcome?.Kind);
+        Assert.Empty(harness.Store.Finishes);
+        Assert.Equal(0, harness.Get<Conductor.Agent.Resources.ResourceTracker>().AllocatedCpus);
+        Assert.True(run.Process!.IsAlive);
+        Assert.True(Directory.Exists(run.Context.Directory!.Root), "the job directory stays for the adoption");
+        new Conductor.Agent.Processes.PosixSignalSender(Microsoft.Extensions.Logging.Abstractions.NullLogger<Conductor.Agent.Processes.PosixSignalSender>.Instance).SignalJob(run.Process, 9);
+        Assert.True(await Eventually.TrueAsync(() => !run.Process.IsAlive));
+        harness.Dispose();
+    }
+
+    [Fact]
     public async Task Start_PassesOnlyJobEnvironment_WhenAgentHoldsSecrets()
     {
         Environment.SetEnvironmentVariable("CONDUCTOR_TOKEN", "agent-secret-token");

@@ -59,11 +59,15 @@ public sealed class JobExecutor(
         return context;
     }
 
-    /// <summary>Runs the attempt to its end and records it; the completion written, or null when the agent detached.</summary>
+    /// <summary>
+    /// Runs the attempt to its end and records it; the completion written, or null when the agent detached (it is
+    /// shutting down without drain: the job runs on and the next start adopts it). A detach anywhere in the run,
+    /// while the launch is being recorded included, ends as a detach, never as a failure.
+    /// </summary>
     public async Task<JobCompletion?> ExecuteAsync(JobExecutionContext context)
     {
         context.EnterStage(ExecutionStage.Loaded);
-        await using var lease = new AllocationLease(context, store, tracker, resilience.Store, outbox, bus, time, logger);
+        var lease = new AllocationLease(context, store, tracker, resilience.Store, outbox, bus, logger);
         try
         {
             AllocateResources(context);
@@ -76,26 +80,31 @@ public sealed class JobExecutor(
 
             await pipeline.Build(RunAsync)(context);
         }
-        catch (Exception e) when (e is not OperationCanceledException || !context.Detach.IsCancellationRequested)
+        catch (OperationCanceledException) when (context.Detach.IsCancellationRequested)
+        {
+            context.Outcome = JobOutcome.Detached;
+        }
+        catch (Exception e)
         {
             context.Error = e;
             var error = ExecutionErrors.Classify(e);
-            context.Outcome ??= JobOutcome.LaunchFailed(error.Message);
+            context.Outcome = JobOutcome.LaunchFailed(error.Message);
             context.AddEvent(JobEventKind.Warning, $"{error.Kind}: {error.Message}");
             context.NoProcess();
         }
 
-        if (context.Outcome is null || context.Outcome.Kind == OutcomeKind.Detached)
+        var outcome = context.Outcome ??= JobOutcome.LaunchFailed("the agent ended the attempt without an outcome");
+        if (outcome.Kind == OutcomeKind.Detached)
         {
             lease.Detach();
             return null;
         }
 
-        context.EnterStage(context.Outcome.Kind == OutcomeKind.Completed ? ExecutionStage.Completed : ExecutionStage.Failed);
+        context.EnterStage(outcome.Kind == OutcomeKind.Completed ? ExecutionStage.Completed : ExecutionStage.Failed);
         CleanUp(context);
         context.EnterStage(ExecutionStage.CleanedUp);
         var completion = ToCompletion(context);
-        lease.Complete(completion);
+        await lease.FinishAsync(completion);
         return completion;
     }
 
@@ -268,7 +277,12 @@ public sealed class JobExecutor(
                 context.Run?.Stop(StopReason.UserCancel);
             }
         }
-        catch (Exception e) when (!context.Detach.IsCancellationRequested)
+        catch (OperationCanceledException) when (context.Detach.IsCancellationRequested)
+        {
+            // The agent is shutting down: the job runs on, and the next start finds its wrapper and adopts it.
+            context.ReturnEvents(events);
+        }
+        catch (Exception e)
         {
             // The job runs on; its end is still recorded, and the events travel with it.
             context.ReturnEvents(events);
