@@ -80,33 +80,7 @@ public sealed class ExecutorHarness : IDisposable
 
     public RunHandle Start(JobLaunch launch)
     {
-        var job = new JobRecord
-        {
-            Id = launch.JobId,
-            Attempt = launch.Attempt,
-            State = JobState.Running,
-            SubmitTime = DateTimeOffset.UtcNow,
-            StartTime = DateTimeOffset.UtcNow,
-            Node = launch.Node,
-            Cores = launch.Cores,
-            Spec = new JobSpec
-            {
-                Name = launch.Name,
-                Account = launch.Account,
-                Partition = launch.Partition,
-                CpusPerTask = launch.CpusPerTask,
-                Ntasks = launch.Ntasks,
-                MemoryMiB = launch.MemoryMiB,
-                TimeLimit = launch.TimeLimit,
-                WorkDir = launch.WorkDir,
-                StdoutPattern = launch.StdoutPattern,
-                StderrPattern = launch.StderrPattern,
-                Environment = launch.Environment,
-                Arguments = launch.Arguments,
-                MaxRetries = launch.MaxRetries,
-                Requeue = launch.Requeue,
-            },
-        };
+        var job = launch.Job with { State = JobState.Running, SubmitTime = DateTimeOffset.UtcNow, StartTime = DateTimeOffset.UtcNow, Node = launch.Node };
         var context = Executor.Create(new Dispatch(job, launch.Script), _detach.Token);
         return new RunHandle(context, Task.Run(() => Executor.ExecuteAsync(context)));
     }

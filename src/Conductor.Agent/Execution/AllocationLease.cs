@@ -36,7 +36,7 @@ public sealed class AllocationLease
         _outbox = outbox;
         _bus = bus;
         _logger = logger;
-        tracker.Allocate(context.JobId, context.Launch.TotalCpus);
+        tracker.Allocate(context.JobId, context.Launch.Spec.TotalCpus);
     }
 
     /// <summary>Whether the lease was released, by either decision.</summary>

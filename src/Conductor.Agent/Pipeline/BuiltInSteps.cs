@@ -12,7 +12,7 @@ public sealed class LoggingStep(ILogger<LoggingStep> logger) : IJobExecutionStep
     public async Task InvokeAsync(JobExecutionContext context, JobExecutionDelegate next)
     {
         logger.LogDebug("Job {JobId} attempt {Attempt} starts running ({Cpus} CPUs on {CpuIds})",
-            context.JobId, context.Attempt, context.Launch.TotalCpus, string.Join(',', context.CpuIds));
+            context.JobId, context.Attempt, context.Launch.Spec.TotalCpus, string.Join(',', context.CpuIds));
         try
         {
             await next(context);
