@@ -94,3 +94,16 @@ public sealed class ProcessCollection
 {
     public const string Name = "real processes";
 }
+
+/// <summary>A fact that needs job cgroups: reported as skipped, with the reason, where this machine offers none to the agent.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class CgroupFactAttribute : FactAttribute
+{
+    public CgroupFactAttribute()
+    {
+        if (!new Conductor.Agent.Monitoring.CgroupManager(Microsoft.Extensions.Logging.Abstractions.NullLogger<Conductor.Agent.Monitoring.CgroupManager>.Instance).IsAvailable)
+        {
+            Skip = "No job cgroups here (neither cgroup v2 nor v1's memory controller is writable by this user), so the kernel cannot enforce memory limits.";
+        }
+    }
+}
