@@ -2,53 +2,42 @@ using System.Globalization;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Storage;
-using Conductor.Storage.Common;
-using NpgsqlTypes;
 
-namespace Conductor.Storage.Postgres;
+namespace Conductor.Storage.Relational;
 
-public sealed partial class PostgresStore
+public abstract partial class RelationalStore
 {
     public Task<IReadOnlyList<DownedNode>> MarkNodesDownAsync(DateTimeOffset heartbeatBefore, DateTimeOffset now, CancellationToken ct) =>
         WriteAsync<IReadOnlyList<DownedNode>>(async (connection, tx) =>
         {
-            // Lock the silent nodes first: a heartbeat that arrives meanwhile waits, then finds the node Down.
-            var silent = new List<(string Name, DateTimeOffset? LastHeartbeat)>();
-            await using (var find = Command(connection, tx, """
+            // Lock the silent nodes first, then their jobs (the scheduler's commit takes them in the same order): a
+            // heartbeat that arrives meanwhile waits, then finds the node Down.
+            List<(string Name, DateTimeOffset? LastHeartbeat)> silent;
+            await using (var find = Command(connection, tx, $"""
                     SELECT name, last_heartbeat FROM nodes
                     WHERE state = 'Up' AND (last_heartbeat IS NULL OR last_heartbeat < @before)
-                    ORDER BY name COLLATE "C"
-                    FOR UPDATE;
-                    """)
-                .With("before", NpgsqlDbType.Bigint, PgValues.ToMs(heartbeatBefore)))
+                    ORDER BY name{Dialect.ByteOrder}{Dialect.LockRows};
+                    """).With("before", heartbeatBefore))
             {
-                await using var reader = await find.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                while (await reader.ReadAsync(ct).ConfigureAwait(false))
-                {
-                    silent.Add((reader.GetString(0), reader.GetTimeOrNull(1)));
-                }
+                silent = await ReadAllAsync(find, r => (r.GetString(0), r.GetTimeOrNull(1)), ct).ConfigureAwait(false);
             }
 
             var downed = new List<DownedNode>();
             foreach (var (name, lastHeartbeat) in silent)
             {
                 var reason = NodeDownReason(name, lastHeartbeat);
-                await using (var mark = Command(connection, tx, "UPDATE nodes SET state = 'Down', state_reason = @reason WHERE name = @name;")
-                    .With("name", NpgsqlDbType.Text, name)
-                    .With("reason", NpgsqlDbType.Text, reason))
+                await using (var mark = Command(connection, tx, "UPDATE nodes SET state = 'Down', state_reason = @reason WHERE name = @name AND state = 'Up';")
+                    .With("name", name)
+                    .With("reason", reason))
                 {
                     await mark.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 }
 
-                var jobs = new List<(JobId Id, int Attempt, bool Requeue)>();
-                await using (var running = Command(connection, tx, "SELECT id, attempt, requeue FROM jobs WHERE state = 'RUNNING' AND node = @name ORDER BY id FOR UPDATE;")
-                    .With("name", NpgsqlDbType.Text, name))
+                List<(JobId Id, int Attempt, bool Requeue)> jobs;
+                await using (var running = Command(connection, tx, $"SELECT id, attempt, requeue FROM jobs WHERE state = 'RUNNING' AND node = @name ORDER BY id{Dialect.LockRows};")
+                    .With("name", name))
                 {
-                    await using var reader = await running.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                    while (await reader.ReadAsync(ct).ConfigureAwait(false))
-                    {
-                        jobs.Add((new JobId(reader.GetInt64(0)), reader.GetInt32(1), reader.GetBoolean(2)));
-                    }
+                    jobs = await ReadAllAsync(running, r => (new JobId(r.GetInt64(0)), r.GetInt32(1), r.GetBoolean(2)), ct).ConfigureAwait(false);
                 }
 
                 var requeued = new List<JobId>();
@@ -67,10 +56,10 @@ public sealed partial class PostgresStore
                               UPDATE jobs SET state = 'NODE_FAIL', reason = NULL, exit_code = '0:0', error_msg = @error, end_time = @now
                               WHERE id = @id AND state = 'RUNNING' AND attempt = @attempt;
                               """)
-                        .With("error", NpgsqlDbType.Text, error)
-                        .With("now", NpgsqlDbType.Bigint, PgValues.ToMs(now))
-                        .With("id", NpgsqlDbType.Bigint, id.Value)
-                        .With("attempt", NpgsqlDbType.Integer, attempt);
+                        .With("error", error)
+                        .With("now", now)
+                        .With("id", id.Value)
+                        .With("attempt", attempt);
                     if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
                     {
                         continue;
@@ -78,8 +67,8 @@ public sealed partial class PostgresStore
 
                     await ReleaseAsync(connection, tx, id, ct).ConfigureAwait(false);
                     var state = requeue ? JobState.Pending : JobState.NodeFail;
-                    await InsertEventAsync(connection, tx, id, now, requeue ? JobEventKind.Requeued : JobEventKind.Finished,
-                        StoreValues.FinishedDetail(state, ExitCode.Success, error), ct).ConfigureAwait(false);
+                    await InsertEventsAsync(connection, tx, id, [new AgentEvent(now, requeue ? JobEventKind.Requeued : JobEventKind.Finished,
+                        StoreValues.FinishedDetail(state, ExitCode.Success, error))], ct).ConfigureAwait(false);
                     (requeue ? requeued : failed).Add(id);
                 }
 
