@@ -63,17 +63,15 @@ public static class Jobs
 
     public static JobLaunch Launch(string workDir, string script, Func<JobLaunch, JobLaunch>? customize = null)
     {
-        var launch = new JobLaunch
+        var job = new JobRecord
         {
-            JobId = new JobId(Interlocked.Increment(ref s_nextId)),
+            Id = new JobId(Interlocked.Increment(ref s_nextId)),
             Attempt = 1,
-            Name = "test",
-            Account = "alice",
-            Partition = "batch",
-            Node = new NodeName("node1"),
-            WorkDir = workDir,
-            Script = script,
+            State = JobState.Running,
+            SubmitTime = DateTimeOffset.UtcNow,
+            Spec = new JobSpec { Name = "test", Account = "alice", Partition = "batch", WorkDir = workDir },
         };
+        var launch = new JobLaunch(job, script, new NodeName("node1"));
         return customize is null ? launch : customize(launch);
     }
 

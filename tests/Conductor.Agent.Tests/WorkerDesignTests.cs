@@ -42,8 +42,8 @@ public sealed class WorkerDesignTests : IDisposable
         using var harness = Harness();
         const string Script = "grep Cpus_allowed_list /proc/self/status | cut -f2\nsleep 0.5";
 
-        var first = harness.Start(Jobs.Launch(WorkDir, Script, l => l with { Cores = [0], StdoutPattern = "a-%j.out" }));
-        var second = harness.Start(Jobs.Launch(WorkDir, Script, l => l with { Cores = [1], StdoutPattern = "b-%j.out" }));
+        var first = harness.Start(Jobs.Launch(WorkDir, Script, l => (l with { Job = l.Job with { Cores = [0] } }).WithSpec(s => s with { StdoutPattern = "a-%j.out" })));
+        var second = harness.Start(Jobs.Launch(WorkDir, Script, l => (l with { Job = l.Job with { Cores = [1] } }).WithSpec(s => s with { StdoutPattern = "b-%j.out" })));
         var a = await CpusAllowedAsync(first);
         var b = await CpusAllowedAsync(second);
 
@@ -51,7 +51,7 @@ public sealed class WorkerDesignTests : IDisposable
         Assert.Equal(allowed[1].ToString(System.Globalization.CultureInfo.InvariantCulture), b);
         Assert.NotEqual(a, b);
 
-        var both = harness.Start(Jobs.Launch(WorkDir, Script, l => l with { Cores = [0, 1], CpusPerTask = 2, StdoutPattern = "c-%j.out" }));
+        var both = harness.Start(Jobs.Launch(WorkDir, Script, l => (l with { Job = l.Job with { Cores = [0, 1] } }).WithSpec(s => s with { CpusPerTask = 2, StdoutPattern = "c-%j.out" })));
         var c = await CpusAllowedAsync(both);
         Assert.Equal($"{allowed[0]}-{allowed[1]}", c.Replace(',', '-'));
     }
@@ -64,7 +64,7 @@ public sealed class WorkerDesignTests : IDisposable
         using var harness = Harness(o => o.UseCgroups = useCgroups);
         var started = DateTime.UtcNow;
 
-        var run = harness.Start(Jobs.Launch(WorkDir, "head -c 2000M /dev/zero | tail", l => l with { MemoryMiB = 256 }));
+        var run = harness.Start(Jobs.Launch(WorkDir, "head -c 2000M /dev/zero | tail", l => l.WithSpec(s => s with { MemoryMiB = 256 })));
         var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
 
         Assert.Equal(OutcomeKind.OutOfMemory, outcome.Kind);
@@ -85,7 +85,7 @@ public sealed class WorkerDesignTests : IDisposable
     {
         using var harness = Harness(o => o.UseCgroups = false);
 
-        var run = harness.Start(Jobs.Launch(WorkDir, "head -c 20M /dev/zero | tail\nsleep 0.5", l => l with { MemoryMiB = 256 }));
+        var run = harness.Start(Jobs.Launch(WorkDir, "head -c 20M /dev/zero | tail\nsleep 0.5", l => l.WithSpec(s => s with { MemoryMiB = 256 })));
         var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
 
         Assert.Equal(OutcomeKind.Completed, outcome.Kind);
@@ -145,8 +145,8 @@ public sealed class WorkerDesignTests : IDisposable
     {
         using var harness = Harness();
 
-        await harness.Start(Jobs.Launch(WorkDir, "exit 3", l => l with { MaxRetries = 2, Attempt = 2 })).Outcome.WaitAsync(OutcomeTimeout);
-        await harness.Start(Jobs.Launch(WorkDir, "exit 3", l => l with { MaxRetries = 2, Attempt = 3 })).Outcome.WaitAsync(OutcomeTimeout);
+        await harness.Start(Jobs.Launch(WorkDir, "exit 3", l => (l with { Job = l.Job with { Attempt = 2 } }).WithSpec(s => s with { MaxRetries = 2 }))).Outcome.WaitAsync(OutcomeTimeout);
+        await harness.Start(Jobs.Launch(WorkDir, "exit 3", l => (l with { Job = l.Job with { Attempt = 3 } }).WithSpec(s => s with { MaxRetries = 2 }))).Outcome.WaitAsync(OutcomeTimeout);
         await harness.Start(Jobs.Launch(WorkDir, "exit 3")).Outcome.WaitAsync(OutcomeTimeout);
 
         var finishes = harness.Store.Finishes.ToList();

@@ -96,7 +96,7 @@ public sealed class ProcessMonitor(
 
     private void Check(JobExecutionContext context, WatchState watch, long rssKiB)
     {
-        if (context.Launch.MemoryMiB is not { } limitMiB)
+        if (context.Launch.Spec.MemoryMiB is not { } limitMiB)
         {
             return;
         }
