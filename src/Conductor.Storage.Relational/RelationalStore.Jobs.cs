@@ -202,21 +202,30 @@ public abstract partial class RelationalStore
         return (StoreValues.ParseState(reader.GetString(0)), reader.GetInt32(1), reader.GetStringOrNull(2));
     }
 
-    /// <summary>Appends events to an existing job, in the order given; nothing happens for a job that does not exist.</summary>
+    /// <summary>
+    /// Appends events to an existing job, in the order given, in one statement (a transaction that holds row locks
+    /// stays short); nothing happens for a job that does not exist.
+    /// </summary>
     private static async Task InsertEventsAsync(DbConnection connection, DbTransaction? tx, JobId id, IEnumerable<AgentEvent>? events, CancellationToken ct)
     {
-        await using var command = Command(connection, tx, """
-            INSERT INTO job_events (job_id, time, kind, detail)
-            SELECT @id, @time, @kind, @detail WHERE EXISTS (SELECT 1 FROM jobs WHERE id = @id);
-            """).With("id", id.Value);
-        var time = command.Parameter("time", System.Data.DbType.Int64);
-        var kind = command.Parameter("kind", System.Data.DbType.String);
-        var detail = command.Parameter("detail", System.Data.DbType.String);
-        foreach (var e in events ?? [])
+        foreach (var chunk in (events ?? []).Chunk(100))
         {
-            time.Value = StoreValues.ToMs(e.Time);
-            kind.Value = e.Kind.ToWireName();
-            detail.Value = (object?)e.Detail ?? DBNull.Value;
+            await using var command = Command(connection, tx, "").With("id", id.Value);
+            var rows = new StringBuilder();
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                var n = i.ToString(CultureInfo.InvariantCulture);
+                rows.Append(i == 0 ? "" : ", ").Append($"(@t{n}, @k{n}, @d{n}, {n})");
+                command.With("t" + n, chunk[i].Time).With("k" + n, chunk[i].Kind.ToWireName()).With("d" + n, chunk[i].Detail);
+            }
+
+            // VALUES names its columns column1, column2, ... on every database.
+            command.CommandText = $"""
+                INSERT INTO job_events (job_id, time, kind, detail)
+                SELECT @id, v.column1, v.column2, v.column3 FROM (VALUES {rows}) AS v
+                WHERE EXISTS (SELECT 1 FROM jobs WHERE id = @id)
+                ORDER BY v.column4;
+                """;
             await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
     }
