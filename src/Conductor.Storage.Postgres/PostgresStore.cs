@@ -44,18 +44,14 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
             if (plan.Starts.Count > 0)
             {
                 // A job listed twice starts once, with its first placement (DISTINCT ON keeps the lowest ordinal).
-                sql.AppendLine("""
+                sql.AppendLine($"""
                     WITH plan AS (
                         SELECT DISTINCT ON (p.id) p.id, p.node, p.cores, p.cpus, p.memory_mib, p.ord
                         FROM unnest(@start_ids, @start_nodes, @start_cores, @start_cpus, @start_memory)
                              WITH ORDINALITY AS p(id, node, cores, cpus, memory_mib, ord)
                         ORDER BY p.id, p.ord),
                     started AS (
-                        UPDATE jobs j SET
-                            state = 'RUNNING', reason = NULL, attempt = j.attempt + 1, node = p.node, cores = p.cores,
-                            start_time = @now, end_time = NULL, exit_code = NULL, error_msg = NULL,
-                            pid = NULL, pid_start_ticks = NULL, launched_time = NULL, stdout_path = NULL, stderr_path = NULL,
-                            cpu_seconds = NULL, max_rss_kib = NULL
+                        UPDATE jobs j SET {StartAttempt("p.node", "p.cores")}
                         FROM plan p
                         WHERE j.id = p.id AND j.state = 'PENDING'
                           AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = p.node AND n.state = 'Down')

@@ -82,65 +82,83 @@ public abstract partial class RelationalStore
         return WriteAsync(async (connection, tx) =>
         {
             var id = completion.JobId;
-            var current = await LockJobAsync(connection, tx, id, ct).ConfigureAwait(false);
-            if (current is not { } row || row.Attempt != completion.Attempt)
+            if (await LockJobAsync(connection, tx, id, ct).ConfigureAwait(false) is not { } row)
             {
                 return FinishOutcome.Stale;
             }
 
-            var detail = StoreValues.FinishedDetail(completion.State, completion.ExitCode, completion.ErrorMessage);
-            var largerRss = $"CASE WHEN @rss IS NULL THEN max_rss_kib ELSE {Dialect.Greatest("COALESCE(max_rss_kib, 0)", "@rss")} END";
-            if (row.State == JobState.Running && JobStates.CanTransition(JobState.Running, completion.State))
+            switch (JobTransitions.OnReport(row.State, row.Attempt, completion.State, completion.Attempt))
             {
-                // A report of PENDING is a requeue: the job goes back to the queue with its attempt counted and
-                // its placement cleared; the next start increments the attempt again.
-                var requeue = completion.State == JobState.Pending;
-                await using var update = WithCompletion(Command(connection, tx, requeue
-                    ? """
-                      UPDATE jobs SET state = 'PENDING', reason = NULL, exit_code = @exit, error_msg = @error,
-                          node = NULL, cores = NULL, start_time = NULL, end_time = NULL, eligible_time = @end,
-                          pid = NULL, pid_start_ticks = NULL, launched_time = NULL,
-                          cpu_seconds = COALESCE(@cpu, cpu_seconds), max_rss_kib = COALESCE(@rss, max_rss_kib)
-                      WHERE id = @id AND state = 'RUNNING' AND attempt = @attempt;
-                      """
-                    : $"""
-                      UPDATE jobs SET state = @state, reason = NULL, exit_code = @exit, error_msg = @error, end_time = @end,
-                          cpu_seconds = COALESCE(@cpu, cpu_seconds), max_rss_kib = {largerRss}
-                      WHERE id = @id AND state = 'RUNNING' AND attempt = @attempt;
-                      """), completion);
-                if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
-                {
-                    throw new InvalidOperationException($"Job {id} changed state although its row was locked.");
-                }
+                case ReportVerdict.Apply:
+                    if (!await EndAttemptAsync(connection, tx, completion, ct).ConfigureAwait(false))
+                    {
+                        throw new InvalidOperationException($"Job {id} changed state although its row was locked.");
+                    }
 
-                await ReleaseAsync(connection, tx, id, ct).ConfigureAwait(false);
-                await InsertEventsAsync(connection, tx, id, (completion.Events ?? []).Append(
-                    new AgentEvent(completion.EndTime, requeue ? JobEventKind.Requeued : JobEventKind.Finished, detail)), ct).ConfigureAwait(false);
-                return FinishOutcome.Finished;
+                    return FinishOutcome.Finished;
+
+                case ReportVerdict.FillIn:
+                    // Ended by someone else first (a user's cancel): keep that state and end time, fill in what only
+                    // the agent knows, and free the node. A repeated report finds the allocation gone and adds no event.
+                    await using (var update = WithCompletion(Command(connection, tx, $"""
+                        UPDATE jobs SET exit_code = COALESCE(exit_code, @exit), error_msg = COALESCE(error_msg, @error), {Usage}
+                        WHERE id = @id AND state = @state_now AND attempt = @attempt;
+                        """), completion).With("state_now", row.State.ToSlurmName()))
+                    {
+                        await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    }
+
+                    if (await ReleaseAsync(connection, tx, id, ct).ConfigureAwait(false))
+                    {
+                        await InsertEventsAsync(connection, tx, id, (completion.Events ?? []).Append(new AgentEvent(completion.EndTime, JobEventKind.Finished,
+                            StoreValues.FinishedDetail(completion.State, completion.ExitCode, completion.ErrorMessage))), ct).ConfigureAwait(false);
+                    }
+
+                    return FinishOutcome.AlreadyEnded;
+
+                default:
+                    return FinishOutcome.Stale;
             }
-
-            if (row.State.IsTerminal())
-            {
-                // Ended by someone else first (a user's cancel): keep that state and end time, fill in what only
-                // the agent knows, and free the node. A repeated report finds the allocation gone and adds no event.
-                await using var update = WithCompletion(Command(connection, tx, $"""
-                    UPDATE jobs SET exit_code = COALESCE(exit_code, @exit), error_msg = COALESCE(error_msg, @error),
-                        cpu_seconds = COALESCE(@cpu, cpu_seconds), max_rss_kib = {largerRss}
-                    WHERE id = @id AND state = @state_now AND attempt = @attempt;
-                    """), completion)
-                    .With("state_now", row.State.ToSlurmName());
-                await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                if (await ReleaseAsync(connection, tx, id, ct).ConfigureAwait(false))
-                {
-                    await InsertEventsAsync(connection, tx, id, (completion.Events ?? []).Append(
-                        new AgentEvent(completion.EndTime, JobEventKind.Finished, detail)), ct).ConfigureAwait(false);
-                }
-
-                return FinishOutcome.AlreadyEnded;
-            }
-
-            return FinishOutcome.Stale;
         }, ct);
+    }
+
+    /// <summary>The usage columns a report of an attempt's end fills in: the last CPU time, the largest resident set.</summary>
+    private string Usage =>
+        $"cpu_seconds = COALESCE(@cpu, cpu_seconds), max_rss_kib = CASE WHEN @rss IS NULL THEN max_rss_kib ELSE {Dialect.Greatest("COALESCE(max_rss_kib, 0)", "@rss")} END";
+
+    /// <summary>
+    /// Ends the RUNNING attempt of <paramref name="completion"/> (guarded by state and attempt) in the state it
+    /// reports, or puts the job back in the queue when it reports PENDING; frees the allocation and appends the
+    /// events. False when the guard lost. Every path that ends an attempt (the agent's report, recovery, the node
+    /// watchdog) writes through here, so a requeued job looks the same whoever requeued it.
+    /// </summary>
+    private async Task<bool> EndAttemptAsync(DbConnection connection, DbTransaction tx, JobCompletion completion, CancellationToken ct)
+    {
+        // Back to PENDING: the placement, the times and the process of the attempt are cleared, as are its exit code
+        // (a pending job has none; the event keeps it) and its reason; the attempt stays counted and the next start
+        // increments it again. The error says why the job was put back; the usage stays until the next start.
+        var requeue = completion.State == JobState.Pending;
+        await using var update = WithCompletion(Command(connection, tx, requeue
+            ? $"""
+              UPDATE jobs SET state = 'PENDING', reason = NULL, exit_code = NULL, error_msg = @error,
+                  node = NULL, cores = NULL, start_time = NULL, end_time = NULL, eligible_time = @end,
+                  pid = NULL, pid_start_ticks = NULL, launched_time = NULL, {Usage}
+              WHERE id = @id AND state = 'RUNNING' AND attempt = @attempt;
+              """
+            : $"""
+              UPDATE jobs SET state = @state, reason = NULL, exit_code = @exit, error_msg = @error, end_time = @end, {Usage}
+              WHERE id = @id AND state = 'RUNNING' AND attempt = @attempt;
+              """), completion);
+        if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+        {
+            return false;
+        }
+
+        await ReleaseAsync(connection, tx, completion.JobId, ct).ConfigureAwait(false);
+        var detail = StoreValues.FinishedDetail(completion.State, completion.ExitCode, completion.ErrorMessage);
+        await InsertEventsAsync(connection, tx, completion.JobId, (completion.Events ?? []).Append(
+            new AgentEvent(completion.EndTime, requeue ? JobEventKind.Requeued : JobEventKind.Finished, detail)), ct).ConfigureAwait(false);
+        return true;
     }
 
     public async Task<IReadOnlyList<NodeJob>> GetNodeJobsAsync(NodeName node, CancellationToken ct) =>

@@ -104,11 +104,7 @@ public abstract partial class RelationalStore
             if (plan.Starts.Count > 0)
             {
                 await using var start = Command(connection, tx, $"""
-                    UPDATE jobs SET
-                        state = 'RUNNING', reason = NULL, attempt = attempt + 1, node = @node, cores = @cores,
-                        start_time = @now, end_time = NULL, exit_code = NULL, error_msg = NULL,
-                        pid = NULL, pid_start_ticks = NULL, launched_time = NULL, stdout_path = NULL, stderr_path = NULL,
-                        cpu_seconds = NULL, max_rss_kib = NULL
+                    UPDATE jobs SET {StartAttempt("@node", "@cores")}
                     WHERE id = @id AND state = 'PENDING'
                       AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = @node AND n.state = 'Down')
                     RETURNING exclusive, attempt;
@@ -168,6 +164,17 @@ public abstract partial class RelationalStore
             return won;
         }, ct);
     }
+
+    /// <summary>
+    /// The columns of a PENDING → RUNNING start (with the start time in <c>@now</c>): the next attempt on its
+    /// placement, with everything the previous attempt left (times, exit code, error, process, output paths, usage) cleared.
+    /// </summary>
+    protected static string StartAttempt(string node, string cores) => $"""
+        state = 'RUNNING', reason = NULL, attempt = attempt + 1, node = {node}, cores = {cores},
+        start_time = @now, end_time = NULL, exit_code = NULL, error_msg = NULL,
+        pid = NULL, pid_start_ticks = NULL, launched_time = NULL, stdout_path = NULL, stderr_path = NULL,
+        cpu_seconds = NULL, max_rss_kib = NULL
+        """;
 
     /// <summary>Adds parameters to a command run once per row, and returns what binds a row's values to them, in order.</summary>
     private static BindRow Bind(DbCommand command, params (string Name, DbType Type)[] columns)

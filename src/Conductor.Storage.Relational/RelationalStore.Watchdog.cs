@@ -44,32 +44,12 @@ public abstract partial class RelationalStore
                 var failed = new List<JobId>();
                 foreach (var (id, attempt, requeue) in jobs)
                 {
-                    var error = requeue ? reason + "; requeued as the job asked" : reason;
-                    await using var update = Command(connection, tx, requeue
-                            ? """
-                              UPDATE jobs SET state = 'PENDING', reason = NULL, exit_code = '0:0', error_msg = @error,
-                                  node = NULL, cores = NULL, start_time = NULL, end_time = NULL, eligible_time = @now,
-                                  pid = NULL, pid_start_ticks = NULL, launched_time = NULL
-                              WHERE id = @id AND state = 'RUNNING' AND attempt = @attempt;
-                              """
-                            : """
-                              UPDATE jobs SET state = 'NODE_FAIL', reason = NULL, exit_code = '0:0', error_msg = @error, end_time = @now
-                              WHERE id = @id AND state = 'RUNNING' AND attempt = @attempt;
-                              """)
-                        .With("error", error)
-                        .With("now", now)
-                        .With("id", id.Value)
-                        .With("attempt", attempt);
-                    if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+                    var end = JobTransitions.Lost(JobState.NodeFail, reason, requeue, attempt);
+                    var completion = new JobCompletion(id, attempt, end.State, ExitCode.Success, end.Error, now);
+                    if (await EndAttemptAsync(connection, tx, completion, ct).ConfigureAwait(false))
                     {
-                        continue;
+                        (end.Requeued ? requeued : failed).Add(id);
                     }
-
-                    await ReleaseAsync(connection, tx, id, ct).ConfigureAwait(false);
-                    var state = requeue ? JobState.Pending : JobState.NodeFail;
-                    await InsertEventsAsync(connection, tx, id, [new AgentEvent(now, requeue ? JobEventKind.Requeued : JobEventKind.Finished,
-                        StoreValues.FinishedDetail(state, ExitCode.Success, error))], ct).ConfigureAwait(false);
-                    (requeue ? requeued : failed).Add(id);
                 }
 
                 downed.Add(new DownedNode(new NodeName(name), lastHeartbeat, requeued, failed));
