@@ -246,8 +246,18 @@ public sealed class JobExecutor(
         }
 
         context.Result = result;
-        context.RecordUsage(Math.Max(result.Usage.MaxRssKiB, context.Cgroup?.PeakKiB() ?? 0), result.Usage.CpuSeconds);
+        // MaxRSS: the resident memory of the job's processes as the monitor sampled it, or the largest resident set of
+        // one of them as the kernel accounted it, whichever is larger. The kernel's figure for the wrapper starts at
+        // the agent's own peak (the wrapper was spawned sharing the agent's memory, and exec keeps that mark), so it
+        // says something of the job only when it is above that peak.
+        var kernelMaxRss = result.Usage.MaxRssKiB > ProcStat.SelfPeakRssKiB() ? result.Usage.MaxRssKiB : 0;
+        context.RecordUsage(kernelMaxRss, result.Usage.CpuSeconds);
         var oomKilled = context.Cgroup?.OomKilled() == true;
+        if (oomKilled)
+        {
+            context.AddEvent(JobEventKind.Signal, "the kernel killed the job at the memory limit of its cgroup");
+        }
+
         if (result.Exit is null && !context.Adopted && context.Directory is { } dir && !File.Exists(dir.StatusPath) &&
             result.Usage.WaitStatus is { } ws && ExitCode.FromWaitStatus(ws) == ExitCode.Exited(JobWrapper.CgroupJoinFailed))
         {

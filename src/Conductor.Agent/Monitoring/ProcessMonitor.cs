@@ -89,8 +89,10 @@ public sealed class ProcessMonitor(
                 continue;
             }
 
-            context.RecordUsage(usage.RssKiB, usage.CpuTicks / ClockTicksPerSecond);
-            Check(context, watch, usage.RssKiB);
+            // Processes that left the job's session (setsid) are still in its cgroup, where there is one.
+            var rssKiB = Math.Max(usage.RssKiB, context.Cgroup?.ResidentKiB() ?? 0);
+            context.RecordUsage(rssKiB, usage.CpuTicks / ClockTicksPerSecond);
+            Check(context, watch, rssKiB);
         }
     }
 
