@@ -61,6 +61,25 @@ public sealed class DatabaseRestartTests(ITestOutputHelper output) : IAsyncLifet
     [OwnPostgresFact]
     public async Task Restart_OfTheDatabaseWhile50JobsRunAndEnd_LosesNothing()
     {
+        try
+        {
+            await RunRestartScenarioAsync();
+        }
+        catch
+        {
+            // What each process said is the story of a failure.
+            foreach (var process in _processes)
+            {
+                var log = process.ReadLog();
+                output.WriteLine($"--- {process.Name} (last lines) ---\n{log[Math.Max(0, log.Length - 6000)..]}");
+            }
+
+            throw;
+        }
+    }
+
+    private async Task RunRestartScenarioAsync()
+    {
         var environment = new Dictionary<string, string> { ["CONDUCTOR_ADMIN_TOKEN"] = AdminToken };
         var servers = new[] { StartServer("server1", environment), StartServer("server2", environment) };
         StartAgent("nodeA", environment);
@@ -75,9 +94,11 @@ public sealed class DatabaseRestartTests(ITestOutputHelper output) : IAsyncLifet
             async () => (await client.GetFromJsonAsync<JsonNode>("/api/v1/nodes"))!.AsArray().Count(n => n!["state"]!.GetValue<string>() == "UP"),
             n => n == 2, Soon, "both nodes to register");
 
-        // 50 one-CPU jobs on 2 x 25 CPUs: all run at once. Each leaves its id in a marker file when it ends.
+        // 50 one-CPU jobs on 2 x 25 CPUs: all run at once, each until the test releases it; each leaves its id in a
+        // marker file when it ends.
         var marker = Path.Combine(WorkDir, "ran.txt");
-        var script = $"#!/bin/bash\nsleep 5\necho $SLURM_JOB_ID >> {marker}\n";
+        var release = Path.Combine(WorkDir, "release");
+        var script = $"#!/bin/bash\nwhile [ ! -e {release} ]; do sleep 0.2; done\necho $SLURM_JOB_ID >> {marker}\n";
         var ids = new List<string>();
         for (var i = 0; i < Jobs; i++)
         {
@@ -90,6 +111,7 @@ public sealed class DatabaseRestartTests(ITestOutputHelper output) : IAsyncLifet
         // agents' outboxes, the servers answer errors, the leader loses its lock.
         var restart = Stopwatch.StartNew();
         await _postgres!.StopAsync();
+        await File.WriteAllTextAsync(release, "");
         await Poll.UntilAsync(() => File.Exists(marker) && File.ReadAllLines(marker).Length == Jobs, Soon, $"all {Jobs} jobs to end while the database is down");
         await _postgres.StartServerAsync();
         output.WriteLine($"PostgreSQL was down for {restart.Elapsed.TotalSeconds:0.0} s while {Jobs} jobs ended");
