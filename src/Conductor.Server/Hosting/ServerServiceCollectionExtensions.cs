@@ -87,7 +87,7 @@ public static class ServerServiceCollectionExtensions
         services.AddOptions<SchedulerOptions>().BindConfiguration(SchedulerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
-        services.TryAddSingleton<ISchedulingPolicy, FirstFitPolicy>();
+        services.TryAddSingleton<ISchedulingPolicy>(sp => new BackfillPolicy(sp.GetRequiredService<IOptions<SchedulerOptions>>().Value.ToPolicyOptions()));
         services.TryAddSingleton<ILeadership, SoleLeadership>();
         services.AddSingleton<SchedulerService>();
         services.AddHostedService(sp => sp.GetRequiredService<SchedulerService>());
