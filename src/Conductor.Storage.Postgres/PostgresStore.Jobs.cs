@@ -24,11 +24,11 @@ public sealed partial class PostgresStore
                 INSERT INTO jobs (
                     state, reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib,
                     time_limit_seconds, work_dir, stdout_pattern, stderr_pattern, environment, arguments, exclusive,
-                    requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt)
+                    requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt, gres)
                 VALUES (
                     'PENDING', NULL, @name, @account, @partition, @cpus_per_task, @ntasks, @ntasks_per_node, @memory_mib,
                     @time_limit_seconds, @work_dir, @stdout_pattern, @stderr_pattern, @environment, @arguments, @exclusive,
-                    @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0)
+                    @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0, @gres)
                 RETURNING id),
             script AS (
                 INSERT INTO job_scripts (job_id, script) SELECT id, @script FROM job),
@@ -51,6 +51,7 @@ public sealed partial class PostgresStore
             .With("environment", NpgsqlDbType.Jsonb, StoreValues.ToJson(spec.Environment))
             .With("arguments", NpgsqlDbType.Jsonb, StoreValues.ToJson(spec.Arguments))
             .With("exclusive", NpgsqlDbType.Boolean, spec.Exclusive)
+            .With("gres", NpgsqlDbType.Text, spec.Gres.IsEmpty ? null : spec.Gres.ToString())
             .With("requeue", NpgsqlDbType.Boolean, spec.Requeue)
             .With("max_retries", NpgsqlDbType.Integer, spec.MaxRetries)
             .With("nice", NpgsqlDbType.Integer, spec.Nice)

@@ -1,4 +1,5 @@
 using Conductor.Core.Nodes;
+using Conductor.Core.Scheduling;
 using Conductor.Storage.Common;
 using NpgsqlTypes;
 
@@ -11,8 +12,8 @@ public sealed partial class PostgresStore
         ArgumentNullException.ThrowIfNull(node);
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         await using var command = Command(connection, null, """
-                INSERT INTO nodes (name, cpus, memory_mib, partitions, state, state_reason, last_heartbeat, address, registered_time)
-                VALUES (@name, @cpus, @memory, @partitions, 'Up', NULL, @now, @address, @now)
+                INSERT INTO nodes (name, cpus, memory_mib, partitions, state, state_reason, last_heartbeat, address, registered_time, gres)
+                VALUES (@name, @cpus, @memory, @partitions, 'Up', NULL, @now, @address, @now, @gres)
                 ON CONFLICT (name) DO UPDATE SET
                     cpus = excluded.cpus,
                     memory_mib = excluded.memory_mib,
@@ -21,14 +22,16 @@ public sealed partial class PostgresStore
                     state_reason = NULL,
                     last_heartbeat = excluded.last_heartbeat,
                     address = excluded.address,
-                    registered_time = excluded.registered_time;
+                    registered_time = excluded.registered_time,
+                    gres = excluded.gres;
                 """)
             .With("name", NpgsqlDbType.Text, node.Name.Value)
             .With("cpus", NpgsqlDbType.Integer, node.Cpus)
             .With("memory", NpgsqlDbType.Bigint, node.MemoryMiB)
             .With("partitions", NpgsqlDbType.Text, StoreValues.FormatList(node.Partitions))
             .With("now", NpgsqlDbType.Bigint, PgValues.ToMs(now))
-            .With("address", NpgsqlDbType.Text, node.Address);
+            .With("address", NpgsqlDbType.Text, node.Address)
+            .With("gres", NpgsqlDbType.Text, node.GresTotal.IsEmpty ? null : node.GresTotal.ToString());
         await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
@@ -56,7 +59,8 @@ public sealed partial class PostgresStore
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         await using var command = Command(connection, null, """
             SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state, n.state_reason, n.last_heartbeat,
-                   COALESCE(SUM(a.cpus), 0)::integer, COALESCE(SUM(a.memory_mib), 0)::bigint, COUNT(a.job_id)::integer, n.last_recovery
+                   COALESCE(SUM(a.cpus), 0)::integer, COALESCE(SUM(a.memory_mib), 0)::bigint, COUNT(a.job_id)::integer, n.last_recovery,
+                   n.gres, string_agg(a.devices, ',')
             FROM nodes n
             LEFT JOIN allocations a ON a.node = n.name
             GROUP BY n.name
@@ -79,6 +83,8 @@ public sealed partial class PostgresStore
                 AllocatedMemoryMiB = reader.GetInt64(8),
                 RunningJobs = reader.GetInt32(9),
                 LastRecovery = reader.GetStringOrNull(10) is { } json ? System.Text.Json.JsonSerializer.Deserialize<RecoveryReport>(json) : null,
+                Gres = GresList.Parse(reader.GetStringOrNull(11)),
+                AllocatedDevices = GresDevice.ParseList(reader.GetStringOrNull(12)),
             });
         }
 

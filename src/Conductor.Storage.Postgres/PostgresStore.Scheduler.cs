@@ -2,6 +2,7 @@ using System.Text;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Scheduling;
+using Conductor.Core.Storage;
 using Conductor.Storage.Common;
 using NpgsqlTypes;
 
@@ -15,7 +16,7 @@ public sealed partial class PostgresStore
             var pending = new List<PendingJob>();
             await using (var command = Command(connection, tx, """
                 SELECT id, priority, submit_time, partition, ntasks * cpus_per_task, memory_mib, exclusive, hold,
-                       begin_time, time_limit_seconds, reason
+                       begin_time, time_limit_seconds, reason, account, gres
                 FROM jobs
                 WHERE state = 'PENDING';
                 """))
@@ -23,6 +24,7 @@ public sealed partial class PostgresStore
                 // The hot path of every scheduling pass: only the columns the policy needs, from the partial
                 // index of pending jobs, and one string per distinct partition.
                 var partitions = new Dictionary<string, string>(StringComparer.Ordinal);
+                var gresLists = new Dictionary<string, GresList>(StringComparer.Ordinal);
                 await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
                 while (await r.ReadAsync(ct).ConfigureAwait(false))
                 {
@@ -30,6 +32,22 @@ public sealed partial class PostgresStore
                     if (!partitions.TryGetValue(partition, out var shared))
                     {
                         partitions[partition] = shared = partition;
+                    }
+
+                    var account = r.GetString(11);
+                    if (!partitions.TryGetValue(account, out var sharedAccount))
+                    {
+                        partitions[account] = sharedAccount = account;
+                    }
+
+                    GresList? gres = null;
+                    if (!r.IsDBNull(12))
+                    {
+                        var text = r.GetString(12);
+                        if (!gresLists.TryGetValue(text, out gres))
+                        {
+                            gresLists[text] = gres = GresList.Parse(text);
+                        }
                     }
 
                     var limit = r.GetInt64OrNull(9);
@@ -44,14 +62,17 @@ public sealed partial class PostgresStore
                         r.GetBoolean(7),
                         r.GetTimeOrNull(8),
                         limit is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
-                        r.GetStringOrNull(10)));
+                        r.GetStringOrNull(10),
+                        sharedAccount,
+                        gres));
                 }
             }
 
             var nodes = new List<NodeSnapshot>();
             await using (var command = Command(connection, tx, """
                 SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state,
-                       a.job_id, a.cores, a.memory_mib, a.exclusive, a.created_time, j.time_limit_seconds
+                       a.job_id, a.cores, a.memory_mib, a.exclusive, a.created_time, j.time_limit_seconds,
+                       n.gres, a.devices, j.account
                 FROM nodes n
                 LEFT JOIN allocations a ON a.node = n.name
                 LEFT JOIN jobs j ON j.id = a.job_id
@@ -74,7 +95,8 @@ public sealed partial class PostgresStore
                             r.GetInt64(2),
                             StoreValues.ParseList(r.GetString(3)),
                             ParseNodeState(r.GetString(4)),
-                            allocations));
+                            allocations,
+                            GresList.Parse(r.GetStringOrNull(11))));
                     }
 
                     if (!r.IsDBNull(5))
@@ -86,7 +108,10 @@ public sealed partial class PostgresStore
                             StoreValues.ParseCores(r.GetString(6)),
                             r.GetInt64(7),
                             r.GetBoolean(8),
-                            limit is { } seconds ? created + TimeSpan.FromSeconds(seconds) : null));
+                            limit is { } seconds ? created + TimeSpan.FromSeconds(seconds) : null,
+                            GresDevice.ParseList(r.GetStringOrNull(12)),
+                            r.GetStringOrNull(13),
+                            created));
                     }
                 }
             }
@@ -97,7 +122,7 @@ public sealed partial class PostgresStore
     public Task<IReadOnlyList<JobStart>> CommitAsync(SchedulingPlan plan, DateTimeOffset now, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        if (plan.Starts.Count == 0 && plan.ReasonChanges.Count == 0)
+        if (plan.Starts.Count == 0 && plan.ReasonChanges.Count == 0 && plan.Reservations is null)
         {
             return Task.FromResult<IReadOnlyList<JobStart>>([]);
         }
@@ -127,26 +152,27 @@ public sealed partial class PostgresStore
                 // A job listed twice starts once, with its first placement (DISTINCT ON keeps the lowest ordinal).
                 sql.AppendLine("""
                     WITH plan AS (
-                        SELECT DISTINCT ON (p.id) p.id, p.node, p.cores, p.cpus, p.memory_mib, p.ord
-                        FROM unnest(@start_ids, @start_nodes, @start_cores, @start_cpus, @start_memory)
-                             WITH ORDINALITY AS p(id, node, cores, cpus, memory_mib, ord)
+                        SELECT DISTINCT ON (p.id) p.id, p.node, p.cores, p.cpus, p.memory_mib, NULLIF(p.devices, '') AS devices, p.ord
+                        FROM unnest(@start_ids, @start_nodes, @start_cores, @start_cpus, @start_memory, @start_devices)
+                             WITH ORDINALITY AS p(id, node, cores, cpus, memory_mib, devices, ord)
                         ORDER BY p.id, p.ord),
                     started AS (
                         UPDATE jobs j SET
                             state = 'RUNNING', reason = NULL, attempt = j.attempt + 1, node = p.node, cores = p.cores,
-                            start_time = @now, end_time = NULL, exit_code = NULL, error_msg = NULL,
+                            devices = p.devices, expected_start = NULL, start_time = @now, end_time = NULL, exit_code = NULL, error_msg = NULL,
                             pid = NULL, pid_start_ticks = NULL, launched_time = NULL, stdout_path = NULL, stderr_path = NULL,
                             cpu_seconds = NULL, max_rss_kib = NULL
                         FROM plan p
                         WHERE j.id = p.id AND j.state = 'PENDING'
                           AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = p.node AND n.state = 'Down')
-                        RETURNING j.id, j.exclusive, j.attempt, p.node, p.cores, p.cpus, p.memory_mib, p.ord),
+                        RETURNING j.id, j.exclusive, j.attempt, p.node, p.cores, p.cpus, p.memory_mib, p.devices, p.ord),
                     allocated AS (
-                        INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time)
-                        SELECT id, node, cores, cpus, memory_mib, exclusive, attempt, @now FROM started),
+                        INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time, devices)
+                        SELECT id, node, cores, cpus, memory_mib, exclusive, attempt, @now, devices FROM started),
                     scheduled AS (
                         INSERT INTO job_events (job_id, time, kind, detail)
                         SELECT id, @now, @scheduled, 'node=' || node || ' cpus=' || cpus || ' cores=' || cores
+                               || COALESCE(' gres=' || devices, '')
                         FROM started ORDER BY ord)
                     SELECT ord FROM started ORDER BY ord;
                     """);
@@ -157,6 +183,7 @@ public sealed partial class PostgresStore
                     .With("start_cores", NpgsqlDbType.Array | NpgsqlDbType.Text, starts.Select(s => StoreValues.FormatCores(s.Cores)).ToArray())
                     .With("start_cpus", NpgsqlDbType.Array | NpgsqlDbType.Integer, starts.Select(s => s.Cores.Count).ToArray())
                     .With("start_memory", NpgsqlDbType.Array | NpgsqlDbType.Bigint, starts.Select(s => s.MemoryMiB).ToArray())
+                    .With("start_devices", NpgsqlDbType.Array | NpgsqlDbType.Text, starts.Select(s => GresDevice.Format(s.GresDevices)).ToArray())
                     .With("now", NpgsqlDbType.Bigint, PgValues.ToMs(now))
                     .With("scheduled", NpgsqlDbType.Text, JobEventKind.Scheduled.ToWireName());
             }
@@ -176,6 +203,20 @@ public sealed partial class PostgresStore
                     .With("reason_texts", NpgsqlDbType.Array | NpgsqlDbType.Text, plan.ReasonChanges.Select(c => c.Reason).ToArray());
             }
 
+            if (plan.Reservations is { } reservations)
+            {
+                // The plan's reservations replace the previous pass's.
+                sql.AppendLine("""
+                    UPDATE jobs SET expected_start = NULL WHERE expected_start IS NOT NULL AND NOT (id = ANY(@expect_ids));
+                    UPDATE jobs j SET expected_start = e.time
+                    FROM unnest(@expect_ids, @expect_times) AS e(id, time)
+                    WHERE j.id = e.id AND j.state = 'PENDING';
+                    """);
+                command
+                    .With("expect_ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint, reservations.Select(r => r.JobId.Value).ToArray())
+                    .With("expect_times", NpgsqlDbType.Array | NpgsqlDbType.Bigint, reservations.Select(r => PgValues.ToMs(r.Time)).ToArray());
+            }
+
             command.CommandText = sql.ToString();
             var won = new List<JobStart>(plan.Starts.Count);
             await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
@@ -192,5 +233,38 @@ public sealed partial class PostgresStore
 
             return won;
         }, ct);
+    }
+
+    public Task<IReadOnlyList<UsageRecord>> LoadEndedUsageAsync(DateTimeOffset endedAfter, int limit, CancellationToken ct) =>
+        ReadAsync<IReadOnlyList<UsageRecord>>(async (connection, tx) =>
+        {
+            await using var command = Command(connection, tx, """
+                SELECT id, account, ntasks * cpus_per_task, devices, start_time, end_time
+                FROM jobs
+                WHERE state NOT IN ('PENDING', 'RUNNING') AND end_time > @after AND start_time IS NOT NULL
+                ORDER BY end_time
+                LIMIT @limit;
+                """)
+                .With("after", NpgsqlDbType.Bigint, PgValues.ToMs(endedAfter))
+                .With("limit", NpgsqlDbType.Integer, limit);
+            return await ReadUsageAsync(command, ct).ConfigureAwait(false);
+        }, ct);
+
+    private static async Task<IReadOnlyList<UsageRecord>> ReadUsageAsync(System.Data.Common.DbCommand command, CancellationToken ct)
+    {
+        var records = new List<UsageRecord>();
+        await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            records.Add(new UsageRecord(
+                new JobId(r.GetInt64(0)),
+                r.GetString(1),
+                r.GetInt32(2),
+                GresDevice.ParseList(r.GetStringOrNull(3)).Count(d => d.Name == GresDevice.Gpu),
+                StoreValues.FromMs(r.GetInt64(4)),
+                StoreValues.FromMs(r.GetInt64(5))));
+        }
+
+        return records;
     }
 }

@@ -23,11 +23,11 @@ public sealed partial class SqliteStore
                 INSERT INTO jobs (
                     state, reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib,
                     time_limit_seconds, work_dir, stdout_pattern, stderr_pattern, environment, arguments, exclusive,
-                    requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt)
+                    requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt, gres)
                 VALUES (
                     'PENDING', NULL, @name, @account, @partition, @cpus_per_task, @ntasks, @ntasks_per_node, @memory_mib,
                     @time_limit_seconds, @work_dir, @stdout_pattern, @stderr_pattern, @environment, @arguments, @exclusive,
-                    @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0)
+                    @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0, @gres)
                 RETURNING id;
                 """);
             var p = insert.Parameters;
@@ -51,6 +51,7 @@ public sealed partial class SqliteStore
             p.AddWithValue("@hold", spec.Hold);
             p.AddWithValue("@begin_time", SqlValues.ToMs(spec.Begin));
             p.AddWithValue("@priority", spec.Priority);
+            p.AddWithValue("@gres", spec.Gres.IsEmpty ? DBNull.Value : spec.Gres.ToString());
             p.AddWithValue("@submit_time", SqlValues.ToMs(job.SubmitTime));
             p.AddWithValue("@eligible_time", SqlValues.ToMs(spec.Begin ?? job.SubmitTime));
 

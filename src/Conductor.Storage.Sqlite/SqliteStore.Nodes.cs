@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Conductor.Core.Nodes;
+using Conductor.Core.Scheduling;
 using Conductor.Storage.Common;
 using Dapper;
 
@@ -14,8 +15,8 @@ public sealed partial class SqliteStore
         {
             await connection.ExecuteAsync(new CommandDefinition(
                 """
-                INSERT INTO nodes (name, cpus, memory_mib, partitions, state, state_reason, last_heartbeat, address, registered_time)
-                VALUES (@name, @cpus, @memory, @partitions, 'Up', NULL, @now, @address, @now)
+                INSERT INTO nodes (name, cpus, memory_mib, partitions, state, state_reason, last_heartbeat, address, registered_time, gres)
+                VALUES (@name, @cpus, @memory, @partitions, 'Up', NULL, @now, @address, @now, @gres)
                 ON CONFLICT (name) DO UPDATE SET
                     cpus = excluded.cpus,
                     memory_mib = excluded.memory_mib,
@@ -24,7 +25,8 @@ public sealed partial class SqliteStore
                     state_reason = NULL,
                     last_heartbeat = excluded.last_heartbeat,
                     address = excluded.address,
-                    registered_time = excluded.registered_time;
+                    registered_time = excluded.registered_time,
+                    gres = excluded.gres;
                 """,
                 new
                 {
@@ -34,6 +36,7 @@ public sealed partial class SqliteStore
                     partitions = StoreValues.FormatList(node.Partitions),
                     now = SqlValues.ToMs(now),
                     address = node.Address,
+                    gres = node.GresTotal.IsEmpty ? null : node.GresTotal.ToString(),
                 },
                 tx,
                 cancellationToken: ct)).ConfigureAwait(false);
@@ -67,7 +70,8 @@ public sealed partial class SqliteStore
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         await using var command = Command(connection, null, """
             SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state, n.state_reason, n.last_heartbeat,
-                   COALESCE(SUM(a.cpus), 0), COALESCE(SUM(a.memory_mib), 0), COUNT(a.job_id), n.last_recovery
+                   COALESCE(SUM(a.cpus), 0), COALESCE(SUM(a.memory_mib), 0), COUNT(a.job_id), n.last_recovery,
+                   n.gres, group_concat(a.devices, ',')
             FROM nodes n
             LEFT JOIN allocations a ON a.node = n.name
             GROUP BY n.name
@@ -90,6 +94,8 @@ public sealed partial class SqliteStore
                 AllocatedMemoryMiB = reader.GetInt64(8),
                 RunningJobs = reader.GetInt32(9),
                 LastRecovery = reader.GetStringOrNull(10) is { } json ? JsonSerializer.Deserialize<RecoveryReport>(json) : null,
+                Gres = GresList.Parse(reader.GetStringOrNull(11)),
+                AllocatedDevices = GresDevice.ParseList(reader.GetStringOrNull(12)),
             });
         }
 

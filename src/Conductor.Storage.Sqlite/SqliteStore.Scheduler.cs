@@ -1,6 +1,7 @@
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Scheduling;
+using Conductor.Core.Storage;
 using Conductor.Storage.Common;
 
 namespace Conductor.Storage.Sqlite;
@@ -13,14 +14,15 @@ public sealed partial class SqliteStore
             var pending = new List<PendingJob>();
             await using (var command = Command(connection, tx, """
                 SELECT id, priority, submit_time, partition, ntasks * cpus_per_task, memory_mib, exclusive, hold,
-                       begin_time, time_limit_seconds, reason
+                       begin_time, time_limit_seconds, reason, account, gres
                 FROM jobs INDEXED BY ix_jobs_pending
                 WHERE state = 'PENDING';
                 """))
             {
                 // The hot path of every scheduling pass: a plain synchronous loop (the provider's async reads
-                // complete synchronously anyway) and one string per distinct partition.
+                // complete synchronously anyway) and one string per distinct partition, account and request.
                 var partitions = new Dictionary<string, string>(StringComparer.Ordinal);
+                var gresLists = new Dictionary<string, GresList>(StringComparer.Ordinal);
                 await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
                 while (r.Read())
                 {
@@ -28,6 +30,22 @@ public sealed partial class SqliteStore
                     if (!partitions.TryGetValue(partition, out var shared))
                     {
                         partitions[partition] = shared = partition;
+                    }
+
+                    var account = r.GetString(11);
+                    if (!partitions.TryGetValue(account, out var sharedAccount))
+                    {
+                        partitions[account] = sharedAccount = account;
+                    }
+
+                    GresList? gres = null;
+                    if (!r.IsDBNull(12))
+                    {
+                        var text = r.GetString(12);
+                        if (!gresLists.TryGetValue(text, out gres))
+                        {
+                            gresLists[text] = gres = GresList.Parse(text);
+                        }
                     }
 
                     var limit = r.GetInt64OrNull(9);
@@ -42,14 +60,17 @@ public sealed partial class SqliteStore
                         r.GetBoolean(7),
                         r.GetTimeOrNull(8),
                         limit is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
-                        r.GetStringOrNull(10)));
+                        r.GetStringOrNull(10),
+                        sharedAccount,
+                        gres));
                 }
             }
 
             var nodes = new List<NodeSnapshot>();
             await using (var command = Command(connection, tx, """
                 SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state,
-                       a.job_id, a.cores, a.memory_mib, a.exclusive, a.created_time, j.time_limit_seconds
+                       a.job_id, a.cores, a.memory_mib, a.exclusive, a.created_time, j.time_limit_seconds,
+                       n.gres, a.devices, j.account
                 FROM nodes n
                 LEFT JOIN allocations a ON a.node = n.name
                 LEFT JOIN jobs j ON j.id = a.job_id
@@ -72,7 +93,8 @@ public sealed partial class SqliteStore
                             r.GetInt64(2),
                             StoreValues.ParseList(r.GetString(3)),
                             ParseNodeState(r.GetString(4)),
-                            allocations));
+                            allocations,
+                            GresList.Parse(r.GetStringOrNull(11))));
                     }
 
                     if (!r.IsDBNull(5))
@@ -84,7 +106,10 @@ public sealed partial class SqliteStore
                             StoreValues.ParseCores(r.GetString(6)),
                             r.GetInt64(7),
                             r.GetBoolean(8),
-                            limit is { } seconds ? created + TimeSpan.FromSeconds(seconds) : null));
+                            limit is { } seconds ? created + TimeSpan.FromSeconds(seconds) : null,
+                            GresDevice.ParseList(r.GetStringOrNull(12)),
+                            r.GetStringOrNull(13),
+                            created));
                     }
                 }
             }
@@ -106,6 +131,7 @@ public sealed partial class SqliteStore
                 await using var start = Command(connection, tx, """
                     UPDATE jobs SET
                         state = 'RUNNING', reason = NULL, attempt = attempt + 1, node = @node, cores = @cores,
+                        devices = @devices, expected_start = NULL,
                         start_time = @now, end_time = NULL, exit_code = NULL, error_msg = NULL,
                         pid = NULL, pid_start_ticks = NULL, launched_time = NULL, stdout_path = NULL, stderr_path = NULL,
                         cpu_seconds = NULL, max_rss_kib = NULL
@@ -116,11 +142,12 @@ public sealed partial class SqliteStore
                 var startId = start.Add("@id");
                 var startNode = start.Add("@node");
                 var startCores = start.Add("@cores");
+                var startDevices = start.Add("@devices");
                 start.Parameters.AddWithValue("@now", nowMs);
 
                 await using var allocate = Command(connection, tx, """
-                    INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time)
-                    VALUES (@id, @node, @cores, @cpus, @memory, @exclusive, @attempt, @now);
+                    INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time, devices)
+                    VALUES (@id, @node, @cores, @cpus, @memory, @exclusive, @attempt, @now, @devices);
                     """);
                 var allocId = allocate.Add("@id");
                 var allocNode = allocate.Add("@node");
@@ -129,6 +156,7 @@ public sealed partial class SqliteStore
                 var allocMemory = allocate.Add("@memory");
                 var allocExclusive = allocate.Add("@exclusive");
                 var allocAttempt = allocate.Add("@attempt");
+                var allocDevices = allocate.Add("@devices");
                 allocate.Parameters.AddWithValue("@now", nowMs);
 
                 await using var scheduled = Command(connection, tx,
@@ -144,6 +172,8 @@ public sealed partial class SqliteStore
                     startId.Value = job.JobId.Value;
                     startNode.Value = job.Node.Value;
                     startCores.Value = cores;
+                    var devices = job.GresDevices.Count == 0 ? (object)DBNull.Value : GresDevice.Format(job.GresDevices);
+                    startDevices.Value = devices;
 
                     bool exclusive;
                     long attempt;
@@ -167,10 +197,13 @@ public sealed partial class SqliteStore
                     allocMemory.Value = job.MemoryMiB;
                     allocExclusive.Value = exclusive;
                     allocAttempt.Value = attempt;
+                    allocDevices.Value = devices;
                     await allocate.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
 
                     eventId.Value = job.JobId.Value;
-                    eventDetail.Value = $"node={job.Node.Value} cpus={job.Cores.Count} cores={cores}";
+                    eventDetail.Value = job.GresDevices.Count == 0
+                        ? $"node={job.Node.Value} cpus={job.Cores.Count} cores={cores}"
+                        : $"node={job.Node.Value} cpus={job.Cores.Count} cores={cores} gres={GresDevice.Format(job.GresDevices)}";
                     await scheduled.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
 
                     won.Add(job);
@@ -190,7 +223,56 @@ public sealed partial class SqliteStore
                 }
             }
 
+            if (plan.Reservations is { } reservations)
+            {
+                // The plan's reservations replace the previous pass's.
+                await using var clear = Command(connection, tx, "UPDATE jobs SET expected_start = NULL WHERE expected_start IS NOT NULL;");
+                await clear.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                await using var expect = Command(connection, tx, "UPDATE jobs SET expected_start = @time WHERE id = @id AND state = 'PENDING';");
+                var expectId = expect.Add("@id");
+                var expectTime = expect.Add("@time");
+                foreach (var reservation in reservations)
+                {
+                    expectId.Value = reservation.JobId.Value;
+                    expectTime.Value = SqlValues.ToMs(reservation.Time);
+                    await expect.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+            }
+
             return won;
         }, ct);
+    }
+
+    public Task<IReadOnlyList<UsageRecord>> LoadEndedUsageAsync(DateTimeOffset endedAfter, int limit, CancellationToken ct) =>
+        ReadAsync<IReadOnlyList<UsageRecord>>(async (connection, tx) =>
+        {
+            await using var command = Command(connection, tx, """
+                SELECT id, account, ntasks * cpus_per_task, devices, start_time, end_time
+                FROM jobs
+                WHERE state NOT IN ('PENDING', 'RUNNING') AND end_time > @after AND start_time IS NOT NULL
+                ORDER BY end_time
+                LIMIT @limit;
+                """);
+            command.Parameters.AddWithValue("@after", SqlValues.ToMs(endedAfter));
+            command.Parameters.AddWithValue("@limit", limit);
+            return await ReadUsageAsync(command, ct).ConfigureAwait(false);
+        }, ct);
+
+    private static async Task<IReadOnlyList<UsageRecord>> ReadUsageAsync(System.Data.Common.DbCommand command, CancellationToken ct)
+    {
+        var records = new List<UsageRecord>();
+        await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            records.Add(new UsageRecord(
+                new JobId(r.GetInt64(0)),
+                r.GetString(1),
+                r.GetInt32(2),
+                GresDevice.ParseList(r.GetStringOrNull(3)).Count(d => d.Name == GresDevice.Gpu),
+                StoreValues.FromMs(r.GetInt64(4)),
+                StoreValues.FromMs(r.GetInt64(5))));
+        }
+
+        return records;
     }
 }

@@ -4,6 +4,7 @@ using Conductor.Cli.Hosting;
 using Conductor.Core.Nodes;
 using Conductor.Core.Parsing;
 using Conductor.Server.Hosting;
+using Conductor.Server.Scheduling;
 
 namespace Conductor.Cli.Commands;
 
@@ -52,7 +53,8 @@ public static class ServerCommand
         {
             dataDir, listen, noAuth, retention, db, nodeTimeout,
         };
-        foreach (var option in nodeFlags.All)
+        var schedulerFlags = new SchedulerFlags();
+        foreach (var option in nodeFlags.All.Concat(schedulerFlags.All))
         {
             command.Options.Add(option);
         }
@@ -60,25 +62,28 @@ public static class ServerCommand
         command.SetAction((parse, ct) =>
         {
             var (resources, error) = nodeFlags.Resolve(parse);
-            return resources is null
-                ? Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, error!))
+            var (scheduling, schedulingError) = schedulerFlags.Resolve(parse);
+            return resources is null || scheduling is null
+                ? Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, (error ?? schedulingError)!))
                 : RunAsync(new ServerSettings(
                     parse.GetValue(dataDir)!,
                     parse.GetValue(listen)!,
                     resources,
-                    parse.GetValue(nodeFlags.Cpus) is not null || parse.GetValue(nodeFlags.Memory) is not null || parse.GetValue(nodeFlags.Node) is not null,
+                    parse.GetValue(nodeFlags.Cpus) is not null || parse.GetValue(nodeFlags.Memory) is not null || parse.GetValue(nodeFlags.Node) is not null ||
+                        parse.GetValue(nodeFlags.Gres) is not null,
                     parse.GetValue(noAuth),
                     parse.GetValue(nodeFlags.Drain),
                     parse.GetValue(retention)!,
                     parse.GetValue(db),
-                    parse.GetValue(nodeTimeout)!));
+                    parse.GetValue(nodeTimeout)!,
+                    scheduling));
         });
         return command;
     }
 
     private sealed record ServerSettings(
         string DataDirectory, string Listen, NodeResources Resources, bool NodeGiven, bool NoAuth, bool Drain, string Retention,
-        string? Database, string NodeTimeout);
+        string? Database, string NodeTimeout, Action<SchedulerOptions> Scheduling);
 
     /// <summary>The flags checked and made a <see cref="ServerSetup"/>, or the sentence that says what is wrong.</summary>
     private static (ServerSetup? Setup, string? Error) Check(ServerSettings s)
@@ -101,7 +106,7 @@ public static class ServerCommand
 
         if (cluster && (s.NodeGiven || s.Drain))
         {
-            return (null, "--cpus, --memory, --node and --drain describe this machine's agent, and with --db the server runs none; give them to 'conductor agent' on each node.");
+            return (null, "--cpus, --memory, --node, --gres and --drain describe this machine's agent, and with --db the server runs none; give them to 'conductor agent' on each node.");
         }
 
         var dataDirectory = Path.GetFullPath(s.DataDirectory);
@@ -111,7 +116,7 @@ public static class ServerCommand
         }
 
         return (new ServerSetup(dataDirectory, s.Listen, s.NoAuth, s.Resources.Partitions[0], retention, nodeTimeout, s.Database,
-            cluster ? null : s.Resources, s.Drain), null);
+            cluster ? null : s.Resources, s.Drain, s.Scheduling), null);
     }
 
     private static async Task<int> RunAsync(ServerSettings settings)

@@ -22,7 +22,8 @@ public sealed record ServerSetup(
     TimeSpan NodeTimeout,
     string? Database,
     NodeResources? LocalNode,
-    bool Drain)
+    bool Drain,
+    Action<SchedulerOptions>? Scheduling = null)
 {
     public bool Cluster => Database is not null;
 
@@ -77,6 +78,11 @@ public static class ConductorHosts
 
         services.AddConductorApi();
         services.AddConductorScheduler();
+        if (setup.Scheduling is { } scheduling)
+        {
+            services.Configure(scheduling);
+        }
+
         services.AddConductorRetention();
         services.Configure<RetentionOptions>(o => o.MaxAge = setup.Retention);
         if (setup.LocalNode is { } node)
@@ -113,6 +119,7 @@ public static class ConductorHosts
         agent.Cpus = node.Cpus;
         agent.MemoryMiB = node.MemoryMiB;
         agent.Partitions = node.Partitions.ToList();
+        agent.Gres = node.Gres.ToString();
         agent.ScriptsDirectory = scriptsDirectory;
         agent.KillWait = node.KillWait;
         agent.Drain = drain;

@@ -12,6 +12,9 @@ public sealed record SubmitDefaults
     /// <summary>When true the caller may not choose another account (a non-admin token).</summary>
     public bool AccountIsFixed { get; init; }
 
+    /// <summary>When true the caller may give a negative nice, raising the job above others (the admin).</summary>
+    public bool MayRaisePriority { get; init; }
+
     public string Name { get; init; } = "script";
     public string Partition { get; init; } = "default";
     public TimeSpan? TimeLimit { get; init; }
@@ -149,6 +152,10 @@ public static class JobSpecBuilder
         if (nice is < -10000 or > 10000)
         {
             errors.Add("nice", "must be between -10000 and 10000");
+        }
+        else if (nice < 0 && !defaults.MayRaisePriority)
+        {
+            errors.Add("nice", "may be negative only for the admin: a negative nice raises the job above others");
         }
 
         var gres = Gres(input, tasks, errors);

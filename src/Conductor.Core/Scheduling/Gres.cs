@@ -110,6 +110,16 @@ public sealed class GresList : IEquatable<GresList>
         return true;
     }
 
+    /// <summary>
+    /// The GPUs a machine has, from the names of its device files: one per <c>nvidia&lt;N&gt;</c> (not nvidiactl,
+    /// nvidia-uvm, ...), as <c>gpu:count</c>.
+    /// </summary>
+    public static GresList FromNvidiaDevices(IEnumerable<string?> deviceNames)
+    {
+        var count = deviceNames.Count(n => n is { Length: > 6 } && n.StartsWith("nvidia", StringComparison.Ordinal) && n[6..].All(char.IsAsciiDigit));
+        return count == 0 ? None : Of([new GresItem(GresDevice.Gpu, null, count)]);
+    }
+
     public static GresList Parse(string? text) =>
         TryParse(text, out var gres, out var error) ? gres : throw new FormatException(error);
 

@@ -26,6 +26,7 @@ public static class ServerServiceCollectionExtensions
         services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
         services.TryAddSingleton<ILeadership, SoleLeadership>();
         services.AddSingleton<JobService>();
+        services.TryAddSingleton<SchedulerView>();
         services.AddSingleton<DashboardService>();
         services.AddSingleton<ConductorMetrics>();
         services.AddSingleton<ISchedulerPassObserver>(sp => sp.GetRequiredService<ConductorMetrics>());
@@ -89,6 +90,8 @@ public static class ServerServiceCollectionExtensions
         services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
         services.TryAddSingleton<ISchedulingPolicy>(sp => new BackfillPolicy(sp.GetRequiredService<IOptions<SchedulerOptions>>().Value.ToPolicyOptions()));
         services.TryAddSingleton<ILeadership, SoleLeadership>();
+        services.TryAddSingleton<FairShareLedger>();
+        services.TryAddSingleton<SchedulerView>();
         services.AddSingleton<SchedulerService>();
         services.AddHostedService(sp => sp.GetRequiredService<SchedulerService>());
         return services;

@@ -43,6 +43,7 @@ public sealed class JobService(
         {
             Account = caller.Account,
             AccountIsFixed = !caller.IsAdmin,
+            MayRaisePriority = caller.IsAdmin,
             Partition = _options.DefaultPartition,
             TimeLimit = _options.DefaultTimeLimitValue,
             MaxTimeLimit = _options.MaxTimeLimitValue,
