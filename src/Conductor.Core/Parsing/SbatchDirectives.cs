@@ -155,7 +155,7 @@ public static class SbatchDirectives
     /// <summary>Slurm options that mean nothing on a Conductor cluster: accepted in scripts with a warning, so existing scripts still run.</summary>
     private static readonly HashSet<string> Ignored = new(StringComparer.Ordinal)
     {
-        "mail-type", "mail-user", "qos", "constraint", "gres", "gpus", "gpus-per-node", "gpus-per-task", "licenses", "reservation",
+        "mail-type", "mail-user", "qos", "constraint", "gpus-per-node", "licenses", "reservation",
         "comment", "open-mode", "signal", "kill-on-invalid-dep", "wckey", "distribution", "threads-per-core", "hint", "get-user-env",
         "propagate", "uid", "gid", "profile", "mincpus", "tmp", "wait-all-nodes", "container", "cluster", "clusters", "C", "q", "M",
     };
