@@ -32,23 +32,19 @@ public sealed class SchedulingTests
         using var client = server.CreateClient();
         var cli = new Cli(server, server.WorkDirectory);
 
-        var ids = new List<string>();
-        for (var i = 0; i < 3; i++)
-        {
-            ids.Add(await SubmitAsync(cli, "--gres", "gpu:1", "--wrap", "echo $CUDA_VISIBLE_DEVICES; sleep 3"));
-        }
+        // The three submits run side by side, so all three are queued within the first job's 3 seconds.
+        var ids = (await Task.WhenAll(Enumerable.Range(0, 3).Select(_ =>
+            SubmitAsync(cli, "--gres", "gpu:1", "--wrap", "echo $CUDA_VISIBLE_DEVICES; sleep 3")))).OrderBy(long.Parse).ToList();
 
         var third = await WaitForAsync(client, ids[2], j => j["reason"]?.GetValue<string>() == "Resources", "to wait for Resources");
         Assert.Equal("PENDING", State(third));
-        var first = await JobAsync(client, ids[0]);
-        var second = await JobAsync(client, ids[1]);
-        Assert.Equal(("RUNNING", "RUNNING"), (State(first), State(second)));
-        Assert.Equal(["0", "1"], new[] { first, second }.Select(j => j["detail"]!["gpus"]!.GetValue<string>()).Order());
 
-        // While both GPUs are busy (the jobs run 3 s): the node API and the metrics count them.
-        var node = JsonNode.Parse(await client.GetStringAsync("/api/v1/nodes"))!.AsArray()[0]!;
-        Assert.Equal(("gpu:2", 2, 2), (node["gres"]!.GetValue<string>(), node["gpus"]!.GetValue<int>(), node["gpus_allocated"]!.GetValue<int>()));
-        Assert.Contains("conductor_node_gres_allocated{node=\"e2e-node\",name=\"gpu\"} 2", await client.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        // While both GPUs are busy: the node API and the metrics count them.
+        var node = await Poll.UntilAsync(async () => JsonNode.Parse(await client.GetStringAsync("/api/v1/nodes"))!.AsArray()[0]!,
+            n => n["gpus_allocated"]!.GetValue<int>() == 2, Soon, "the node to show both GPUs in use");
+        Assert.Equal(("gpu:2", 2), (node["gres"]!.GetValue<string>(), node["gpus"]!.GetValue<int>()));
+        await Poll.UntilAsync(() => client.GetStringAsync("/metrics"),
+            m => m.Contains("conductor_node_gres_allocated{node=\"e2e-node\",name=\"gpu\"} 2", StringComparison.Ordinal), Soon, "the metrics to count both GPUs");
         var table = await cli.RunAsync("nodes");
         Assert.Contains("GPUS(A/T)", table.Stdout, StringComparison.Ordinal);
         Assert.Contains("gpu:2", table.Stdout, StringComparison.Ordinal);
@@ -60,6 +56,9 @@ public sealed class SchedulingTests
         }
 
         Assert.All(ended, j => Assert.Equal("COMPLETED", State(j)));
+        Assert.Equal(["0", "1"], ended.Take(2).Select(j => j["detail"]!["gpus"]!.GetValue<string>()).Order());
+        Assert.True(Time(ended[0], "start") < Time(ended[1], "end") && Time(ended[1], "start") < Time(ended[0], "end"),
+            "the first two jobs did not run at once");
         var outputs = ids.Select(id => File.ReadAllText(Path.Combine(server.WorkDirectory, $"slurm-{id}.out")).Trim()).ToList();
         Assert.Equal(["0", "1"], outputs.Take(2).Order());
         Assert.Contains(outputs[2], new[] { "0", "1" });
@@ -114,5 +113,27 @@ public sealed class SchedulingTests
         Assert.True(Time(shortJob, "start") < Time(running, "end"), "S did not start while R ran");
         Assert.True(Time(late, "start") >= Time(wide, "start"), "L started before W");
         Assert.True(Time(wide, "start") >= Time(running, "end"), "W started before R ended");
+    }
+
+    [Fact]
+    public async Task Partitions_ApplyTheirDefaultAndMaximumTime_TheirAccounts_AndExclusiveNodes()
+    {
+        await using var server = await ServerProcess.StartAsync(
+            "--cpus", "2", "--partition-limits", "default DefaultTime=2 MaxTime=5 AllowAccounts=physics,chemistry PriorityTier=1 Exclusive=yes");
+        using var client = server.CreateClient();
+        var cli = new Cli(server, server.WorkDirectory);
+
+        var id = await SubmitAsync(cli, "-A", "physics", "--hold", "--wrap", "true");
+        var job = await JobAsync(client, id);
+        Assert.Equal(120, job["time"]!["limit_seconds"]!.GetValue<double>());
+        Assert.True(job["detail"]!["exclusive"]!.GetValue<bool>());
+
+        var tooLong = await cli.RunAsync("submit", "-A", "physics", "-t", "10", "--wrap", "true");
+        Assert.Equal(1, tooLong.Code);
+        Assert.Contains("maximum", tooLong.Stderr, StringComparison.Ordinal);
+
+        var stranger = await cli.RunAsync("submit", "-A", "biology", "--wrap", "true");
+        Assert.Equal(1, stranger.Code);
+        Assert.Contains("may not use partition 'default'", stranger.Stderr, StringComparison.Ordinal);
     }
 }

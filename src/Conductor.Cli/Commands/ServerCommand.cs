@@ -3,6 +3,7 @@ using System.Globalization;
 using Conductor.Cli.Hosting;
 using Conductor.Core.Nodes;
 using Conductor.Core.Parsing;
+using Conductor.Core.Scheduling;
 using Conductor.Server.Hosting;
 using Conductor.Server.Scheduling;
 
@@ -49,9 +50,17 @@ public static class ServerCommand
             DefaultValueFactory = _ => "30s",
         };
 
+        var partitionLimits = new Option<string[]>("--partition-limits")
+        {
+            Description = "Limits of a partition, as a slurm.conf line: 'gpu DefaultTime=1:00:00 MaxTime=1-00:00:00 AllowAccounts=physics,chemistry " +
+                "PriorityTier=2 Exclusive=yes'. Once per partition.",
+            HelpName = "LINE",
+            AllowMultipleArgumentsPerToken = false,
+        };
+
         var command = new Command("server", "Run the server: REST API, scheduler and a local agent on an embedded SQLite database, or with --db a cluster server on PostgreSQL.")
         {
-            dataDir, listen, noAuth, retention, db, nodeTimeout,
+            dataDir, listen, noAuth, retention, db, nodeTimeout, partitionLimits,
         };
         var schedulerFlags = new SchedulerFlags();
         foreach (var option in nodeFlags.All.Concat(schedulerFlags.All))
@@ -63,6 +72,17 @@ public static class ServerCommand
         {
             var (resources, error) = nodeFlags.Resolve(parse);
             var (scheduling, schedulingError) = schedulerFlags.Resolve(parse);
+            var partitions = new List<PartitionLimits>();
+            foreach (var line in parse.GetValue(partitionLimits) ?? [])
+            {
+                if (!PartitionLimits.TryParse(line, out var limits, out var limitsError))
+                {
+                    return Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, $"--partition-limits {limitsError}."));
+                }
+
+                partitions.Add(limits);
+            }
+
             return resources is null || scheduling is null
                 ? Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, (error ?? schedulingError)!))
                 : RunAsync(new ServerSettings(
@@ -76,14 +96,15 @@ public static class ServerCommand
                     parse.GetValue(retention)!,
                     parse.GetValue(db),
                     parse.GetValue(nodeTimeout)!,
-                    scheduling));
+                    scheduling,
+                    partitions));
         });
         return command;
     }
 
     private sealed record ServerSettings(
         string DataDirectory, string Listen, NodeResources Resources, bool NodeGiven, bool NoAuth, bool Drain, string Retention,
-        string? Database, string NodeTimeout, Action<SchedulerOptions> Scheduling);
+        string? Database, string NodeTimeout, Action<SchedulerOptions> Scheduling, IReadOnlyList<PartitionLimits> Partitions);
 
     /// <summary>The flags checked and made a <see cref="ServerSetup"/>, or the sentence that says what is wrong.</summary>
     private static (ServerSetup? Setup, string? Error) Check(ServerSettings s)
@@ -116,7 +137,7 @@ public static class ServerCommand
         }
 
         return (new ServerSetup(dataDirectory, s.Listen, s.NoAuth, s.Resources.Partitions[0], retention, nodeTimeout, s.Database,
-            cluster ? null : s.Resources, s.Drain, s.Scheduling), null);
+            cluster ? null : s.Resources, s.Drain, s.Scheduling, s.Partitions), null);
     }
 
     private static async Task<int> RunAsync(ServerSettings settings)

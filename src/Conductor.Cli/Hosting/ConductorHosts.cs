@@ -23,7 +23,8 @@ public sealed record ServerSetup(
     string? Database,
     NodeResources? LocalNode,
     bool Drain,
-    Action<SchedulerOptions>? Scheduling = null)
+    Action<SchedulerOptions>? Scheduling = null,
+    IReadOnlyList<Core.Scheduling.PartitionLimits>? Partitions = null)
 {
     public bool Cluster => Database is not null;
 
@@ -77,6 +78,11 @@ public static class ConductorHosts
         }
 
         services.AddConductorApi();
+        if (setup.Partitions is { Count: > 0 } partitions)
+        {
+            services.Configure<ServerOptions>(o => o.Partitions = [.. partitions]);
+        }
+
         services.AddConductorScheduler();
         if (setup.Scheduling is { } scheduling)
         {

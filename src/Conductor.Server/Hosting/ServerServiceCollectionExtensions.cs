@@ -88,7 +88,10 @@ public static class ServerServiceCollectionExtensions
         services.AddOptions<SchedulerOptions>().BindConfiguration(SchedulerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
-        services.TryAddSingleton<ISchedulingPolicy>(sp => new BackfillPolicy(sp.GetRequiredService<IOptions<SchedulerOptions>>().Value.ToPolicyOptions()));
+        services.TryAddSingleton<ISchedulingPolicy>(sp => new BackfillPolicy(sp.GetRequiredService<IOptions<SchedulerOptions>>().Value.ToPolicyOptions() with
+        {
+            PartitionTiers = (sp.GetService<IOptions<ServerOptions>>()?.Value.Partitions ?? []).ToDictionary(p => p.Name, p => p.PriorityTier, StringComparer.Ordinal),
+        }));
         services.TryAddSingleton<ILeadership, SoleLeadership>();
         services.TryAddSingleton<FairShareLedger>();
         services.TryAddSingleton<SchedulerView>();
