@@ -3,7 +3,7 @@ using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Scheduling;
 
-namespace Conductor.Storage.Common;
+namespace Conductor.Storage.Relational;
 
 /// <summary>The job columns a <see cref="JobRecord"/> is built from (never the script), and the mapping.</summary>
 public static class JobRows
