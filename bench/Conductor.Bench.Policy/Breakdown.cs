@@ -6,7 +6,7 @@ namespace Conductor.Bench.Policy;
 
 /// <summary>
 /// A Stopwatch breakdown of the most expensive pass (every job tried on every node): the same steps as
-/// FirstFitPolicy.Plan, timed one by one — the order (copy and sort), and the per-job node scans with
+/// BackfillPolicy.Plan, timed one by one — the order (copy and sort), and the per-job node scans with
 /// the partition membership test they make (one scan to place the job, one to tell the reason).
 /// These are replicas of the policy's steps, for attribution; the policy itself is what PassBenchmarks times.
 /// </summary>
@@ -15,7 +15,7 @@ public static class Breakdown
     public static void Run(int pending, int nodes, int iterations)
     {
         var snapshot = Snapshots.Create(pending, nodes, Occupancy.Full);
-        var policy = new FirstFitPolicy();
+        var policy = new BackfillPolicy();
         var now = new DateTimeOffset(2026, 1, 1, 1, 0, 0, TimeSpan.Zero);
 
         var whole = Time(iterations, () => policy.Plan(snapshot, now));

@@ -48,7 +48,7 @@ internal static class BacklogBench
         Console.WriteLine();
         Console.WriteLine("""
             submit/s: K jobs over HTTP; srv ms/submit: server CPU time per submit during that phase.
-            pass = load + plan: the scheduler's snapshot load (SqliteStore.LoadSnapshotAsync) and FirstFitPolicy.Plan,
+            pass = load + plan: the scheduler's snapshot load (SqliteStore.LoadSnapshotAsync) and BackfillPolicy.Plan,
             median of 5, run in the benchmark process against the live server's database file (no commit: with
             the node full, a steady-state pass has nothing to write). GET: /api/v1/jobs/{id} on random pending ids, ms.
             list: first page of /api/v1/jobs?limit=100, median of 20, ms. RSS/peak: VmRSS/VmHWM of the server.
@@ -145,7 +145,7 @@ internal static class BacklogBench
     private static async Task<(List<double> Load, List<double> Plan)> TimePassAsync(string databasePath, int size)
     {
         using var store = new SqliteStore(new SqliteStoreOptions { DatabasePath = databasePath });
-        var policy = new FirstFitPolicy();
+        var policy = new BackfillPolicy();
         var load = new List<double>();
         var plan = new List<double>();
         for (var i = -1; i < 5; i++)

@@ -37,7 +37,7 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
     public override Task<IReadOnlyList<JobStart>> CommitAsync(SchedulingPlan plan, DateTimeOffset now, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        if (plan.Starts.Count == 0 && plan.ReasonChanges.Count == 0)
+        if (plan.Starts.Count == 0 && plan.ReasonChanges.Count == 0 && plan.Reservations is null)
         {
             return Task.FromResult<IReadOnlyList<JobStart>>([]);
         }
@@ -67,22 +67,23 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
                 // A job listed twice starts once, with its first placement (DISTINCT ON keeps the lowest ordinal).
                 sql.AppendLine($"""
                     WITH plan AS (
-                        SELECT DISTINCT ON (p.id) p.id, p.node, p.cores, p.cpus, p.memory_mib, p.ord
-                        FROM unnest(@start_ids, @start_nodes, @start_cores, @start_cpus, @start_memory)
-                             WITH ORDINALITY AS p(id, node, cores, cpus, memory_mib, ord)
+                        SELECT DISTINCT ON (p.id) p.id, p.node, p.cores, p.cpus, p.memory_mib, NULLIF(p.devices, '') AS devices, p.ord
+                        FROM unnest(@start_ids, @start_nodes, @start_cores, @start_cpus, @start_memory, @start_devices)
+                             WITH ORDINALITY AS p(id, node, cores, cpus, memory_mib, devices, ord)
                         ORDER BY p.id, p.ord),
                     started AS (
-                        UPDATE jobs j SET {StartAttempt("p.node", "p.cores")}
+                        UPDATE jobs j SET {StartAttempt("p.node", "p.cores", "p.devices")}
                         FROM plan p
                         WHERE j.id = p.id AND j.state = 'PENDING'
                           AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = p.node AND n.state = 'Down')
-                        RETURNING j.id, j.exclusive, j.attempt, p.node, p.cores, p.cpus, p.memory_mib, p.ord),
+                        RETURNING j.id, j.exclusive, j.attempt, p.node, p.cores, p.cpus, p.memory_mib, p.devices, p.ord),
                     allocated AS (
-                        INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time)
-                        SELECT id, node, cores, cpus, memory_mib, exclusive, attempt, @now FROM started),
+                        INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time, devices)
+                        SELECT id, node, cores, cpus, memory_mib, exclusive, attempt, @now, devices FROM started),
                     scheduled AS (
                         INSERT INTO job_events (job_id, time, kind, detail)
                         SELECT id, @now, @scheduled, 'node=' || node || ' cpus=' || cpus || ' cores=' || cores
+                               || COALESCE(' gres=' || devices, '')
                         FROM started ORDER BY ord)
                     SELECT ord FROM started ORDER BY ord;
                     """);
@@ -92,6 +93,7 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
                 Array(command, "start_cores", NpgsqlDbType.Text, starts.Select(s => StoreValues.FormatCores(s.Cores)).ToArray());
                 Array(command, "start_cpus", NpgsqlDbType.Integer, starts.Select(s => s.Cores.Count).ToArray());
                 Array(command, "start_memory", NpgsqlDbType.Bigint, starts.Select(s => s.MemoryMiB).ToArray());
+                Array(command, "start_devices", NpgsqlDbType.Text, starts.Select(s => GresDevice.Format(s.GresDevices)).ToArray());
                 command.With("now", now).With("scheduled", JobEventKind.Scheduled.ToWireName());
             }
 
@@ -107,6 +109,19 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
                     """);
                 Array(command, "reason_ids", NpgsqlDbType.Bigint, plan.ReasonChanges.Select(c => c.JobId.Value).ToArray());
                 Array(command, "reason_texts", NpgsqlDbType.Text, plan.ReasonChanges.Select(c => c.Reason).ToArray());
+            }
+
+            if (plan.Reservations is { } reservations)
+            {
+                // The plan's reservations replace the previous pass's.
+                sql.AppendLine("""
+                    UPDATE jobs SET expected_start = NULL WHERE expected_start IS NOT NULL AND NOT (id = ANY(@expect_ids));
+                    UPDATE jobs j SET expected_start = e.time
+                    FROM unnest(@expect_ids, @expect_times) AS e(id, time)
+                    WHERE j.id = e.id AND j.state = 'PENDING';
+                    """);
+                Array(command, "expect_ids", NpgsqlDbType.Bigint, reservations.Select(r => r.JobId.Value).ToArray());
+                Array(command, "expect_times", NpgsqlDbType.Bigint, reservations.Select(r => r.Time.ToUnixTimeMilliseconds()).ToArray());
             }
 
             command.CommandText = sql.ToString();

@@ -34,12 +34,12 @@ public abstract partial class RelationalStore
         INSERT INTO jobs (
             state, reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib,
             time_limit_seconds, work_dir, stdout_pattern, stderr_pattern, environment, arguments, exclusive,
-            requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt)
+            requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt, gres)
         VALUES (
             'PENDING', NULL, @name, @account, @partition, @cpus_per_task, @ntasks, @ntasks_per_node, @memory_mib,
             @time_limit_seconds, @work_dir, @stdout_pattern, @stderr_pattern,
             CAST(@environment AS {Dialect.JsonType}), CAST(@arguments AS {Dialect.JsonType}), @exclusive,
-            @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0)
+            @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0, @gres)
         RETURNING id
         """;
 
@@ -70,7 +70,8 @@ public abstract partial class RelationalStore
             .With("begin_time", spec.Begin)
             .With("priority", spec.Priority)
             .With("submit_time", job.SubmitTime)
-            .With("eligible_time", spec.Begin ?? job.SubmitTime);
+            .With("eligible_time", spec.Begin ?? job.SubmitTime)
+            .With("gres", spec.Gres.IsEmpty ? null : spec.Gres.ToString());
     }
 
     public async Task<JobRecord?> GetAsync(JobId id, CancellationToken ct)

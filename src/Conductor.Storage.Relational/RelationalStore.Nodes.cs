@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Conductor.Core.Nodes;
+using Conductor.Core.Scheduling;
 
 namespace Conductor.Storage.Relational;
 
@@ -10,8 +11,8 @@ public abstract partial class RelationalStore
         ArgumentNullException.ThrowIfNull(node);
         return ExecuteAsync(
             """
-            INSERT INTO nodes (name, cpus, memory_mib, partitions, state, state_reason, last_heartbeat, address, registered_time)
-            VALUES (@name, @cpus, @memory, @partitions, 'Up', NULL, @now, @address, @now)
+            INSERT INTO nodes (name, cpus, memory_mib, partitions, state, state_reason, last_heartbeat, address, registered_time, gres)
+            VALUES (@name, @cpus, @memory, @partitions, 'Up', NULL, @now, @address, @now, @gres)
             ON CONFLICT (name) DO UPDATE SET
                 cpus = excluded.cpus,
                 memory_mib = excluded.memory_mib,
@@ -20,7 +21,8 @@ public abstract partial class RelationalStore
                 state_reason = NULL,
                 last_heartbeat = excluded.last_heartbeat,
                 address = excluded.address,
-                registered_time = excluded.registered_time;
+                registered_time = excluded.registered_time,
+                gres = excluded.gres;
             """,
             c => c
                 .With("name", node.Name.Value)
@@ -28,7 +30,8 @@ public abstract partial class RelationalStore
                 .With("memory", node.MemoryMiB)
                 .With("partitions", StoreValues.FormatList(node.Partitions))
                 .With("now", now)
-                .With("address", node.Address),
+                .With("address", node.Address)
+                .With("gres", node.GresTotal.IsEmpty ? null : node.GresTotal.ToString()),
             ct);
     }
 
@@ -51,12 +54,13 @@ public abstract partial class RelationalStore
             ct);
     }
 
-    public async Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct) =>
-        await QueryAsync(
+    public async Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct)
+    {
+        var nodes = await QueryAsync(
             $"""
             SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state, n.state_reason, n.last_heartbeat,
                    CAST(COALESCE(SUM(a.cpus), 0) AS integer), CAST(COALESCE(SUM(a.memory_mib), 0) AS bigint),
-                   CAST(COUNT(a.job_id) AS integer), n.last_recovery
+                   CAST(COUNT(a.job_id) AS integer), n.last_recovery, n.gres
             FROM nodes n
             LEFT JOIN allocations a ON a.node = n.name
             GROUP BY n.name
@@ -76,8 +80,24 @@ public abstract partial class RelationalStore
                 AllocatedMemoryMiB = r.GetInt64(8),
                 RunningJobs = r.GetInt32(9),
                 LastRecovery = r.GetStringOrNull(10) is { } json ? JsonSerializer.Deserialize<RecoveryReport>(json) : null,
+                Gres = GresList.Parse(r.GetStringOrNull(11)),
             },
             ct).ConfigureAwait(false);
+        if (nodes.All(n => n.Gres.IsEmpty))
+        {
+            return nodes;
+        }
+
+        // The devices running jobs hold, per node (few rows: only allocations with devices).
+        var held = (await QueryAsync(
+                "SELECT node, devices FROM allocations WHERE devices IS NOT NULL;",
+                None,
+                r => (Node: r.GetString(0), Devices: GresDevice.ParseList(r.GetString(1))),
+                ct).ConfigureAwait(false))
+            .GroupBy(h => h.Node, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => (IReadOnlyList<GresDevice>)[.. g.SelectMany(h => h.Devices)], StringComparer.Ordinal);
+        return [.. nodes.Select(n => held.TryGetValue(n.Name.Value, out var devices) ? n with { AllocatedDevices = devices } : n)];
+    }
 
     private static NodeState ParseNodeState(string text) =>
         Enum.TryParse<NodeState>(text, ignoreCase: true, out var state)

@@ -3,6 +3,7 @@ using System.Data.Common;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Scheduling;
+using Conductor.Core.Storage;
 
 namespace Conductor.Storage.Relational;
 
@@ -14,10 +15,11 @@ public abstract partial class RelationalStore
             // The hot path of every scheduling pass: only the columns the policy needs, from the partial index of
             // pending jobs, and one string per distinct partition.
             var partitions = new Dictionary<string, string>(StringComparer.Ordinal);
+            var gresLists = new Dictionary<string, GresList>(StringComparer.Ordinal);
             List<PendingJob> pending;
             await using (var command = Command(connection, tx, $"""
                 SELECT id, priority, submit_time, partition, ntasks * cpus_per_task, memory_mib, exclusive, hold,
-                       begin_time, time_limit_seconds, reason
+                       begin_time, time_limit_seconds, reason, account, gres
                 FROM {Dialect.PendingJobs}
                 WHERE state = 'PENDING';
                 """))
@@ -28,6 +30,22 @@ public abstract partial class RelationalStore
                     if (!partitions.TryGetValue(partition, out var shared))
                     {
                         partitions[partition] = shared = partition;
+                    }
+
+                    var account = r.GetString(11);
+                    if (!partitions.TryGetValue(account, out var sharedAccount))
+                    {
+                        partitions[account] = sharedAccount = account;
+                    }
+
+                    GresList? gres = null;
+                    if (!r.IsDBNull(12))
+                    {
+                        var text = r.GetString(12);
+                        if (!gresLists.TryGetValue(text, out gres))
+                        {
+                            gresLists[text] = gres = GresList.Parse(text);
+                        }
                     }
 
                     var limit = r.GetInt64OrNull(9);
@@ -42,14 +60,17 @@ public abstract partial class RelationalStore
                         r.GetBoolean(7),
                         r.GetTimeOrNull(8),
                         limit is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
-                        r.GetStringOrNull(10));
+                        r.GetStringOrNull(10),
+                        sharedAccount,
+                        gres);
                 }, ct).ConfigureAwait(false);
             }
 
             var nodes = new List<NodeSnapshot>();
             await using (var command = Command(connection, tx, $"""
                 SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state,
-                       a.job_id, a.cores, a.memory_mib, a.exclusive, a.created_time, j.time_limit_seconds
+                       a.job_id, a.cores, a.memory_mib, a.exclusive, a.created_time, j.time_limit_seconds,
+                       n.gres, a.devices, j.account
                 FROM nodes n
                 LEFT JOIN allocations a ON a.node = n.name
                 LEFT JOIN jobs j ON j.id = a.job_id
@@ -70,7 +91,8 @@ public abstract partial class RelationalStore
                             r.GetInt64(2),
                             StoreValues.ParseList(r.GetString(3)),
                             ParseNodeState(r.GetString(4)),
-                            allocations));
+                            allocations,
+                            GresList.Parse(r.GetStringOrNull(11))));
                     }
 
                     if (!r.IsDBNull(5))
@@ -82,7 +104,10 @@ public abstract partial class RelationalStore
                             StoreValues.ParseCores(r.GetString(6)),
                             r.GetInt64(7),
                             r.GetBoolean(8),
-                            limit is { } seconds ? created + TimeSpan.FromSeconds(seconds) : null));
+                            limit is { } seconds ? created + TimeSpan.FromSeconds(seconds) : null,
+                            GresDevice.ParseList(r.GetStringOrNull(12)),
+                            r.GetStringOrNull(13),
+                            created));
                     }
                 }
             }
@@ -104,19 +129,20 @@ public abstract partial class RelationalStore
             if (plan.Starts.Count > 0)
             {
                 await using var start = Command(connection, tx, $"""
-                    UPDATE jobs SET {StartAttempt("@node", "@cores")}
+                    UPDATE jobs SET {StartAttempt("@node", "@cores", "@devices")}
                     WHERE id = @id AND state = 'PENDING'
                       AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = @node AND n.state = 'Down')
                     RETURNING exclusive, attempt;
                     """).With("now", now);
-                var startRow = Bind(start, ("id", DbType.Int64), ("node", DbType.String), ("cores", DbType.String));
+                var startRow = Bind(start, ("id", DbType.Int64), ("node", DbType.String), ("cores", DbType.String), ("devices", DbType.String));
 
                 await using var allocate = Command(connection, tx, """
-                    INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time)
-                    VALUES (@id, @node, @cores, @cpus, @memory, @exclusive, @attempt, @now);
+                    INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time, devices)
+                    VALUES (@id, @node, @cores, @cpus, @memory, @exclusive, @attempt, @now, @devices);
                     """).With("now", now);
                 var allocationRow = Bind(allocate, ("id", DbType.Int64), ("node", DbType.String), ("cores", DbType.String),
-                    ("cpus", DbType.Int32), ("memory", DbType.Int64), ("exclusive", DbType.Boolean), ("attempt", DbType.Int32));
+                    ("cpus", DbType.Int32), ("memory", DbType.Int64), ("exclusive", DbType.Boolean), ("attempt", DbType.Int32),
+                    ("devices", DbType.String));
 
                 await using var scheduled = Command(connection, tx, "INSERT INTO job_events (job_id, time, kind, detail) VALUES (@id, @now, @kind, @detail);")
                     .With("now", now)
@@ -128,7 +154,8 @@ public abstract partial class RelationalStore
                     var cores = StoreValues.FormatCores(job.Cores);
                     bool exclusive;
                     int attempt;
-                    startRow(job.JobId.Value, job.Node.Value, cores);
+                    var devices = job.GresDevices.Count == 0 ? (object)DBNull.Value : GresDevice.Format(job.GresDevices);
+                    startRow(job.JobId.Value, job.Node.Value, cores, devices);
                     await using (var reader = await start.ExecuteReaderAsync(ct).ConfigureAwait(false))
                     {
                         if (!await reader.ReadAsync(ct).ConfigureAwait(false))
@@ -142,9 +169,11 @@ public abstract partial class RelationalStore
                         attempt = reader.GetInt32(1);
                     }
 
-                    allocationRow(job.JobId.Value, job.Node.Value, cores, job.Cores.Count, job.MemoryMiB, exclusive, attempt);
+                    allocationRow(job.JobId.Value, job.Node.Value, cores, job.Cores.Count, job.MemoryMiB, exclusive, attempt, devices);
                     await allocate.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-                    eventRow(job.JobId.Value, $"node={job.Node.Value} cpus={job.Cores.Count} cores={cores}");
+                    eventRow(job.JobId.Value, job.GresDevices.Count == 0
+                        ? $"node={job.Node.Value} cpus={job.Cores.Count} cores={cores}"
+                        : $"node={job.Node.Value} cpus={job.Cores.Count} cores={cores} gres={GresDevice.Format(job.GresDevices)}");
                     await scheduled.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                     won.Add(job);
                 }
@@ -161,16 +190,50 @@ public abstract partial class RelationalStore
                 }
             }
 
+            if (plan.Reservations is { } reservations)
+            {
+                // The plan's reservations replace the previous pass's.
+                await using var clear = Command(connection, tx, "UPDATE jobs SET expected_start = NULL WHERE expected_start IS NOT NULL;");
+                await clear.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                await using var expect = Command(connection, tx, "UPDATE jobs SET expected_start = @time WHERE id = @id AND state = 'PENDING';");
+                var expectRow = Bind(expect, ("id", DbType.Int64), ("time", DbType.Int64));
+                foreach (var reservation in reservations)
+                {
+                    expectRow(reservation.JobId.Value, reservation.Time.ToUnixTimeMilliseconds());
+                    await expect.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+            }
+
             return won;
         }, ct);
     }
+
+    public Task<IReadOnlyList<UsageRecord>> LoadEndedUsageAsync(DateTimeOffset endedAfter, int limit, CancellationToken ct) =>
+        ReadAsync<IReadOnlyList<UsageRecord>>(async (connection, tx) =>
+        {
+            await using var command = Command(connection, tx, """
+                SELECT id, account, ntasks * cpus_per_task, devices, start_time, end_time
+                FROM jobs
+                WHERE state NOT IN ('PENDING', 'RUNNING') AND end_time > @after AND start_time IS NOT NULL
+                ORDER BY end_time
+                LIMIT @limit;
+                """).With("after", endedAfter).With("limit", limit);
+            return await ReadAllAsync(command, r => new UsageRecord(
+                new JobId(r.GetInt64(0)),
+                r.GetString(1),
+                r.GetInt32(2),
+                GresDevice.ParseList(r.GetStringOrNull(3)).Count(d => d.Name == GresDevice.Gpu),
+                StoreValues.FromMs(r.GetInt64(4)),
+                StoreValues.FromMs(r.GetInt64(5))), ct).ConfigureAwait(false);
+        }, ct);
 
     /// <summary>
     /// The columns of a PENDING → RUNNING start (with the start time in <c>@now</c>): the next attempt on its
     /// placement, with everything the previous attempt left (times, exit code, error, process, output paths, usage) cleared.
     /// </summary>
-    protected static string StartAttempt(string node, string cores) => $"""
+    protected static string StartAttempt(string node, string cores, string devices) => $"""
         state = 'RUNNING', reason = NULL, attempt = attempt + 1, node = {node}, cores = {cores},
+        devices = {devices}, expected_start = NULL,
         start_time = @now, end_time = NULL, exit_code = NULL, error_msg = NULL,
         pid = NULL, pid_start_ticks = NULL, launched_time = NULL, stdout_path = NULL, stderr_path = NULL,
         cpu_seconds = NULL, max_rss_kib = NULL

@@ -108,6 +108,22 @@ internal static class Schema
         -- Retention deletes ended jobs by age.
         CREATE INDEX ix_jobs_ended ON jobs (end_time) WHERE state NOT IN ('PENDING', 'RUNNING');
         """,
+        d => $"""
+        -- Generic resources: what a job asks for, the devices it holds, what a node has.
+        ALTER TABLE jobs ADD COLUMN gres text;
+        ALTER TABLE jobs ADD COLUMN devices text;
+        ALTER TABLE allocations ADD COLUMN devices text;
+        ALTER TABLE nodes ADD COLUMN gres text;
+
+        -- A blocked job's backfill reservation; few jobs have one at a time.
+        ALTER TABLE jobs ADD COLUMN expected_start bigint;
+        CREATE INDEX ix_jobs_expected_start ON jobs (expected_start) WHERE expected_start IS NOT NULL;
+
+        -- The pending scan also reads the account (fair-share) and the generic resources.
+        DROP INDEX ix_jobs_pending;
+        {d.CoveringIndex("ix_jobs_pending", "jobs", "priority DESC, submit_time, id",
+            "partition, ntasks, cpus_per_task, memory_mib, exclusive, hold, begin_time, time_limit_seconds, reason, account, gres", "state = 'PENDING'")};
+        """,
     ];
 
     /// <summary>The schema version this code writes.</summary>

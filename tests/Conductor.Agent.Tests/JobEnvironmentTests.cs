@@ -1,4 +1,5 @@
 using Conductor.Agent.Execution;
+using Conductor.Core.Scheduling;
 
 namespace Conductor.Agent.Tests;
 
@@ -30,6 +31,30 @@ public sealed class JobEnvironmentTests
         Assert.DoesNotContain("PGPASSWORD", env.Keys);
         Assert.DoesNotContain("AWS_SECRET_ACCESS_KEY", env.Keys);
         Assert.DoesNotContain(env.Values, v => v.Contains("secret", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Build_ListsTheJobsGpus_ForCudaAndSlurm()
+    {
+        var env = JobEnvironment.Build(
+            Launch(l => l with { Job = l.Job with { Devices = [new GresDevice("gpu", 1), new GresDevice("gpu", 3)] } }),
+            AgentEnvironment);
+
+        Assert.Equal("1,3", env["CUDA_VISIBLE_DEVICES"]);
+        Assert.Equal("1,3", env["GPU_DEVICE_ORDINAL"]);
+        Assert.Equal("1,3", env["SLURM_JOB_GPUS"]);
+        Assert.Equal("1,3", env["CONDUCTOR_JOB_GPUS"]);
+    }
+
+    [Fact]
+    public void Build_LeavesGpuVariablesAlone_WhenTheJobAsksForNoGpus()
+    {
+        var env = JobEnvironment.Build(
+            Launch(l => l.WithSpec(s => s with { Environment = new Dictionary<string, string> { ["CUDA_VISIBLE_DEVICES"] = "0,1" } })),
+            AgentEnvironment);
+
+        Assert.Equal("0,1", env["CUDA_VISIBLE_DEVICES"]);
+        Assert.DoesNotContain("SLURM_JOB_GPUS", env.Keys);
     }
 
     [Fact]

@@ -115,4 +115,26 @@ public sealed class FitCheckTests
 
         Assert.Null(FitCheck.WhyNever(Spec(cpusPerTask: 8), nodes));
     }
+
+    [Fact]
+    public void WhyNever_NamesGres_WhenNoNodeHasEnoughGpus()
+    {
+        var nodes = new[] { Node("g01", 8, 8192, "default") with { Gres = GresList.Parse("gpu:2") } };
+
+        var why = FitCheck.WhyNever(Spec() with { Gres = GresList.Parse("gpu:3") }, nodes);
+
+        Assert.NotNull(why);
+        Assert.Equal("gres", why.Value.Field);
+        Assert.Contains("gpu:3", why.Value.Message, StringComparison.Ordinal);
+        Assert.Contains("gpu:2", why.Value.Message, StringComparison.Ordinal);
+        Assert.Null(FitCheck.WhyNever(Spec() with { Gres = GresList.Parse("gpu:2") }, nodes));
+    }
+
+    [Fact]
+    public void WhyNever_NamesGres_WhenNoNodeHasAny()
+    {
+        var why = FitCheck.WhyNever(Spec() with { Gres = GresList.Parse("gpu:1") }, Nodes);
+
+        Assert.Equal("gres", why?.Field);
+    }
 }

@@ -148,6 +148,36 @@ public sealed class JobSpecBuilderTests
         Assert.Equal("/tmp/b", spec.WorkDir);
     }
 
+    [Fact]
+    public void Build_RefusesNegativeNice_UnlessTheCallerMayRaisePriority()
+    {
+        AssertOnlyError(BuildErrors(new JobSpecInput { Nice = -5 }), "nice");
+        Assert.Equal(-5, BuildOk(new JobSpecInput { Nice = -5 }, Defaults with { MayRaisePriority = true }).Nice);
+    }
+
+    [Theory]
+    [InlineData("gpu:2", null, null, 1, "gpu:2")]
+    [InlineData("gpu:a100:1", null, null, 1, "gpu:a100:1")]
+    [InlineData(null, 3, null, 1, "gpu:3")]
+    [InlineData(null, null, 2, 3, "gpu:6")]
+    [InlineData("gpu:a100:1,gpu:1", 1, null, 1, "gpu:a100:1,gpu:2")]
+    public void Build_CombinesGresGpusAndGpusPerTask(string? gres, int? gpus, int? perTask, int tasks, string expected)
+    {
+        var spec = BuildOk(new JobSpecInput { Gres = gres, Gpus = gpus, GpusPerTask = perTask, Ntasks = tasks });
+
+        Assert.Equal(expected, spec.Gres.ToString());
+    }
+
+    [Theory]
+    [InlineData("gpu:0")]
+    [InlineData("gpu:a100:x")]
+    [InlineData("GPU:1")]
+    [InlineData("gpu:1:2:3")]
+    public void Build_NamesGres_WhenMalformed(string gres)
+    {
+        AssertOnlyError(BuildErrors(new JobSpecInput { Gres = gres }), "gres");
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(-1)]
@@ -413,7 +443,7 @@ public sealed class JobSpecBuilderTests
     [InlineData(10000)]
     public void Build_AcceptsNice_WhenAtBounds(int nice)
     {
-        Assert.Equal(nice, BuildOk(new JobSpecInput { Nice = nice }).Nice);
+        Assert.Equal(nice, BuildOk(new JobSpecInput { Nice = nice }, Defaults with { MayRaisePriority = true }).Nice);
     }
 
     [Theory]

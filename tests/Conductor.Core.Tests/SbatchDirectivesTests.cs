@@ -75,6 +75,18 @@ public sealed class SbatchDirectivesTests
         Assert.Equal("now+1hour", o.Begin);
     }
 
+    [Fact]
+    public void Parse_ReadsGpuRequests_IntoTheSpecFields()
+    {
+        var o = SbatchDirectives.Parse("#SBATCH --gres=gpu:a100:1\n#SBATCH -G 2\n#SBATCH --gpus-per-task 1\n").Options;
+
+        Assert.Equal("gpu:a100:1", o.Gres);
+        Assert.Equal(2, o.Gpus);
+        Assert.Equal(1, o.GpusPerTask);
+        var input = o.ToSpecInput("job", "/work", new Dictionary<string, string?>(), []);
+        Assert.Equal(("gpu:a100:1", 2, 1), (input.Gres, input.Gpus, input.GpusPerTask));
+    }
+
     [Theory]
     [InlineData("#SBATCH --cpus-per-task=two", "--cpus-per-task 'two' is not a whole number")]
     [InlineData("#SBATCH --frobnicate", "--frobnicate is not an sbatch option")]

@@ -421,9 +421,9 @@ public abstract partial class StoreContractTests : IAsyncLifetime
 
         Assert.Equal([pending, plain], snapshot.Pending.Select(p => p.Id).Order());
         var p = snapshot.Pending.Single(j => j.Id == pending);
-        Assert.Equal(new PendingJob(pending, -5, T0.AddSeconds(5), "gpu", 6, 700, false, true, T0.AddHours(1), TimeSpan.FromMinutes(30), PendingReasons.JobHeldUser), p);
+        Assert.Equal(new PendingJob(pending, -5, T0.AddSeconds(5), "gpu", 6, 700, false, true, T0.AddHours(1), TimeSpan.FromMinutes(30), PendingReasons.JobHeldUser, "alice"), p);
         var q = snapshot.Pending.Single(j => j.Id == plain);
-        Assert.Equal(new PendingJob(plain, 0, T0, "batch", 1, 0, false, false, null, null, null), q);
+        Assert.Equal(new PendingJob(plain, 0, T0, "batch", 1, 0, false, false, null, null, null, "alice"), q);
 
         Assert.Equal([Node1, Node2], snapshot.Nodes.Select(n => n.Name).OrderBy(n => n.Value, StringComparer.Ordinal));
         var n1 = snapshot.Nodes.Single(n => n.Name == Node1);

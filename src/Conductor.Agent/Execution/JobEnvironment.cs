@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Globalization;
+using Conductor.Core.Scheduling;
 
 namespace Conductor.Agent.Execution;
 
@@ -44,6 +45,17 @@ public static class JobEnvironment
         {
             env["SLURM_" + suffix] = value;
             env["CONDUCTOR_" + suffix] = value;
+        }
+
+        // The GPUs the job holds, by index, as CUDA and ROCm programs and Slurm users read them; they override any
+        // submitted value, so a job that asked for GPUs sees only its own.
+        if (launch.Job.Devices.Count > 0 || launch.Spec.Gres.Gpus > 0)
+        {
+            var gpus = GresDevice.Indices(launch.Job.Devices);
+            env["CUDA_VISIBLE_DEVICES"] = gpus;
+            env["GPU_DEVICE_ORDINAL"] = gpus;
+            env["SLURM_JOB_GPUS"] = gpus;
+            env["CONDUCTOR_JOB_GPUS"] = gpus;
         }
 
         env["PWD"] = launch.Spec.WorkDir;

@@ -17,6 +17,9 @@ public sealed class AgentOptions
 
     public IList<string> Partitions { get; set; } = ["default"];
 
+    /// <summary>The generic resources the node offers, in Slurm's form (<c>gpu:2</c>, <c>gpu:a100:4,gpu:t4:2</c>); empty for none.</summary>
+    public string Gres { get; set; } = "";
+
     /// <summary>An absolute directory where job scripts are written (job-&lt;id&gt;-&lt;attempt&gt;.sh, mode 0700).</summary>
     public string ScriptsDirectory { get; set; } = "";
 
@@ -57,6 +60,11 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         if (!Core.Nodes.NodeName.IsValid(options.NodeName))
         {
             errors.Add($"{nameof(AgentOptions.NodeName)} '{options.NodeName}' is not a valid node name.");
+        }
+
+        if (!Core.Scheduling.GresList.TryParse(options.Gres, out _, out var gresError))
+        {
+            errors.Add($"{nameof(AgentOptions.Gres)}: {gresError}.");
         }
 
         if (options.Cpus < 1)
@@ -114,5 +122,5 @@ internal static class AgentOptionsExtensions
     public static NodeName Node(this AgentOptions options) => new(options.NodeName);
 
     public static NodeRegistration ToRegistration(this AgentOptions options) =>
-        new(options.Node(), options.Cpus, options.MemoryMiB, [.. options.Partitions]);
+        new(options.Node(), options.Cpus, options.MemoryMiB, [.. options.Partitions], Gres: Core.Scheduling.GresList.Parse(options.Gres));
 }

@@ -1,11 +1,12 @@
 using System.CommandLine;
 using Conductor.Core.Nodes;
 using Conductor.Core.Parsing;
+using Conductor.Core.Scheduling;
 
 namespace Conductor.Cli.Commands;
 
 /// <summary>What a node offers and how its jobs are stopped, checked and with every default applied.</summary>
-public sealed record NodeResources(NodeName Node, int Cpus, long MemoryMiB, IReadOnlyList<string> Partitions, TimeSpan KillWait);
+public sealed record NodeResources(NodeName Node, int Cpus, long MemoryMiB, IReadOnlyList<string> Partitions, TimeSpan KillWait, GresList Gres);
 
 /// <summary>The flags that describe a node's agent, shared by <c>conductor server</c> and <c>conductor agent</c>.</summary>
 public sealed class NodeFlags
@@ -23,6 +24,11 @@ public sealed class NodeFlags
 
     public Option<string> Partitions { get; }
 
+    public Option<string?> Gres { get; } = new("--gres")
+    {
+        Description = "Generic resources this node offers, e.g. gpu:2 or gpu:a100:4,gpu:t4:2 [the NVIDIA GPUs found in /dev].",
+    };
+
     public Option<string> KillWait { get; } = new("--kill-wait")
     {
         Description = "Grace between SIGTERM and SIGKILL when a job is cancelled or times out, e.g. 10s or 1m.",
@@ -34,7 +40,7 @@ public sealed class NodeFlags
         Description = "On SIGTERM, wait for running jobs to finish. Without it they keep running and the next start adopts them.",
     };
 
-    public IEnumerable<Option> All => [Node, Cpus, Memory, Partitions, KillWait, Drain];
+    public IEnumerable<Option> All => [Node, Cpus, Memory, Partitions, Gres, KillWait, Drain];
 
     /// <summary>The node's resources, or the one sentence that says which flag is wrong.</summary>
     public (NodeResources? Resources, string? Error) Resolve(ParseResult parse)
@@ -68,6 +74,12 @@ public sealed class NodeFlags
             return (null, $"--kill-wait '{killWaitText}' is not a duration; use seconds such as 10s, or minutes such as 1m.");
         }
 
-        return (new NodeResources(new NodeName(nodeName), parse.GetValue(Cpus) ?? MachineResources.Cpus, memoryMiB, partitions, killWait), null);
+        var gres = MachineResources.Gpus;
+        if (parse.GetValue(Gres) is { } gresText && !GresList.TryParse(gresText, out gres, out var gresError))
+        {
+            return (null, $"--gres {gresError}.");
+        }
+
+        return (new NodeResources(new NodeName(nodeName), parse.GetValue(Cpus) ?? MachineResources.Cpus, memoryMiB, partitions, killWait, gres), null);
     }
 }

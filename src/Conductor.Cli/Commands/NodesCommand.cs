@@ -12,7 +12,7 @@ public static class NodesCommand
     {
         var json = ClientCommand.JsonOption();
         var server = ClientCommand.ServerOption();
-        var command = new Command("nodes", "List nodes, like sinfo: partitions, state, CPUs allocated/idle/total, memory allocated/total, running jobs.")
+        var command = new Command("nodes", "List nodes, like sinfo: partitions, state, CPUs allocated/idle/total, memory allocated/total, generic resources and GPUs in use, running jobs.")
         {
             json, server,
         };
@@ -25,18 +25,32 @@ public static class NodesCommand
                 return ExitCodes.Ok;
             }
 
-            var table = ClientCommand.PlainTable("NODELIST", "PARTITION", "STATE", "CPUS(A/I/T)", "MEMORY(A/T)", "JOBS", "REASON");
+            // The generic-resource columns appear when some node has any, as sinfo's GRES.
+            var gres = nodes.Any(n => n.Gres is not null);
+            string[] headers = gres
+                ? ["NODELIST", "PARTITION", "STATE", "CPUS(A/I/T)", "MEMORY(A/T)", "GRES", "GPUS(A/T)", "JOBS", "REASON"]
+                : ["NODELIST", "PARTITION", "STATE", "CPUS(A/I/T)", "MEMORY(A/T)", "JOBS", "REASON"];
+            var table = ClientCommand.PlainTable(headers);
             foreach (var n in nodes)
             {
                 var state = SinfoState(n);
-                table.AddRow(
-                    new Text(n.Name),
-                    new Text(string.Join(',', n.Partitions)),
-                    new Text(state, state is "idle" or "mixed" or "allocated" ? new Style(Color.Green) : new Style(Color.Red)),
-                    new Text(string.Create(CultureInfo.InvariantCulture, $"{n.CpusAllocated}/{n.CpusIdle}/{n.Cpus}")),
-                    new Text($"{Display.Mib(n.MemoryAllocatedMib)}/{Display.Mib(n.MemoryMib)}"),
-                    new Text(n.RunningJobs.ToString(CultureInfo.InvariantCulture)),
-                    new Text(n.Reason ?? ""));
+                var cells = new List<Text>
+                {
+                    new(n.Name),
+                    new(string.Join(',', n.Partitions)),
+                    new(state, state is "idle" or "mixed" or "allocated" ? new Style(Color.Green) : new Style(Color.Red)),
+                    new(string.Create(CultureInfo.InvariantCulture, $"{n.CpusAllocated}/{n.CpusIdle}/{n.Cpus}")),
+                    new($"{Display.Mib(n.MemoryAllocatedMib)}/{Display.Mib(n.MemoryMib)}"),
+                };
+                if (gres)
+                {
+                    cells.Add(new(n.Gres ?? "(null)"));
+                    cells.Add(new(string.Create(CultureInfo.InvariantCulture, $"{n.GpusAllocated}/{n.Gpus}")));
+                }
+
+                cells.Add(new(n.RunningJobs.ToString(CultureInfo.InvariantCulture)));
+                cells.Add(new(n.Reason ?? ""));
+                table.AddRow(cells.ToArray());
             }
 
             ClientCommand.Console().Write(table);

@@ -15,11 +15,19 @@ public static class QueueCommand
         var account = new Option<string?>("--account", "-A") { Description = "Only this account's jobs.", HelpName = "ACCOUNT" };
         var partition = new Option<string?>("--partition", "-p") { Description = "Only jobs in this partition.", HelpName = "PARTITION" };
         var me = new Option<bool>("--me") { Description = "Only the jobs of your token's account." };
+        var sort = new Option<string?>("--sort", "-S")
+        {
+            Description = "Order by: id (the default), priority (highest first, as the scheduler takes them) or start (expected start).",
+            HelpName = "id|priority|start",
+        };
+        sort.AcceptOnlyFromAmong("id", "priority", "start");
+        var priority = new Option<bool>("--priority") { Description = "Add a PRIORITY column: a pending job's multifactor priority." };
+        var start = new Option<bool>("--start") { Description = "Add a START_TIME column: when a pending job is expected to start (its backfill reservation)." };
         var json = ClientCommand.JsonOption();
         var server = ClientCommand.ServerOption();
         var command = new Command("queue", "List queued and running jobs, like squeue: JOBID PARTITION NAME ACCOUNT ST TIME CPUS NODELIST(REASON).")
         {
-            state, account, partition, me, json, server,
+            state, account, partition, me, sort, priority, start, json, server,
         };
         command.SetClientAction(server, async (parse, client, ct) =>
         {
@@ -31,27 +39,61 @@ public static class QueueCommand
             }
 
             var jobs = await ListAllAsync(client, states, accountFilter, parse.GetValue(partition), ct);
+            jobs = parse.GetValue(sort) switch
+            {
+                "priority" => [.. jobs.OrderBy(j => j.State == "PENDING" ? 1 : 0).ThenByDescending(j => j.Detail.Priority).ThenBy(j => j.Time.Submit)],
+                "start" => [.. jobs.OrderBy(j => j.Time.Start ?? j.Time.ExpectedStart ?? DateTimeOffset.MaxValue)],
+                _ => jobs,
+            };
             if (parse.GetValue(json))
             {
                 Console.WriteLine(ConductorClient.Serialize(new { jobs }));
                 return ExitCodes.Ok;
             }
 
-            var table = ClientCommand.PlainTable("JOBID", "PARTITION", "NAME", "ACCOUNT", "ST", "TIME", "CPUS", "NODELIST(REASON)");
+            var showPriority = parse.GetValue(priority) || parse.GetValue(sort) == "priority";
+            var showStart = parse.GetValue(start);
+            var headers = new List<string> { "JOBID", "PARTITION", "NAME", "ACCOUNT", "ST", "TIME", "CPUS" };
+            if (showPriority)
+            {
+                headers.Add("PRIORITY");
+            }
+
+            if (showStart)
+            {
+                headers.Add("START_TIME");
+            }
+
+            headers.Add("NODELIST(REASON)");
+            var table = ClientCommand.PlainTable([.. headers]);
             table.Columns[0].RightAligned();
             table.Columns[5].RightAligned();
             table.Columns[6].RightAligned();
             foreach (var j in jobs)
             {
-                table.AddRow(
-                    new Text(j.JobId),
-                    new Text(j.Detail.Partition),
-                    new Text(j.Detail.Name),
-                    new Text(j.Detail.Account),
-                    new Text(Display.Compact(j.State), Display.StateStyle(j.State)),
-                    new Text(Display.Elapsed(j)),
-                    new Text(j.Detail.Cpus.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-                    new Text(Display.NodeOrReason(j)));
+                var cells = new List<Text>
+                {
+                    new(j.JobId),
+                    new(j.Detail.Partition),
+                    new(j.Detail.Name),
+                    new(j.Detail.Account),
+                    new(Display.Compact(j.State), Display.StateStyle(j.State)),
+                    new(Display.Elapsed(j)),
+                    new(j.Detail.Cpus.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                };
+                if (showPriority)
+                {
+                    cells.Add(new(j.Detail.Priority.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                }
+
+                if (showStart)
+                {
+                    var at = j.Time.Start ?? j.Time.ExpectedStart;
+                    cells.Add(new(at is { } t ? t.ToLocalTime().ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture) : "N/A"));
+                }
+
+                cells.Add(new(Display.NodeOrReason(j)));
+                table.AddRow(cells.ToArray());
             }
 
             ClientCommand.Console().Write(table);

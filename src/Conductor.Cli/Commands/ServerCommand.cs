@@ -3,7 +3,9 @@ using System.Globalization;
 using Conductor.Cli.Hosting;
 using Conductor.Core.Nodes;
 using Conductor.Core.Parsing;
+using Conductor.Core.Scheduling;
 using Conductor.Server.Hosting;
+using Conductor.Server.Scheduling;
 
 namespace Conductor.Cli.Commands;
 
@@ -48,11 +50,20 @@ public static class ServerCommand
             DefaultValueFactory = _ => "30s",
         };
 
+        var partitionLimits = new Option<string[]>("--partition-limits")
+        {
+            Description = "Limits of a partition, as a slurm.conf line: 'gpu DefaultTime=1:00:00 MaxTime=1-00:00:00 AllowAccounts=physics,chemistry " +
+                "PriorityTier=2 Exclusive=yes'. Once per partition.",
+            HelpName = "LINE",
+            AllowMultipleArgumentsPerToken = false,
+        };
+
         var command = new Command("server", "Run the server: REST API, scheduler and a local agent on an embedded SQLite database, or with --db a cluster server on PostgreSQL.")
         {
-            dataDir, listen, noAuth, retention, db, nodeTimeout,
+            dataDir, listen, noAuth, retention, db, nodeTimeout, partitionLimits,
         };
-        foreach (var option in nodeFlags.All)
+        var schedulerFlags = new SchedulerFlags();
+        foreach (var option in nodeFlags.All.Concat(schedulerFlags.All))
         {
             command.Options.Add(option);
         }
@@ -60,25 +71,40 @@ public static class ServerCommand
         command.SetAction((parse, ct) =>
         {
             var (resources, error) = nodeFlags.Resolve(parse);
-            return resources is null
-                ? Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, error!))
+            var (scheduling, schedulingError) = schedulerFlags.Resolve(parse);
+            var partitions = new List<PartitionLimits>();
+            foreach (var line in parse.GetValue(partitionLimits) ?? [])
+            {
+                if (!PartitionLimits.TryParse(line, out var limits, out var limitsError))
+                {
+                    return Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, $"--partition-limits {limitsError}."));
+                }
+
+                partitions.Add(limits);
+            }
+
+            return resources is null || scheduling is null
+                ? Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, (error ?? schedulingError)!))
                 : RunAsync(new ServerSettings(
                     parse.GetValue(dataDir)!,
                     parse.GetValue(listen)!,
                     resources,
-                    parse.GetValue(nodeFlags.Cpus) is not null || parse.GetValue(nodeFlags.Memory) is not null || parse.GetValue(nodeFlags.Node) is not null,
+                    parse.GetValue(nodeFlags.Cpus) is not null || parse.GetValue(nodeFlags.Memory) is not null || parse.GetValue(nodeFlags.Node) is not null ||
+                        parse.GetValue(nodeFlags.Gres) is not null,
                     parse.GetValue(noAuth),
                     parse.GetValue(nodeFlags.Drain),
                     parse.GetValue(retention)!,
                     parse.GetValue(db),
-                    parse.GetValue(nodeTimeout)!));
+                    parse.GetValue(nodeTimeout)!,
+                    scheduling,
+                    partitions));
         });
         return command;
     }
 
     private sealed record ServerSettings(
         string DataDirectory, string Listen, NodeResources Resources, bool NodeGiven, bool NoAuth, bool Drain, string Retention,
-        string? Database, string NodeTimeout);
+        string? Database, string NodeTimeout, Action<SchedulerOptions> Scheduling, IReadOnlyList<PartitionLimits> Partitions);
 
     /// <summary>The flags checked and made a <see cref="ServerSetup"/>, or the sentence that says what is wrong.</summary>
     private static (ServerSetup? Setup, string? Error) Check(ServerSettings s)
@@ -101,7 +127,7 @@ public static class ServerCommand
 
         if (cluster && (s.NodeGiven || s.Drain))
         {
-            return (null, "--cpus, --memory, --node and --drain describe this machine's agent, and with --db the server runs none; give them to 'conductor agent' on each node.");
+            return (null, "--cpus, --memory, --node, --gres and --drain describe this machine's agent, and with --db the server runs none; give them to 'conductor agent' on each node.");
         }
 
         var dataDirectory = Path.GetFullPath(s.DataDirectory);
@@ -111,7 +137,7 @@ public static class ServerCommand
         }
 
         return (new ServerSetup(dataDirectory, s.Listen, s.NoAuth, s.Resources.Partitions[0], retention, nodeTimeout, s.Database,
-            cluster ? null : s.Resources, s.Drain), null);
+            cluster ? null : s.Resources, s.Drain, s.Scheduling, s.Partitions), null);
     }
 
     private static async Task<int> RunAsync(ServerSettings settings)

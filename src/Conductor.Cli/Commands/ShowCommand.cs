@@ -58,12 +58,19 @@ public static class ShowCommand
 
         Row("Attempt", Num(job.Attempt));
         Row("Priority", Num(d.Priority));
+        if (d.PriorityFactors is { } f)
+        {
+            // As sprio shows them: each factor in [0, 1], before its weight.
+            Row("PriorityFactors", string.Create(CultureInfo.InvariantCulture,
+                $"Age={f.Age:0.####} FairShare={f.FairShare:0.####} JobSize={f.JobSize:0.####} Partition={f.Partition:0.####} Nice={f.Nice}"));
+        }
+
         Row("Nice", Num(d.Nice));
         Row("Hold", d.Hold ? "yes" : "no");
         Row("SubmitTime", Display.Time(t.Submit));
         Row("EligibleTime", Display.Time(t.Eligible));
         Row("BeginTime", d.Begin is null ? "now" : Display.Time(d.Begin));
-        Row("StartTime", Display.Time(t.Start));
+        Row("StartTime", t.Start is null && t.ExpectedStart is { } expected ? Display.Time(expected) + " (expected)" : Display.Time(t.Start));
         Row("EndTime", Display.Time(t.End));
         Row("RunTime", t.Elapsed);
         Row("TimeLimit", t.Limit);
@@ -71,6 +78,12 @@ public static class ShowCommand
         Row("CPUs/Task", Num(d.CpusPerTask));
         Row("NumCPUs", Num(d.Cpus));
         Row("Memory", d.Memory ?? "none reserved");
+        Row("Gres", d.Gres ?? "(null)");
+        if (d.Gpus is not null)
+        {
+            Row("GPUs", d.Gpus);
+        }
+
         Row("NodeList", d.NodeList.Length == 0 ? "(none)" : d.NodeList);
         Row("Cores", d.Cores);
         Row("Exclusive", d.Exclusive ? "yes" : "no");

@@ -31,6 +31,9 @@ public static class SubmitCommand
         ["environment"] = "--export",
         ["begin"] = "--begin",
         ["nice"] = "--nice",
+        ["gres"] = "--gres",
+        ["gpus"] = "--gpus",
+        ["gpus_per_task"] = "--gpus-per-task",
         ["array"] = "--array",
         ["dependency"] = "--dependency",
         ["arguments"] = "the script's arguments",
@@ -61,7 +64,10 @@ public static class SubmitCommand
         var requeue = new Option<bool>("--requeue") { Description = "Start the job again if its node fails." };
         var hold = new Option<bool>("--hold", "-H") { Description = "Submit held: the job waits until released." };
         var begin = new Option<string?>("--begin", "-b") { Description = "Start no earlier than this: an ISO 8601 time or now+N[seconds|minutes|hours|days].", HelpName = "TIME" };
-        var nice = new Option<int?>("--nice") { Description = "Lower the job's priority by N (negative raises it; admin only in Slurm).", HelpName = "N" };
+        var nice = new Option<int?>("--nice") { Description = "Lower the job's priority by N (negative raises it: admin only).", HelpName = "N" };
+        var gres = new Option<string?>("--gres") { Description = "Generic resources on the node, e.g. gpu:2 or gpu:a100:1.", HelpName = "LIST" };
+        var gpus = new Option<int?>("--gpus", "-G") { Description = "GPUs for the job.", HelpName = "N" };
+        var gpusPerTask = new Option<int?>("--gpus-per-task") { Description = "GPUs for each task.", HelpName = "N" };
         var wrap = new Option<string?>("--wrap") { Description = "Run this shell command line instead of a script file.", HelpName = "COMMAND" };
         var parsable = new Option<bool>("--parsable") { Description = "Print only the job id." };
         var script = new Argument<string[]>("script")
@@ -75,7 +81,7 @@ public static class SubmitCommand
         var command = new Command("submit", "Submit a batch script, like sbatch. #SBATCH lines at the top of the script are read; the command line wins over them.")
         {
             jobName, account, partition, cpus, ntasks, ntasksPerNode, nodes, mem, memPerCpu, time, chdir, output, error, export,
-            exclusive, requeue, hold, begin, nice, wrap, parsable, server, script,
+            exclusive, requeue, hold, begin, nice, gres, gpus, gpusPerTask, wrap, parsable, server, script,
         };
 
         command.SetClientAction(server, async (parse, client, ct) =>
@@ -98,6 +104,9 @@ public static class SubmitCommand
                 Export = parse.GetValue(export),
                 Begin = parse.GetValue(begin),
                 Nice = parse.GetValue(nice),
+                Gres = parse.GetValue(gres),
+                Gpus = parse.GetValue(gpus),
+                GpusPerTask = parse.GetValue(gpusPerTask),
                 Exclusive = parse.GetValue(exclusive) ? true : null,
                 Requeue = parse.GetValue(requeue) ? true : null,
                 Hold = parse.GetValue(hold) ? true : null,

@@ -22,7 +22,9 @@ public sealed record ServerSetup(
     TimeSpan NodeTimeout,
     string? Database,
     NodeResources? LocalNode,
-    bool Drain)
+    bool Drain,
+    Action<SchedulerOptions>? Scheduling = null,
+    IReadOnlyList<Core.Scheduling.PartitionLimits>? Partitions = null)
 {
     public bool Cluster => Database is not null;
 
@@ -76,7 +78,17 @@ public static class ConductorHosts
         }
 
         services.AddConductorApi();
+        if (setup.Partitions is { Count: > 0 } partitions)
+        {
+            services.Configure<ServerOptions>(o => o.Partitions = [.. partitions]);
+        }
+
         services.AddConductorScheduler();
+        if (setup.Scheduling is { } scheduling)
+        {
+            services.Configure(scheduling);
+        }
+
         services.AddConductorRetention();
         services.Configure<RetentionOptions>(o => o.MaxAge = setup.Retention);
         if (setup.LocalNode is { } node)
@@ -113,6 +125,7 @@ public static class ConductorHosts
         agent.Cpus = node.Cpus;
         agent.MemoryMiB = node.MemoryMiB;
         agent.Partitions = node.Partitions.ToList();
+        agent.Gres = node.Gres.ToString();
         agent.ScriptsDirectory = scriptsDirectory;
         agent.KillWait = node.KillWait;
         agent.Drain = drain;

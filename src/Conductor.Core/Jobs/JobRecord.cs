@@ -1,4 +1,5 @@
 using Conductor.Core.Nodes;
+using Conductor.Core.Scheduling;
 
 namespace Conductor.Core.Jobs;
 
@@ -24,6 +25,12 @@ public sealed record JobRecord
 
     /// <summary>The CPU cores of the node the job is pinned to.</summary>
     public IReadOnlyList<int> Cores { get; init; } = [];
+
+    /// <summary>The devices of the node the job holds (GPUs), by index.</summary>
+    public IReadOnlyList<GresDevice> Devices { get; init; } = [];
+
+    /// <summary>When a pending job is expected to start: its backfill reservation, if it has one.</summary>
+    public DateTimeOffset? ExpectedStart { get; init; }
 
     public ExitCode? ExitCode { get; init; }
     public string? ErrorMessage { get; init; }

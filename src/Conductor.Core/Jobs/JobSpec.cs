@@ -1,3 +1,5 @@
+using Conductor.Core.Scheduling;
+
 namespace Conductor.Core.Jobs;
 
 /// <summary>A validated job specification, with every default applied.</summary>
@@ -31,6 +33,10 @@ public sealed record JobSpec
     public int MaxRetries { get; init; }
 
     public int Nice { get; init; }
+
+    /// <summary>The generic resources the job needs on its node, every task included (<c>--gres</c>, <c>--gpus</c>, <c>--gpus-per-task</c>).</summary>
+    public GresList Gres { get; init; } = GresList.None;
+
     public bool Hold { get; init; }
     public DateTimeOffset? Begin { get; init; }
 
@@ -65,6 +71,16 @@ public sealed record JobSpecInput
     public string? Dependency { get; init; }
     public string? Begin { get; init; }
     public int? Nice { get; init; }
+
+    /// <summary>Slurm's <c>--gres</c>: <c>gpu:2</c>, <c>gpu:a100:1</c>, comma-separated.</summary>
+    public string? Gres { get; init; }
+
+    /// <summary>Slurm's <c>--gpus</c>: GPUs for the whole job.</summary>
+    public int? Gpus { get; init; }
+
+    /// <summary>Slurm's <c>--gpus-per-task</c>.</summary>
+    public int? GpusPerTask { get; init; }
+
     public bool? Hold { get; init; }
     public IReadOnlyList<string>? Arguments { get; init; }
 }

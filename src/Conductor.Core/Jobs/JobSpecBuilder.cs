@@ -1,5 +1,6 @@
 using System.Globalization;
 using Conductor.Core.Parsing;
+using Conductor.Core.Scheduling;
 
 namespace Conductor.Core.Jobs;
 
@@ -10,6 +11,9 @@ public sealed record SubmitDefaults
 
     /// <summary>When true the caller may not choose another account (a non-admin token).</summary>
     public bool AccountIsFixed { get; init; }
+
+    /// <summary>When true the caller may give a negative nice, raising the job above others (the admin).</summary>
+    public bool MayRaisePriority { get; init; }
 
     public string Name { get; init; } = "script";
     public string Partition { get; init; } = "default";
@@ -149,6 +153,12 @@ public static class JobSpecBuilder
         {
             errors.Add("nice", "must be between -10000 and 10000");
         }
+        else if (nice < 0 && !defaults.MayRaisePriority)
+        {
+            errors.Add("nice", "may be negative only for the admin: a negative nice raises the job above others");
+        }
+
+        var gres = Gres(input, tasks, errors);
 
         var maxRetries = input.MaxRetries ?? 0;
         if (maxRetries is < 0 or > 100)
@@ -199,9 +209,46 @@ public static class JobSpecBuilder
             Requeue = input.Requeue ?? false,
             MaxRetries = maxRetries,
             Nice = nice,
+            Gres = gres,
             Hold = input.Hold ?? false,
             Begin = begin,
         };
+    }
+
+    /// <summary>The job's generic resources: <c>gres</c>, plus <c>gpus</c> GPUs, plus <c>gpus_per_task</c> for each task.</summary>
+    private static GresList Gres(JobSpecInput input, int tasks, ValidationErrors errors)
+    {
+        if (!GresList.TryParse(input.Gres, out var gres, out var error))
+        {
+            errors.Add("gres", error!);
+            return GresList.None;
+        }
+
+        if (input.Gpus is { } gpus)
+        {
+            if (gpus is < 0 or > 1024)
+            {
+                errors.Add("gpus", "must be between 0 and 1024");
+            }
+            else
+            {
+                gres = gres.Plus(GresList.Of([new GresItem(GresDevice.Gpu, null, gpus)]));
+            }
+        }
+
+        if (input.GpusPerTask is { } perTask)
+        {
+            if (perTask is < 0 or > 1024)
+            {
+                errors.Add("gpus_per_task", "must be between 0 and 1024");
+            }
+            else
+            {
+                gres = gres.Plus(GresList.Of([new GresItem(GresDevice.Gpu, null, perTask * Math.Max(1, tasks))]));
+            }
+        }
+
+        return gres;
     }
 
     public static void ValidateScript(string? script, ValidationErrors errors)

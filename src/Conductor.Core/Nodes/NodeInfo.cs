@@ -1,3 +1,5 @@
+using Conductor.Core.Scheduling;
+
 namespace Conductor.Core.Nodes;
 
 public enum NodeState
@@ -8,7 +10,10 @@ public enum NodeState
 }
 
 /// <summary>What an agent tells the store about its node when it starts.</summary>
-public sealed record NodeRegistration(NodeName Name, int Cpus, long MemoryMiB, IReadOnlyList<string> Partitions, string? Address = null);
+public sealed record NodeRegistration(NodeName Name, int Cpus, long MemoryMiB, IReadOnlyList<string> Partitions, string? Address = null, GresList? Gres = null)
+{
+    public GresList GresTotal => Gres ?? GresList.None;
+}
 
 /// <summary>A node with its capacity and what is allocated on it now.</summary>
 public sealed record NodeRecord
@@ -23,6 +28,12 @@ public sealed record NodeRecord
     public int AllocatedCpus { get; init; }
     public long AllocatedMemoryMiB { get; init; }
     public int RunningJobs { get; init; }
+
+    /// <summary>The generic resources the node declares (<c>gpu:a100:4,gpu:t4:2</c>).</summary>
+    public GresList Gres { get; init; } = GresList.None;
+
+    /// <summary>The devices running jobs hold now.</summary>
+    public IReadOnlyList<GresDevice> AllocatedDevices { get; init; } = [];
 
     /// <summary>What the node's agent found and did when it last started.</summary>
     public RecoveryReport? LastRecovery { get; init; }

@@ -31,6 +31,9 @@ public sealed record SbatchOptions
     public bool? Requeue { get; init; }
     public bool? Hold { get; init; }
     public int? Nice { get; init; }
+    public string? Gres { get; init; }
+    public int? Gpus { get; init; }
+    public int? GpusPerTask { get; init; }
     public bool? Parsable { get; init; }
 
     /// <summary>These options with every field that <paramref name="over"/> sets replaced by its value.</summary>
@@ -57,6 +60,9 @@ public sealed record SbatchOptions
         Requeue = over.Requeue ?? Requeue,
         Hold = over.Hold ?? Hold,
         Nice = over.Nice ?? Nice,
+        Gres = over.Gres ?? Gres,
+        Gpus = over.Gpus ?? Gpus,
+        GpusPerTask = over.GpusPerTask ?? GpusPerTask,
         Parsable = over.Parsable ?? Parsable,
     };
 
@@ -86,6 +92,9 @@ public sealed record SbatchOptions
             Hold = Hold,
             Begin = Begin,
             Nice = Nice,
+            Gres = Gres,
+            Gpus = Gpus,
+            GpusPerTask = GpusPerTask,
             Array = Array,
             Dependency = Dependency,
             Arguments = arguments,
@@ -133,6 +142,9 @@ public static class SbatchDirectives
         new("array", 'a', Kind.Text, (o, v) => o with { Array = v }),
         new("dependency", 'd', Kind.Text, (o, v) => o with { Dependency = v }),
         new("nice", null, Kind.Number, (o, v) => o with { Nice = Int(v) }),
+        new("gres", null, Kind.Text, (o, v) => o with { Gres = v }),
+        new("gpus", 'G', Kind.Number, (o, v) => o with { Gpus = Int(v) }),
+        new("gpus-per-task", null, Kind.Number, (o, v) => o with { GpusPerTask = Int(v) }),
         new("exclusive", null, Kind.Flag, (o, _) => o with { Exclusive = true }),
         new("requeue", null, Kind.Flag, (o, _) => o with { Requeue = true }),
         new("no-requeue", null, Kind.Flag, (o, _) => o with { Requeue = false }),
@@ -143,7 +155,7 @@ public static class SbatchDirectives
     /// <summary>Slurm options that mean nothing on a Conductor cluster: accepted in scripts with a warning, so existing scripts still run.</summary>
     private static readonly HashSet<string> Ignored = new(StringComparer.Ordinal)
     {
-        "mail-type", "mail-user", "qos", "constraint", "gres", "gpus", "gpus-per-node", "gpus-per-task", "licenses", "reservation",
+        "mail-type", "mail-user", "qos", "constraint", "gpus-per-node", "licenses", "reservation",
         "comment", "open-mode", "signal", "kill-on-invalid-dep", "wckey", "distribution", "threads-per-core", "hint", "get-user-env",
         "propagate", "uid", "gid", "profile", "mincpus", "tmp", "wait-all-nodes", "container", "cluster", "clusters", "C", "q", "M",
     };

@@ -4,6 +4,12 @@ using Conductor.Core.Nodes;
 namespace Conductor.Core.Scheduling;
 
 /// <summary>A pending job as the policy sees it.</summary>
+/// <param name="Priority">The administrative part of its priority: <c>-nice</c>.</param>
+/// <param name="Gres">The generic resources the job asks for on its node, every task included.</param>
+/// <param name="Ineligible">
+/// When set, the job may not start yet for a reason outside the policy (a dependency, an array's concurrency limit):
+/// the policy leaves it out of the pass, blocks nothing with it and gives it this reason.
+/// </param>
 public sealed record PendingJob(
     JobId Id,
     int Priority,
@@ -15,10 +21,32 @@ public sealed record PendingJob(
     bool Held,
     DateTimeOffset? Begin,
     TimeSpan? TimeLimit,
-    string? Reason);
+    string? Reason,
+    string Account = "",
+    GresList? Gres = null,
+    string? Ineligible = null)
+{
+    public int Nice => -Priority;
 
-/// <summary>An allocation that holds cores and memory on a node.</summary>
-public sealed record RunningAllocation(JobId JobId, IReadOnlyList<int> Cores, long MemoryMiB, bool Exclusive, DateTimeOffset? ExpectedEnd = null);
+    public GresList GresRequest => Gres ?? GresList.None;
+}
+
+/// <summary>
+/// An allocation that holds cores, memory and devices on a node until its expected end (its start plus its time
+/// limit; null when it has none).
+/// </summary>
+public sealed record RunningAllocation(
+    JobId JobId,
+    IReadOnlyList<int> Cores,
+    long MemoryMiB,
+    bool Exclusive,
+    DateTimeOffset? ExpectedEnd = null,
+    IReadOnlyList<GresDevice>? Devices = null,
+    string? Account = null,
+    DateTimeOffset? Start = null)
+{
+    public IReadOnlyList<GresDevice> GresDevices => Devices ?? [];
+}
 
 public sealed record NodeSnapshot(
     NodeName Name,
@@ -26,19 +54,43 @@ public sealed record NodeSnapshot(
     long MemoryMiB,
     IReadOnlyList<string> Partitions,
     NodeState State,
-    IReadOnlyList<RunningAllocation> Allocations);
+    IReadOnlyList<RunningAllocation> Allocations,
+    GresList? Gres = null)
+{
+    public GresList GresTotal => Gres ?? GresList.None;
+}
 
 /// <summary>Everything one scheduling pass needs, read in one go from the store.</summary>
-public sealed record SchedulerSnapshot(IReadOnlyList<PendingJob> Pending, IReadOnlyList<NodeSnapshot> Nodes);
+/// <param name="Usage">Each account's past usage in weighted CPU-seconds, decayed to the time of the pass (fair-share).</param>
+public sealed record SchedulerSnapshot(
+    IReadOnlyList<PendingJob> Pending,
+    IReadOnlyList<NodeSnapshot> Nodes,
+    IReadOnlyDictionary<string, double>? Usage = null)
+{
+    public IReadOnlyDictionary<string, double> AccountUsage => Usage ?? EmptyUsage;
 
-/// <summary>A decision to start a job on a node, pinned to the given cores.</summary>
-public sealed record JobStart(JobId JobId, NodeName Node, IReadOnlyList<int> Cores, long MemoryMiB);
+    private static readonly Dictionary<string, double> EmptyUsage = new(StringComparer.Ordinal);
+}
+
+/// <summary>A decision to start a job on a node, pinned to the given cores and devices.</summary>
+public sealed record JobStart(JobId JobId, NodeName Node, IReadOnlyList<int> Cores, long MemoryMiB, IReadOnlyList<GresDevice>? Devices = null)
+{
+    public IReadOnlyList<GresDevice> GresDevices => Devices ?? [];
+}
 
 public sealed record ReasonChange(JobId JobId, string Reason);
 
-public sealed record SchedulingPlan(IReadOnlyList<JobStart> Starts, IReadOnlyList<ReasonChange> ReasonChanges)
+/// <summary>When and where a blocked job is expected to start: its backfill reservation.</summary>
+public sealed record ExpectedStart(JobId JobId, DateTimeOffset Time, NodeName Node);
+
+public sealed record SchedulingPlan(
+    IReadOnlyList<JobStart> Starts,
+    IReadOnlyList<ReasonChange> ReasonChanges,
+    IReadOnlyList<ExpectedStart>? Reservations = null)
 {
     public static SchedulingPlan Empty { get; } = new([], []);
+
+    public IReadOnlyList<ExpectedStart> ExpectedStarts => Reservations ?? [];
 }
 
 /// <summary>A scheduling policy: a pure function from a snapshot and the time to decisions.</summary>

@@ -104,7 +104,16 @@ public interface ISchedulerStore
     /// scheduled event; reasons are updated. Returns the starts that won (a job cancelled meanwhile is skipped).
     /// </summary>
     Task<IReadOnlyList<JobStart>> CommitAsync(SchedulingPlan plan, DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>
+    /// Jobs that ran and ended after <paramref name="endedAfter"/>, oldest end first, at most <paramref name="limit"/>:
+    /// what fair-share charges to their accounts.
+    /// </summary>
+    Task<IReadOnlyList<UsageRecord>> LoadEndedUsageAsync(DateTimeOffset endedAfter, int limit, CancellationToken ct);
 }
+
+/// <summary>What one ended job used: its CPUs and GPUs from its start to its end.</summary>
+public sealed record UsageRecord(JobId JobId, string Account, int Cpus, int Gpus, DateTimeOffset Start, DateTimeOffset End);
 
 /// <summary>A job placed on a node and waiting for its agent to launch it.</summary>
 public sealed record Dispatch(JobRecord Job, string Script);

@@ -1,6 +1,7 @@
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Parsing;
+using Conductor.Core.Scheduling;
 
 namespace Conductor.Server.Api;
 
@@ -16,7 +17,8 @@ public sealed record JobTimesView(
     double ElapsedSeconds,
     string Elapsed,
     string Limit,
-    double? LimitSeconds);
+    double? LimitSeconds,
+    DateTimeOffset? ExpectedStart);
 
 public sealed record JobDetailView(
     string Name,
@@ -39,11 +41,21 @@ public sealed record JobDetailView(
     bool Requeue,
     int MaxRetries,
     int Nice,
-    int Priority,
+    long Priority,
+    PriorityFactorsView? PriorityFactors,
+    string? Gres,
+    string? Gpus,
     bool Hold,
     DateTimeOffset? Begin,
     IReadOnlyList<string> Arguments,
     IReadOnlyDictionary<string, string> Environment);
+
+/// <summary>The parts of a pending job's priority (each factor in [0, 1] before its weight), as <c>sprio</c> shows them.</summary>
+public sealed record PriorityFactorsView(double Age, double FairShare, double JobSize, double Partition, int Nice)
+{
+    public static PriorityFactorsView From(PriorityFactors f) =>
+        new(Math.Round(f.Age, 6), Math.Round(f.FairShare, 6), Math.Round(f.JobSize, 6), Math.Round(f.Partition, 6), f.Nice);
+}
 
 public sealed record JobUsageView(double? CpuSeconds, long? MaxRssKib);
 
@@ -61,7 +73,7 @@ public sealed record JobView(
     JobUsageView Usage,
     JobLogView? Log)
 {
-    public static JobView From(JobRecord job, DateTimeOffset now, JobLogView? log = null)
+    public static JobView From(JobRecord job, DateTimeOffset now, JobLogView? log = null, PriorityFactors? factors = null)
     {
         var spec = job.Spec;
         var elapsed = job.Elapsed(now);
@@ -80,7 +92,8 @@ public sealed record JobView(
                 Math.Round(elapsed.TotalSeconds, 3),
                 TimeLimitFormat.FormatDuration(elapsed),
                 TimeLimitFormat.Format(spec.TimeLimit),
-                spec.TimeLimit?.TotalSeconds),
+                spec.TimeLimit?.TotalSeconds,
+                job.State == JobState.Pending ? job.ExpectedStart : null),
             new JobDetailView(
                 spec.Name,
                 spec.Account,
@@ -102,7 +115,10 @@ public sealed record JobView(
                 spec.Requeue,
                 spec.MaxRetries,
                 spec.Nice,
-                spec.Priority,
+                factors?.Priority ?? spec.Priority,
+                factors is null ? null : PriorityFactorsView.From(factors),
+                spec.Gres.IsEmpty ? null : spec.Gres.ToString(),
+                job.Devices.Count == 0 ? null : GresDevice.Indices(job.Devices),
                 spec.Hold,
                 spec.Begin,
                 spec.Arguments,
@@ -134,6 +150,9 @@ public sealed record NodeView(
     long MemoryMib,
     long MemoryAllocatedMib,
     int RunningJobs,
+    string? Gres,
+    int Gpus,
+    int GpusAllocated,
     DateTimeOffset? LastHeartbeat,
     RecoveryView? Recovery)
 {
@@ -150,6 +169,9 @@ public sealed record NodeView(
         n.MemoryMiB,
         n.AllocatedMemoryMiB,
         n.RunningJobs,
+        n.Gres.IsEmpty ? null : n.Gres.ToString(),
+        n.Gres.Gpus,
+        n.AllocatedDevices.Count(d => d.Name == GresDevice.Gpu),
         n.LastHeartbeat,
         n.LastRecovery is { } r ? new RecoveryView(r.Time, r.Total, r.Recovered, r.Skipped, Math.Round(r.Duration.TotalMilliseconds, 1), r.Actions) : null);
 }

@@ -3,6 +3,7 @@ using Conductor.Core.Nodes;
 using Conductor.Core.Storage;
 using Conductor.Server.Auth;
 using Conductor.Server.Jobs;
+using Conductor.Server.Scheduling;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Conductor.Server.Api;
@@ -49,6 +50,7 @@ public static class JobsEndpoints
     private static async Task<IResult> ListAsync(
         HttpContext http,
         JobService service,
+        SchedulerView scheduler,
         TimeProvider time,
         string? state,
         string? account,
@@ -125,10 +127,11 @@ public static class JobsEndpoints
         var page = await service.ListAsync(http.GetCaller(), query, ct);
         var now = time.GetUtcNow();
         var next = page.Count == query.Limit ? page[^1].Id.ToString() : null;
-        return TypedResults.Ok(new JobListView(page.Select(j => JobView.From(j, now)).ToList(), next));
+        return TypedResults.Ok(new JobListView(page.Select(j => JobView.From(j, now, factors: scheduler.FactorsOf(j))).ToList(), next));
     }
 
-    private static async Task<IResult> GetAsync(HttpContext http, string id, bool? logs, JobService service, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> GetAsync(
+        HttpContext http, string id, bool? logs, JobService service, SchedulerView scheduler, TimeProvider time, CancellationToken ct)
     {
         if (!JobId.TryParse(id, out var jobId))
         {
@@ -149,7 +152,7 @@ public static class JobsEndpoints
                 job.StderrPath == job.StdoutPath ? "" : await JobOutputReader.ReadTailAsync(job.StderrPath, LogTailBytes, LogTailLines, ct));
         }
 
-        return TypedResults.Ok(JobView.From(job, time.GetUtcNow(), log));
+        return TypedResults.Ok(JobView.From(job, time.GetUtcNow(), log, scheduler.FactorsOf(job)));
     }
 
     private static async Task<IResult> CancelAsync(HttpContext http, string id, JobService service, CancellationToken ct)

@@ -119,8 +119,9 @@ function renderOverview(dash, recent) {
     el("td", { text: n.partitions.join(", ") }),
     el("td", {}, el("div", { class: "cell-meter" }, meter(n.cpus_allocated, n.cpus), el("span", { text: `${n.cpus_allocated}/${n.cpus}` }))),
     el("td", {}, el("div", { class: "cell-meter" }, meter(n.memory_allocated_mib, n.memory_mib, "mem"), el("span", { text: `${mib(n.memory_allocated_mib)} / ${mib(n.memory_mib)}` }))),
+    el("td", { class: "num", title: n.gres ?? "", text: n.gpus ? `${n.gpus_allocated}/${n.gpus}` : "–" }),
     el("td", { class: "num", text: n.running_jobs }),
-    el("td", { class: "muted", text: formatTime(n.last_heartbeat) }))), 7, "No nodes have registered.");
+    el("td", { class: "muted", text: formatTime(n.last_heartbeat) }))), 8, "No nodes have registered.");
 
   $("running-count").textContent = counts.RUNNING ?? 0;
   fillRows($("running"), dash.running.map((j) => el("tr", { dataset: { jobId: j.job_id } },

@@ -35,6 +35,8 @@ public sealed class ConductorMetrics : ISchedulerPassObserver, IDisposable
     private readonly Gauge _nodeMemory;
     private readonly Gauge _nodeMemoryAllocated;
     private readonly Gauge _nodeUp;
+    private readonly Gauge _nodeGres;
+    private readonly Gauge _nodeGresAllocated;
     private readonly Histogram _passSeconds;
     private readonly Histogram _startLatency;
     private readonly Histogram _jobDuration;
@@ -64,6 +66,8 @@ public sealed class ConductorMetrics : ISchedulerPassObserver, IDisposable
         _nodeMemory = factory.CreateGauge("conductor_node_memory_bytes", "Memory a node offers to jobs.", "node");
         _nodeMemoryAllocated = factory.CreateGauge("conductor_node_memory_allocated_bytes", "Memory reserved by jobs on a node.", "node");
         _nodeUp = factory.CreateGauge("conductor_node_up", "1 when the node is up, else 0.", "node");
+        _nodeGres = factory.CreateGauge("conductor_node_gres", "Generic resources (GPUs, ...) a node offers to jobs.", "node", "name");
+        _nodeGresAllocated = factory.CreateGauge("conductor_node_gres_allocated", "Generic resources allocated to jobs on a node.", "node", "name");
         _passSeconds = factory.CreateHistogram("conductor_scheduler_pass_seconds", "Time one scheduling pass took: load, plan, commit.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 2, 18) });
         _startLatency = factory.CreateHistogram("conductor_job_start_latency_seconds", "From submit to start (allocation committed), per started job.",
@@ -168,6 +172,11 @@ public sealed class ConductorMetrics : ISchedulerPassObserver, IDisposable
                 _nodeMemory.WithLabels(name).Set(node.MemoryMiB * 1024.0 * 1024);
                 _nodeMemoryAllocated.WithLabels(name).Set(node.AllocatedMemoryMiB * 1024.0 * 1024);
                 _nodeUp.WithLabels(name).Set(node.State == Core.Nodes.NodeState.Up ? 1 : 0);
+                foreach (var gres in node.Gres.Items.Select(i => i.Name).Distinct())
+                {
+                    _nodeGres.WithLabels(name, gres).Set(node.Gres.Count(gres));
+                    _nodeGresAllocated.WithLabels(name, gres).Set(node.AllocatedDevices.Count(d => d.Name == gres));
+                }
             }
 
             _refreshedAt = now;

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Conductor.Core.Parsing;
+using Conductor.Core.Scheduling;
 using Microsoft.Extensions.Options;
 
 namespace Conductor.Server.Hosting;
@@ -36,6 +37,9 @@ public sealed class ServerOptions
     /// <summary>The longest time limit a job may ask for; UNLIMITED for no ceiling.</summary>
     [Required]
     public string MaxTimeLimit { get; set; } = TimeLimitFormat.Unlimited;
+
+    /// <summary>Partitions with limits of their own (default and maximum time, accounts, priority tier, exclusive nodes).</summary>
+    public IList<PartitionLimits> Partitions { get; set; } = [];
 
     /// <summary>The largest request body accepted, in bytes.</summary>
     [Range(64 * 1024, 256L * 1024 * 1024)]

@@ -26,6 +26,7 @@ public static class ServerServiceCollectionExtensions
         services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
         services.TryAddSingleton<ILeadership, SoleLeadership>();
         services.AddSingleton<JobService>();
+        services.TryAddSingleton<SchedulerView>();
         services.AddSingleton<DashboardService>();
         services.AddSingleton<ConductorMetrics>();
         services.AddSingleton<ISchedulerPassObserver>(sp => sp.GetRequiredService<ConductorMetrics>());
@@ -87,8 +88,13 @@ public static class ServerServiceCollectionExtensions
         services.AddOptions<SchedulerOptions>().BindConfiguration(SchedulerOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
-        services.TryAddSingleton<ISchedulingPolicy, FirstFitPolicy>();
+        services.TryAddSingleton<ISchedulingPolicy>(sp => new BackfillPolicy(sp.GetRequiredService<IOptions<SchedulerOptions>>().Value.ToPolicyOptions() with
+        {
+            PartitionTiers = (sp.GetService<IOptions<ServerOptions>>()?.Value.Partitions ?? []).ToDictionary(p => p.Name, p => p.PriorityTier, StringComparer.Ordinal),
+        }));
         services.TryAddSingleton<ILeadership, SoleLeadership>();
+        services.TryAddSingleton<FairShareLedger>();
+        services.TryAddSingleton<SchedulerView>();
         services.AddSingleton<SchedulerService>();
         services.AddHostedService(sp => sp.GetRequiredService<SchedulerService>());
         return services;

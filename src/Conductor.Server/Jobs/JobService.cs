@@ -39,19 +39,32 @@ public sealed class JobService(
         }
 
         var now = time.GetUtcNow();
+        var limits = _options.Partitions.FirstOrDefault(p => p.Name == (input.Partition ?? _options.DefaultPartition));
         var defaults = new SubmitDefaults
         {
             Account = caller.Account,
             AccountIsFixed = !caller.IsAdmin,
+            MayRaisePriority = caller.IsAdmin,
             Partition = _options.DefaultPartition,
-            TimeLimit = _options.DefaultTimeLimitValue,
-            MaxTimeLimit = _options.MaxTimeLimitValue,
+            TimeLimit = limits?.DefaultTime ?? _options.DefaultTimeLimitValue,
+            MaxTimeLimit = limits?.MaxTime ?? _options.MaxTimeLimitValue,
             Now = now,
         };
         var spec = JobSpecBuilder.Build(input, script, defaults, errors);
         if (spec is null)
         {
             return new SubmitResult(null, errors);
+        }
+
+        if (limits is not null)
+        {
+            if (!limits.Allows(spec.Account))
+            {
+                errors.Add("account", $"'{spec.Account}' may not use partition '{limits.Name}'; it allows {string.Join(", ", limits.AllowAccounts!)}");
+                return new SubmitResult(null, errors);
+            }
+
+            spec = limits.Exclusive ? spec with { Exclusive = true } : spec;
         }
 
         var why = FitCheck.WhyNever(spec, await NodesAsync(refresh: false, ct));

@@ -24,13 +24,18 @@ public sealed class SchedulerService(
     IOptions<SchedulerOptions> options,
     ILogger<SchedulerService> logger,
     IEnumerable<ISchedulerPassObserver> observers,
-    ILeadership leadership) : LoopingService(time, logger)
+    ILeadership leadership,
+    FairShareLedger fairShare,
+    SchedulerView view) : LoopingService(time, logger)
 {
     private readonly SchedulerOptions _options = options.Value;
     private readonly WakeSignal _wake = bus.Subscribe(WakeTopic.Scheduler);
     private readonly ISchedulerPassObserver[] _observers = observers.ToArray();
     private DateTimeOffset? _nextBegin;
     private DateTimeOffset _lastPassEnd = DateTimeOffset.MinValue;
+
+    /// <summary>The reservations last written to the store; null until the first commit of this leadership.</summary>
+    private IReadOnlyList<ExpectedStart>? _reservations;
 
     /// <summary>A pass costlier than this is spaced from the next one.</summary>
     private static readonly TimeSpan ExpensivePass = TimeSpan.FromMilliseconds(20);
@@ -50,6 +55,7 @@ public sealed class SchedulerService(
     {
         if (!leadership.IsLeader)
         {
+            _reservations = null;
             await leadership.WaitForLeadershipAsync(ct);
             logger.LogInformation("Scheduling on this server");
         }
@@ -80,7 +86,7 @@ public sealed class SchedulerService(
     {
         var watch = Stopwatch.StartNew();
         var snapshot = await store.LoadSnapshotAsync(ct);
-        if (snapshot.Pending.Count == 0)
+        if (snapshot.Pending.Count == 0 && _reservations is { Count: 0 })
         {
             LastPassDuration = watch.Elapsed;
             Passes++;
@@ -88,12 +94,22 @@ public sealed class SchedulerService(
             return new PassResult(0, null);
         }
 
+        snapshot = snapshot with { Usage = await fairShare.UsageAsync(ct) };
         var now = Time.GetUtcNow();
         var plan = policy.Plan(snapshot, now);
+        view.Update(new PriorityModel(snapshot, now, (policy as BackfillPolicy)?.Options ?? PolicyOptions.Default));
+
+        // Reservations are written only when they change (most passes leave them alone).
+        var reservationsChanged = _reservations is null || !_reservations.SequenceEqual(plan.ExpectedStarts);
+        plan = plan with { Reservations = reservationsChanged ? plan.ExpectedStarts : null };
         var commitTime = Time.GetUtcNow();
-        var started = plan.Starts.Count == 0 && plan.ReasonChanges.Count == 0
+        var started = plan.Starts.Count == 0 && plan.ReasonChanges.Count == 0 && !reservationsChanged
             ? []
             : await store.CommitAsync(plan, commitTime, ct);
+        if (reservationsChanged)
+        {
+            _reservations = plan.ExpectedStarts;
+        }
         foreach (var node in started.Select(s => s.Node).Distinct())
         {
             bus.Publish(WakeTopic.Node(node));

@@ -4,7 +4,7 @@ using Conductor.Core.Scheduling;
 
 namespace Conductor.Core.Tests;
 
-public sealed class FirstFitPolicyTests
+public sealed class BackfillPolicyTests
 {
     [Fact]
     public void Plan_IsEmpty_WhenNothingIsPending()
@@ -319,7 +319,7 @@ public sealed class FirstFitPolicyTests
         var plan = Cluster.Empty()
             .Node("a01", 8, partitions: "default")
             .Node("b01", 8, partitions: "gpu")
-            .Node("c01", 8, DefaultMemory, NodeState.Up, "gpu", "default")
+            .Node("c01", 8, DefaultMemory, NodeState.Up, partitions: ["gpu", "default"])
             .Submit(cpus: 1, partition: "gpu")
             .Submit(cpus: 8, partition: "gpu")
             .Submit(cpus: 8, partition: "default")
@@ -388,7 +388,7 @@ public sealed class FirstFitPolicyTests
         {
             var snapshot = RandomSnapshot(random);
             var now = Cluster.Now;
-            var plan = new FirstFitPolicy().Plan(snapshot, now);
+            var plan = new BackfillPolicy().Plan(snapshot, now);
             CheckPlan(snapshot, plan, now, $"iteration {iteration}");
             started += plan.Starts.Count;
             waiting += snapshot.Pending.Count - plan.Starts.Count;

@@ -1,0 +1,323 @@
+using Conductor.Core.Jobs;
+using Conductor.Core.Nodes;
+
+namespace Conductor.Core.Scheduling;
+
+/// <summary>
+/// Multifactor priority with backfill, as Slurm's priority/multifactor and sched/backfill. Jobs are taken in
+/// priority order; each starts on the first node of its partition (natural name order) where it fits now without
+/// taking what a reservation needs. The first <see cref="PolicyOptions.BackfillDepth"/> jobs of each partition that
+/// cannot start get a reservation at their earliest start (from the running jobs' time limits and the reservations
+/// already made), so a later, lower-priority job starts now only if it ends before every reservation it would
+/// overlap or uses resources no reservation needs.
+/// </summary>
+/// <remarks>
+/// Fair-share changes as the pass starts jobs (each start charges its account), so accounts are merged, one
+/// queue per account: each account's jobs are sorted once by the rest of their priority, and the account whose next
+/// job has the highest whole priority goes next. A pass stays cheap at 100,000 pending jobs: each partition keeps the most free
+/// CPUs and memory any of its up nodes has now, so a job that cannot fit anywhere now is settled without a node scan
+/// once the partition's reservations are made.
+/// </remarks>
+public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
+{
+    public BackfillPolicy()
+        : this(PolicyOptions.Default)
+    {
+    }
+
+    public PolicyOptions Options { get; } = options;
+
+    public SchedulingPlan Plan(SchedulerSnapshot snapshot, DateTimeOffset now)
+    {
+        var slots = new GresSlots();
+        foreach (var node in snapshot.Nodes)
+        {
+            slots.Declare(node.GresTotal);
+        }
+
+        var nodes = snapshot.Nodes
+            .OrderBy(n => n.Name.Value, NaturalComparer.Instance)
+            .Select(n => new NodeTimeline(n, slots, now))
+            .ToArray();
+        var partitions = new Dictionary<string, Partition>(StringComparer.Ordinal);
+        foreach (var node in nodes)
+        {
+            foreach (var name in node.Node.Partitions)
+            {
+                if (!partitions.TryGetValue(name, out var partition))
+                {
+                    partitions[name] = partition = new Partition();
+                }
+
+                partition.Nodes.Add(node);
+            }
+        }
+
+        foreach (var partition in partitions.Values)
+        {
+            partition.Refresh();
+        }
+
+        var priorities = new PriorityModel(snapshot, now, Options);
+        var depth = Math.Max(1, Options.BackfillDepth);
+        var starts = new List<JobStart>();
+        var reasons = new List<ReasonChange>();
+        var reservations = new List<ExpectedStart>();
+        foreach (var job in new PriorityOrder(snapshot.Pending, priorities))
+        {
+            string reason;
+            partitions.TryGetValue(job.Partition, out var partition);
+            if (job.Ineligible is { } gate)
+            {
+                reason = gate;
+            }
+            else if (job.Held)
+            {
+                reason = PendingReasons.JobHeldUser;
+            }
+            else if (job.Begin is { } begin && begin > now)
+            {
+                reason = PendingReasons.BeginTime;
+            }
+            else if (partition is null || !partition.AnyUp)
+            {
+                reason = PendingReasons.NodeDown;
+            }
+            else if (!slots.TryVector(job.GresRequest, out var gres))
+            {
+                // No node declares what the job asks for (submit refuses this; a node may have gone since).
+                reason = partition.Blocked ? PendingReasons.Priority : PendingReasons.Resources;
+            }
+            else
+            {
+                var end = NodeTimeline.EndOf(now, job.TimeLimit);
+                var started = false;
+                if (partition.MightFitNow(job))
+                {
+                    foreach (var node in partition.Nodes)
+                    {
+                        var demand = node.Demand(job, gres);
+                        if (node.CanStartNow(demand, now, end))
+                        {
+                            starts.Add(node.Start(job, demand, end));
+                            foreach (var name in node.Node.Partitions)
+                            {
+                                partitions[name].Refresh();
+                            }
+
+                            priorities.FairShare.Charge(job);
+                            started = true;
+                            break;
+                        }
+                    }
+                }
+
+                if (started)
+                {
+                    continue;
+                }
+
+                if (partition.Reservations < depth)
+                {
+                    partition.Reservations++;
+                    if (Reserve(job, gres, partition, now) is { } reservation)
+                    {
+                        reservations.Add(reservation);
+                    }
+                }
+
+                reason = partition.Blocked ? PendingReasons.Priority : PendingReasons.Resources;
+                partition.Blocked = true;
+            }
+
+            if (job.Reason != reason)
+            {
+                reasons.Add(new ReasonChange(job.Id, reason));
+            }
+        }
+
+        return new SchedulingPlan(starts, reasons, reservations);
+    }
+
+    /// <summary>Reserves the earliest start any node of the partition offers the job; null when none is known.</summary>
+    private static ExpectedStart? Reserve(PendingJob job, int[]? gres, Partition partition, DateTimeOffset now)
+    {
+        NodeTimeline? best = null;
+        var bestTime = DateTimeOffset.MaxValue;
+        foreach (var node in partition.Nodes)
+        {
+            if (node.EarliestStart(node.Demand(job, gres), now, job.TimeLimit, bestTime) is { } t && (best is null || t < bestTime))
+            {
+                best = node;
+                bestTime = t;
+            }
+        }
+
+        if (best is null)
+        {
+            return null;
+        }
+
+        best.Reserve(best.Demand(job, gres), bestTime, NodeTimeline.EndOf(bestTime, job.TimeLimit));
+        partition.Refresh();
+        return new ExpectedStart(job.Id, bestTime, best.Node.Name);
+    }
+
+    /// <summary>A partition's nodes and the most any one of its up nodes has free now, kept current through the pass.</summary>
+    private sealed class Partition
+    {
+        public List<NodeTimeline> Nodes { get; } = [];
+        public bool AnyUp { get; private set; }
+        public int MaxFreeCpus { get; private set; }
+        public long MaxFreeMemoryMiB { get; private set; }
+
+        /// <summary>A job of this partition already waits for resources; later ones wait behind it (Slurm's "Priority").</summary>
+        public bool Blocked { get; set; }
+
+        /// <summary>How many of its blocked jobs have been given a reservation in this pass.</summary>
+        public int Reservations { get; set; }
+
+        /// <summary>False only when no node could hold the job now; true does not promise it fits.</summary>
+        public bool MightFitNow(PendingJob job) =>
+            job.Exclusive ? MaxFreeCpus > 0 : job.Cpus <= MaxFreeCpus && job.MemoryMiB <= MaxFreeMemoryMiB;
+
+        public void Refresh()
+        {
+            AnyUp = false;
+            MaxFreeCpus = 0;
+            MaxFreeMemoryMiB = 0;
+            foreach (var node in Nodes)
+            {
+                if (!node.IsUp)
+                {
+                    continue;
+                }
+
+                AnyUp = true;
+                MaxFreeCpus = Math.Max(MaxFreeCpus, node.FreeCpusNow);
+                MaxFreeMemoryMiB = Math.Max(MaxFreeMemoryMiB, node.FreeMemoryMiBNow);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The pending jobs in priority order: within an account by everything but fair-share (then submit time, then id);
+    /// across accounts by whole priority, fair-share read afresh as the pass charges the accounts.
+    /// </summary>
+    private sealed class PriorityOrder(IReadOnlyList<PendingJob> pending, PriorityModel priorities) : IEnumerable<PendingJob>
+    {
+        public IEnumerator<PendingJob> GetEnumerator()
+        {
+            var byAccount = new Dictionary<string, List<PendingJob>>(StringComparer.Ordinal);
+            var lastAccount = (string?)null;
+            List<PendingJob>? last = null;
+            foreach (var job in pending)
+            {
+                if (!ReferenceEquals(job.Account, lastAccount) && !byAccount.TryGetValue(job.Account, out last))
+                {
+                    byAccount[job.Account] = last = [];
+                }
+
+                lastAccount = job.Account;
+                last!.Add(job);
+            }
+
+            var queues = new List<Queue>(byAccount.Count);
+            foreach (var (account, list) in byAccount)
+            {
+                var jobs = list.ToArray();
+                var keys = new SortKey[jobs.Length];
+                for (var i = 0; i < jobs.Length; i++)
+                {
+                    keys[i] = new SortKey(priorities.WithoutFairShare(jobs[i]), jobs[i].SubmitTime.UtcTicks, jobs[i].Id.Value);
+                }
+
+                Array.Sort(keys, jobs, default(SortKeyComparer));
+                queues.Add(new Queue(account, keys, jobs));
+            }
+
+            if (queues.Count == 1)
+            {
+                foreach (var job in queues[0].Jobs)
+                {
+                    yield return job;
+                }
+
+                yield break;
+            }
+
+            // A charge changes every account's factor (they are shares of the total), so the terms are read afresh after
+            // each one; there are few accounts and few starts per pass.
+            var version = -1;
+            while (true)
+            {
+                if (priorities.FairShare.Version != version)
+                {
+                    version = priorities.FairShare.Version;
+                    foreach (var queue in queues)
+                    {
+                        queue.FairShareTerm = priorities.FairShareTerm(queue.Account);
+                    }
+                }
+
+                Queue? best = null;
+                foreach (var queue in queues)
+                {
+                    if (queue.Next < queue.Jobs.Length && (best is null || Before(queue, best)))
+                    {
+                        best = queue;
+                    }
+                }
+
+                if (best is null)
+                {
+                    yield break;
+                }
+
+                yield return best.Jobs[best.Next++];
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        private static bool Before(Queue x, Queue y)
+        {
+            var a = x.Keys[x.Next];
+            var b = y.Keys[y.Next];
+            var c = (b.Base + y.FairShareTerm).CompareTo(a.Base + x.FairShareTerm);
+            if (c == 0)
+            {
+                c = a.SubmitTicks.CompareTo(b.SubmitTicks);
+            }
+
+            return (c == 0 ? a.Id.CompareTo(b.Id) : c) < 0;
+        }
+
+        private sealed class Queue(string account, SortKey[] keys, PendingJob[] jobs)
+        {
+            public string Account { get; } = account;
+            public SortKey[] Keys { get; } = keys;
+            public PendingJob[] Jobs { get; } = jobs;
+            public int Next { get; set; }
+            public double FairShareTerm { get; set; }
+        }
+    }
+
+    /// <summary>Priority without fair-share (higher first), then submit time, then id.</summary>
+    private readonly record struct SortKey(double Base, long SubmitTicks, long Id);
+
+    private readonly struct SortKeyComparer : IComparer<SortKey>
+    {
+        public int Compare(SortKey x, SortKey y)
+        {
+            var c = y.Base.CompareTo(x.Base);
+            if (c != 0)
+            {
+                return c;
+            }
+
+            c = x.SubmitTicks.CompareTo(y.SubmitTicks);
+            return c != 0 ? c : x.Id.CompareTo(y.Id);
+        }
+    }
+}

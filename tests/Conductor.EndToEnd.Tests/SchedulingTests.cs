@@ -1,0 +1,139 @@
+using System.Text.Json.Nodes;
+
+namespace Conductor.EndToEnd.Tests;
+
+/// <summary>GPUs and backfill through the real server and the real CLI, as the issue's acceptance stories tell them.</summary>
+public sealed class SchedulingTests
+{
+    private static readonly TimeSpan Soon = TimeSpan.FromSeconds(30);
+
+    private static async Task<JsonNode> JobAsync(HttpClient client, string id) =>
+        JsonNode.Parse(await client.GetStringAsync($"/api/v1/jobs/{id}"))!;
+
+    private static string State(JsonNode job) => job["state"]!.GetValue<string>();
+
+    private static DateTimeOffset? Time(JsonNode job, string name) =>
+        job["time"]![name] is { } t ? t.GetValue<DateTimeOffset>() : null;
+
+    private static Task<JsonNode> WaitForAsync(HttpClient client, string id, Func<JsonNode, bool> done, string what) =>
+        Poll.UntilAsync(() => JobAsync(client, id), done, Soon, $"job {id} {what}");
+
+    private static async Task<string> SubmitAsync(Cli cli, params string[] args)
+    {
+        var result = await cli.RunAsync(["submit", "--parsable", .. args]);
+        Assert.True(result.Code == 0, result.ToString());
+        return result.Stdout.Trim();
+    }
+
+    [Fact]
+    public async Task Gpus_TwoJobsRunOnDevicesZeroAndOne_AndTheThirdWaitsForResources()
+    {
+        await using var server = await ServerProcess.StartAsync("--cpus", "4", "--gres", "gpu:2");
+        using var client = server.CreateClient();
+        var cli = new Cli(server, server.WorkDirectory);
+
+        // The three submits run side by side, so all three are queued within the first job's 3 seconds.
+        var ids = (await Task.WhenAll(Enumerable.Range(0, 3).Select(_ =>
+            SubmitAsync(cli, "--gres", "gpu:1", "--wrap", "echo $CUDA_VISIBLE_DEVICES; sleep 3")))).OrderBy(long.Parse).ToList();
+
+        var third = await WaitForAsync(client, ids[2], j => j["reason"]?.GetValue<string>() == "Resources", "to wait for Resources");
+        Assert.Equal("PENDING", State(third));
+
+        // While both GPUs are busy: the node API and the metrics count them.
+        var node = await Poll.UntilAsync(async () => JsonNode.Parse(await client.GetStringAsync("/api/v1/nodes"))!.AsArray()[0]!,
+            n => n["gpus_allocated"]!.GetValue<int>() == 2, Soon, "the node to show both GPUs in use");
+        Assert.Equal(("gpu:2", 2), (node["gres"]!.GetValue<string>(), node["gpus"]!.GetValue<int>()));
+        await Poll.UntilAsync(() => client.GetStringAsync("/metrics"),
+            m => m.Contains("conductor_node_gres_allocated{node=\"e2e-node\",name=\"gpu\"} 2", StringComparison.Ordinal), Soon, "the metrics to count both GPUs");
+        var table = await cli.RunAsync("nodes");
+        Assert.Contains("GPUS(A/T)", table.Stdout, StringComparison.Ordinal);
+        Assert.Contains("gpu:2", table.Stdout, StringComparison.Ordinal);
+
+        var ended = new List<JsonNode>();
+        foreach (var id in ids)
+        {
+            ended.Add(await WaitForAsync(client, id, j => State(j) is "COMPLETED" or "FAILED", "to end"));
+        }
+
+        Assert.All(ended, j => Assert.Equal("COMPLETED", State(j)));
+        Assert.Equal(["0", "1"], ended.Take(2).Select(j => j["detail"]!["gpus"]!.GetValue<string>()).Order());
+        Assert.True(Time(ended[0], "start") < Time(ended[1], "end") && Time(ended[1], "start") < Time(ended[0], "end"),
+            "the first two jobs did not run at once");
+        var outputs = ids.Select(id => File.ReadAllText(Path.Combine(server.WorkDirectory, $"slurm-{id}.out")).Trim()).ToList();
+        Assert.Equal(["0", "1"], outputs.Take(2).Order());
+        Assert.Contains(outputs[2], new[] { "0", "1" });
+        Assert.True(Time(ended[2], "start") >= new[] { Time(ended[0], "end"), Time(ended[1], "end") }.Min(),
+            "the third job started before either GPU was free");
+    }
+
+    [Fact]
+    public async Task Gpus_AJobAskingMoreThanAnyNodeHas_IsRefusedAtSubmit()
+    {
+        await using var server = await ServerProcess.StartAsync("--cpus", "2", "--gres", "gpu:2");
+        var cli = new Cli(server, server.WorkDirectory);
+
+        var result = await cli.RunAsync("submit", "--gpus", "3", "--wrap", "true");
+
+        Assert.Equal(1, result.Code);
+        Assert.Contains("gpu:3", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("gpu:2", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Backfill_StartsAShortJobAtOnce_ButNotALongOneBeforeTheWideJob()
+    {
+        await using var server = await ServerProcess.StartAsync("--cpus", "2");
+        using var client = server.CreateClient();
+        var cli = new Cli(server, server.WorkDirectory);
+
+        var r = await SubmitAsync(cli, "-J", "R", "-c", "1", "-t", "1:00", "--wrap", "sleep 8");
+        await WaitForAsync(client, r, j => State(j) == "RUNNING", "to run");
+
+        var w = await SubmitAsync(cli, "-J", "W", "-c", "2", "-t", "1:00", "--wrap", "true");
+        var waiting = await WaitForAsync(client, w, j => j["reason"]?.GetValue<string>() == "Resources" && Time(j, "expected_start") is not null,
+            "to wait for Resources with an expected start");
+        Assert.Equal("PENDING", State(waiting));
+
+        var s = await SubmitAsync(cli, "-J", "S", "-c", "1", "-t", "0:20", "--wrap", "sleep 1");
+        var shortJob = await WaitForAsync(client, s, j => State(j) is "RUNNING" or "COMPLETED", "to start by backfill");
+
+        var l = await SubmitAsync(cli, "-J", "L", "-c", "1", "-t", "10:00", "--wrap", "true");
+        await WaitForAsync(client, l, j => j["reason"]?.GetValue<string>() == "Priority", "to wait behind W");
+
+        var show = await cli.RunAsync("show", w);
+        Assert.Contains("(expected)", show.Stdout, StringComparison.Ordinal);
+        Assert.Contains("PriorityFactors", show.Stdout, StringComparison.Ordinal);
+        var queue = await cli.RunAsync("queue", "--sort", "priority", "--start");
+        Assert.Contains("PRIORITY", queue.Stdout, StringComparison.Ordinal);
+        Assert.Contains("START_TIME", queue.Stdout, StringComparison.Ordinal);
+
+        var wide = await WaitForAsync(client, w, j => State(j) == "COMPLETED", "to complete");
+        var late = await WaitForAsync(client, l, j => State(j) == "COMPLETED", "to complete");
+        var running = await WaitForAsync(client, r, j => State(j) == "COMPLETED", "to complete");
+        Assert.True(Time(shortJob, "start") < Time(running, "end"), "S did not start while R ran");
+        Assert.True(Time(late, "start") >= Time(wide, "start"), "L started before W");
+        Assert.True(Time(wide, "start") >= Time(running, "end"), "W started before R ended");
+    }
+
+    [Fact]
+    public async Task Partitions_ApplyTheirDefaultAndMaximumTime_TheirAccounts_AndExclusiveNodes()
+    {
+        await using var server = await ServerProcess.StartAsync(
+            "--cpus", "2", "--partition-limits", "default DefaultTime=2 MaxTime=5 AllowAccounts=physics,chemistry PriorityTier=1 Exclusive=yes");
+        using var client = server.CreateClient();
+        var cli = new Cli(server, server.WorkDirectory);
+
+        var id = await SubmitAsync(cli, "-A", "physics", "--hold", "--wrap", "true");
+        var job = await JobAsync(client, id);
+        Assert.Equal(120, job["time"]!["limit_seconds"]!.GetValue<double>());
+        Assert.True(job["detail"]!["exclusive"]!.GetValue<bool>());
+
+        var tooLong = await cli.RunAsync("submit", "-A", "physics", "-t", "10", "--wrap", "true");
+        Assert.Equal(1, tooLong.Code);
+        Assert.Contains("maximum", tooLong.Stderr, StringComparison.Ordinal);
+
+        var stranger = await cli.RunAsync("submit", "-A", "biology", "--wrap", "true");
+        Assert.Equal(1, stranger.Code);
+        Assert.Contains("may not use partition 'default'", stranger.Stderr, StringComparison.Ordinal);
+    }
+}
