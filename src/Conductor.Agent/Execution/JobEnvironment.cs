@@ -17,9 +17,10 @@ public static class JobEnvironment
 
     /// <summary>
     /// Whitelisted agent variables, then the job's submitted variables, then the SLURM_* and CONDUCTOR_* job
-    /// variables and PWD, each later layer overriding the earlier ones.
+    /// variables and PWD, each later layer overriding the earlier ones. <paramref name="commandsDirectory"/>, when
+    /// given, goes first on PATH, so that the job finds Slurm's commands whatever PATH it brought.
     /// </summary>
-    public static IReadOnlyDictionary<string, string> Build(JobLaunch launch, IReadOnlyDictionary<string, string> agentEnvironment)
+    public static IReadOnlyDictionary<string, string> Build(JobLaunch launch, IReadOnlyDictionary<string, string> agentEnvironment, string? commandsDirectory = null)
     {
         ArgumentNullException.ThrowIfNull(launch);
         ArgumentNullException.ThrowIfNull(agentEnvironment);
@@ -46,6 +47,12 @@ public static class JobEnvironment
             env["CONDUCTOR_" + suffix] = value;
         }
 
+        if (commandsDirectory is not null)
+        {
+            var rest = env["PATH"].Split(':').Where(p => p != commandsDirectory);
+            env["PATH"] = string.Join(':', rest.Prepend(commandsDirectory));
+        }
+
         env["PWD"] = launch.WorkDir;
         return env;
     }
@@ -70,13 +77,24 @@ public static class JobEnvironment
         static string N(long n) => n.ToString(CultureInfo.InvariantCulture);
 
         yield return ("JOB_ID", launch.JobId.ToString());
+        yield return ("JOBID", launch.JobId.ToString());
         yield return ("JOB_NAME", launch.Name);
         yield return ("JOB_ACCOUNT", launch.Account);
         yield return ("JOB_USER", launch.Account);
         yield return ("JOB_PARTITION", launch.Partition);
         yield return ("JOB_NODELIST", launch.Node.Value);
+        yield return ("NODELIST", launch.Node.Value);
+        yield return ("JOB_NUM_NODES", "1");
+        yield return ("NNODES", "1");
+        yield return ("NODEID", "0");
+        yield return ("PROCID", "0");
+        yield return ("LOCALID", "0");
+        yield return ("CLUSTER_NAME", "conductor");
         yield return ("CPUS_PER_TASK", N(launch.CpusPerTask));
         yield return ("NTASKS", N(launch.Ntasks));
+        yield return ("NPROCS", N(launch.Ntasks));
+        yield return ("TASKS_PER_NODE", N(launch.Ntasks));
+        yield return ("CPUS_ON_NODE", N(launch.TotalCpus));
         yield return ("JOB_CPUS_PER_NODE", N(launch.TotalCpus));
         yield return ("SUBMIT_DIR", launch.WorkDir);
         yield return ("RESTART_COUNT", N(Math.Max(0, launch.Attempt - 1)));

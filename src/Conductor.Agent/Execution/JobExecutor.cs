@@ -183,7 +183,7 @@ public sealed class JobExecutor(
         }
 
         context.Directory = directory;
-        context.Environment = JobEnvironment.Build(launch with { WorkDir = workDir }, JobEnvironment.Current());
+        context.Environment = JobEnvironment.Build(launch with { WorkDir = workDir }, JobEnvironment.Current(), _options.CommandsDirectory);
         var jobArgv = launch.Script.StartsWith("#!", StringComparison.Ordinal)
             ? (IReadOnlyList<string>)[directory.ScriptPath, .. launch.Arguments]
             : ["/bin/bash", directory.ScriptPath, .. launch.Arguments];

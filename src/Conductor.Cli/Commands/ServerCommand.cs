@@ -172,8 +172,10 @@ public static class ServerCommand
         }
         else
         {
+            var commands = WriteSlurmCommands(dataDirectory, s.Listen);
             builder.Services.AddConductorAgent(agent =>
             {
+                agent.CommandsDirectory = commands;
                 agent.NodeName = nodeName;
                 agent.Cpus = s.Resources.Cpus;
                 agent.MemoryMiB = memoryMiB;
@@ -281,5 +283,27 @@ public static class ServerCommand
 
         value = TimeSpan.FromSeconds(number * scale);
         return true;
+    }
+
+    /// <summary>
+    /// Writes Slurm's commands into the data directory's <c>bin</c>, defaulting to this server and its token, so
+    /// that jobs find sbatch, squeue, srun... on their PATH. Null when they could not be written (jobs run anyway).
+    /// </summary>
+    private static string? WriteSlurmCommands(string dataDirectory, string listen)
+    {
+        var directory = Path.Combine(dataDirectory, "bin");
+        var url = !ListenAddress.TryParse(listen, out var address, out _) ? $"http://{listen}"
+            : address.IsLoopback || !address.Address.Equals(System.Net.IPAddress.Any) ? address.Url
+            : $"http://127.0.0.1:{address.Port.ToString(CultureInfo.InvariantCulture)}";
+        try
+        {
+            Slurm.SlurmCommands.WriteLaunchers(directory, url, dataDirectory);
+            return directory;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"conductor: jobs will not find Slurm's commands: cannot write them into {directory}: {e.Message.TrimEnd('.')}.");
+            return null;
+        }
     }
 }

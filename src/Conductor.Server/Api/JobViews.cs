@@ -154,6 +154,16 @@ public sealed record NodeView(
         n.LastRecovery is { } r ? new RecoveryView(r.Time, r.Total, r.Recovered, r.Skipped, Math.Round(r.Duration.TotalMilliseconds, 1), r.Actions) : null);
 }
 
+/// <summary>A partition: the nodes that name it, its time limits in seconds (null: unlimited), and whether jobs that name none go to it.</summary>
+public sealed record PartitionView(
+    string Name,
+    bool Default,
+    double? MaxTimeSeconds,
+    double? DefaultTimeSeconds,
+    IReadOnlyList<string> Nodes,
+    int TotalCpus,
+    long TotalMemoryMib);
+
 /// <summary>What the node's agent found and did at its last start.</summary>
 public sealed record RecoveryView(DateTimeOffset Time, int Total, int Recovered, int Skipped, double DurationMs, IReadOnlyList<string> Actions);
 
