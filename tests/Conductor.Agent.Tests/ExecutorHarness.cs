@@ -80,33 +80,7 @@ public sealed class ExecutorHarness : IDisposable
 
     public RunHandle Start(JobLaunch launch)
     {
-        var job = new JobRecord
-        {
-            Id = launch.JobId,
-            Attempt = launch.Attempt,
-            State = JobState.Running,
-            SubmitTime = DateTimeOffset.UtcNow,
-            StartTime = DateTimeOffset.UtcNow,
-            Node = launch.Node,
-            Cores = launch.Cores,
-            Spec = new JobSpec
-            {
-                Name = launch.Name,
-                Account = launch.Account,
-                Partition = launch.Partition,
-                CpusPerTask = launch.CpusPerTask,
-                Ntasks = launch.Ntasks,
-                MemoryMiB = launch.MemoryMiB,
-                TimeLimit = launch.TimeLimit,
-                WorkDir = launch.WorkDir,
-                StdoutPattern = launch.StdoutPattern,
-                StderrPattern = launch.StderrPattern,
-                Environment = launch.Environment,
-                Arguments = launch.Arguments,
-                MaxRetries = launch.MaxRetries,
-                Requeue = launch.Requeue,
-            },
-        };
+        var job = launch.Job with { State = JobState.Running, SubmitTime = DateTimeOffset.UtcNow, StartTime = DateTimeOffset.UtcNow, Node = launch.Node };
         var context = Executor.Create(new Dispatch(job, launch.Script), _detach.Token);
         return new RunHandle(context, Task.Run(() => Executor.ExecuteAsync(context)));
     }
@@ -132,15 +106,26 @@ public sealed class RecordingStore : IAgentStore, INodeStore
     public bool LaunchWanted { get; set; } = true;
     public int FailuresBeforeFinish { get; set; }
 
-    public Task<bool> MarkLaunchedAsync(JobId id, int attempt, LaunchRecord launch, CancellationToken ct)
+    /// <summary>When set, recording a launch waits for it (or for the caller's cancellation) after signalling <see cref="LaunchRecording"/>.</summary>
+    public TaskCompletionSource? LaunchGate { get; set; }
+
+    public TaskCompletionSource LaunchRecording { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public async Task<bool> MarkLaunchedAsync(JobId id, int attempt, LaunchRecord launch, CancellationToken ct)
     {
+        if (LaunchGate is { } gate)
+        {
+            LaunchRecording.TrySetResult();
+            await gate.Task.WaitAsync(ct);
+        }
+
         Launches[id] = launch;
         foreach (var e in launch.Events ?? [])
         {
             Events.Enqueue(e);
         }
 
-        return Task.FromResult(LaunchWanted);
+        return LaunchWanted;
     }
 
     public Task<FinishOutcome> FinishAsync(JobCompletion completion, CancellationToken ct)

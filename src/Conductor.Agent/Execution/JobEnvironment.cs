@@ -36,7 +36,7 @@ public static class JobEnvironment
 
         env.TryAdd("PATH", DefaultPath);
 
-        foreach (var (name, value) in launch.Environment)
+        foreach (var (name, value) in launch.Spec.Environment)
         {
             env[name] = value;
         }
@@ -53,7 +53,7 @@ public static class JobEnvironment
             env["PATH"] = string.Join(':', rest.Prepend(commandsDirectory));
         }
 
-        env["PWD"] = launch.WorkDir;
+        env["PWD"] = launch.Spec.WorkDir;
         return env;
     }
 
@@ -78,10 +78,10 @@ public static class JobEnvironment
 
         yield return ("JOB_ID", launch.JobId.ToString());
         yield return ("JOBID", launch.JobId.ToString());
-        yield return ("JOB_NAME", launch.Name);
-        yield return ("JOB_ACCOUNT", launch.Account);
-        yield return ("JOB_USER", launch.Account);
-        yield return ("JOB_PARTITION", launch.Partition);
+        yield return ("JOB_NAME", launch.Spec.Name);
+        yield return ("JOB_ACCOUNT", launch.Spec.Account);
+        yield return ("JOB_USER", launch.Spec.Account);
+        yield return ("JOB_PARTITION", launch.Spec.Partition);
         yield return ("JOB_NODELIST", launch.Node.Value);
         yield return ("NODELIST", launch.Node.Value);
         yield return ("JOB_NUM_NODES", "1");
@@ -90,15 +90,15 @@ public static class JobEnvironment
         yield return ("PROCID", "0");
         yield return ("LOCALID", "0");
         yield return ("CLUSTER_NAME", "conductor");
-        yield return ("CPUS_PER_TASK", N(launch.CpusPerTask));
-        yield return ("NTASKS", N(launch.Ntasks));
-        yield return ("NPROCS", N(launch.Ntasks));
-        yield return ("TASKS_PER_NODE", N(launch.Ntasks));
-        yield return ("CPUS_ON_NODE", N(launch.TotalCpus));
-        yield return ("JOB_CPUS_PER_NODE", N(launch.TotalCpus));
-        yield return ("SUBMIT_DIR", launch.WorkDir);
+        yield return ("CPUS_PER_TASK", N(launch.Spec.CpusPerTask));
+        yield return ("NTASKS", N(launch.Spec.Ntasks));
+        yield return ("NPROCS", N(launch.Spec.Ntasks));
+        yield return ("TASKS_PER_NODE", N(launch.Spec.Ntasks));
+        yield return ("CPUS_ON_NODE", N(launch.Spec.TotalCpus));
+        yield return ("JOB_CPUS_PER_NODE", N(launch.Spec.TotalCpus));
+        yield return ("SUBMIT_DIR", launch.Spec.WorkDir);
         yield return ("RESTART_COUNT", N(Math.Max(0, launch.Attempt - 1)));
-        if (launch.MemoryMiB is { } memory)
+        if (launch.Spec.MemoryMiB is { } memory)
         {
             yield return ("MEM_PER_NODE", N(memory));
         }

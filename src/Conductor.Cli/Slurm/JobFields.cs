@@ -65,7 +65,7 @@ public static class JobFields
             return "UNLIMITED";
         }
 
-        return SlurmFormat.State(job).IsTerminal() ? "0:00" : SlurmFormat.Short(TimeSpan.FromSeconds(limit - job.Time.ElapsedSeconds));
+        return SlurmFormat.Short(TimeSpan.FromSeconds(Math.Max(0, limit - job.Time.ElapsedSeconds)));
     }
 
     private static string StartTime(JobView job) => SlurmFormat.State(job) == JobState.Pending

@@ -274,7 +274,7 @@ public static class Scontrol
             new() { $"RealMemory={n.MemoryMib}", $"AllocMem={n.MemoryAllocatedMib}", $"FreeMem={n.MemoryMib - n.MemoryAllocatedMib}", $"Sockets={n.Cpus}", "Boards=1" },
             new() { $"State={state}", "ThreadsPerCore=1", "TmpDisk=0", "Weight=1", "Owner=N/A", "MCS_label=N/A" },
             new() { $"Partitions={string.Join(',', n.Partitions)} " },
-            new() { $"SlurmdStartTime={SlurmFormat.Date(n.Recovery?.Time, "None")}", $"LastHeartbeat={SlurmFormat.Date(n.LastHeartbeat, "None")}" },
+            new() { $"SlurmdStartTime={SlurmFormat.Date(n.Recovery?.Time ?? n.LastHeartbeat, "None")}", $"LastHeartbeat={SlurmFormat.Date(n.LastHeartbeat, "None")}" },
             new() { $"CfgTRES=cpu={n.Cpus},mem={n.MemoryMib}M,billing={n.Cpus}" },
             new() { "AllocTRES=" + (n.CpusAllocated > 0 ? $"cpu={n.CpusAllocated}" + (n.MemoryAllocatedMib > 0 ? $",mem={n.MemoryAllocatedMib}M" : "") : "") },
         };

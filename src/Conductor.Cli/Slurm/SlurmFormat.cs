@@ -73,9 +73,9 @@ public static class SlurmFormat
         _ => "None",
     };
 
-    /// <summary>squeue's NODELIST(REASON): the node of a job that ran, else its reason in parentheses.</summary>
+    /// <summary>squeue's NODELIST(REASON): the node of a job that runs or ran without a reason to give, else the reason in parentheses.</summary>
     public static string NodeOrReason(JobView job) =>
-        job.Detail.NodeList.Length > 0 && State(job) != JobState.Pending ? job.Detail.NodeList : $"({Reason(job)})";
+        job.Detail.NodeList.Length > 0 && State(job) != JobState.Pending && Reason(job) == "None" ? job.Detail.NodeList : $"({Reason(job)})";
 
     /// <summary>The job's standard output file: where it was written, or where it will be (its pattern expanded, %N still open).</summary>
     public static string StdoutPath(JobView job) => job.Detail.StdoutPath ?? Expand(job, job.Detail.StandardOutput);
