@@ -37,7 +37,7 @@ public static class JobFields
         new('S', "StartTime", "START_TIME", (j, _) => StartTime(j)),
         new('e', "EndTime", "END_TIME", (j, _) => EndTime(j)),
         new('Z', "WorkDir", "WORK_DIR", (j, _) => j.Detail.WorkDir),
-        new('o', "Command", "COMMAND", (j, _) => j.Detail.Name == "wrap" ? "(null)" : Path.Combine(j.Detail.WorkDir, j.Detail.Name)),
+        new('o', "Command", "COMMAND", (_, _) => "(null)"),
         new('Q', "Priority", "PRIORITY", (j, _) => SlurmFormat.Number(j.Detail.Priority)),
         new('y', "Nice", "NICE", (j, _) => SlurmFormat.Number(j.Detail.Nice)),
         new('E', "Dependency", "DEPENDENCY", (_, _) => "(null)"),
@@ -65,7 +65,7 @@ public static class JobFields
             return "UNLIMITED";
         }
 
-        return SlurmFormat.Short(TimeSpan.FromSeconds(Math.Max(0, limit - job.Time.ElapsedSeconds)));
+        return SlurmFormat.Short(TimeSpan.FromSeconds(Math.Max(0, limit - Math.Floor(job.Time.ElapsedSeconds))));
     }
 
     private static string StartTime(JobView job) => SlurmFormat.State(job) == JobState.Pending

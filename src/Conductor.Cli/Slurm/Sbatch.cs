@@ -147,7 +147,7 @@ public static class Sbatch
         var environment = SbatchExport.Resolve(options.Export, submitter, SubmitCommand.WithheldPrefixes);
         var spec = options.ToSpecInput(defaultName, Environment.CurrentDirectory, environment, arguments);
 
-        using var client = context.Connect();
+        using var client = context.Connect(SubmitCommand.FieldNames);
         SubmitResponse answer;
         try
         {

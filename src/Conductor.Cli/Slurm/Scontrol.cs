@@ -236,7 +236,8 @@ public static class Scontrol
             lines.Add([$"  Nodes={d.NodeList}", $"CPU_IDs={CpuIds(d.Cores)}", $"Mem={d.MemoryMib ?? 0}", "GRES="]);
         }
 
-        var command = d.Name == "wrap" ? "(null)" : Path.Combine(d.WorkDir, d.Name);
+        // Conductor keeps a job's script, not the path it was read from.
+        const string command = "(null)";
         lines.AddRange(
         [
             [$"MinCPUsNode={d.Cpus}", $"MinMemoryNode={memory}", "MinTmpDiskNode=0"],

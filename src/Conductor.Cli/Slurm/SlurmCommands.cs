@@ -14,7 +14,9 @@ public sealed class SlurmContext(string program, TextWriter stdout, TextWriter s
     public TextWriter Out { get; } = stdout;
     public TextWriter Error { get; } = stderr;
 
-    public ConductorClient Connect() => new(ClientSettings.Resolve(null));
+    /// <param name="fieldNames">The options a user typed for the API's fields, for error messages.</param>
+    public ConductorClient Connect(IReadOnlyDictionary<string, string>? fieldNames = null) =>
+        new(ClientSettings.Resolve(null)) { FieldNames = fieldNames ?? new Dictionary<string, string>() };
 
     /// <summary>Slurm's one-line error on stderr: <c>squeue: error: ...</c>.</summary>
     public void Fail(string message) => Error.WriteLine($"{Program}: error: {message}");

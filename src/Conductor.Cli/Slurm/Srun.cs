@@ -201,8 +201,8 @@ public static class Srun
     /// <summary>The job's next step number, counted in a small file beside the job, under an exclusive lock.</summary>
     private static int NextStepId(string jobId)
     {
-        var restart = Environment.GetEnvironmentVariable("SLURM_RESTART_COUNT") ?? "0";
-        var path = Path.Combine(Path.GetTempPath(), $"conductor-steps-{Environment.UserName}-{jobId}-{restart}");
+        // The job's session leader (its wrapper), by pid and start time, names this run of this job on this machine.
+        var path = Path.Combine(Path.GetTempPath(), $"conductor-steps-{Environment.UserName}-{jobId}-{SessionKey()}");
         for (var attempt = 0; ; attempt++)
         {
             try
@@ -223,6 +223,22 @@ public static class Srun
             {
                 return 0;
             }
+        }
+    }
+
+    /// <summary>The pid and start time of this process's session leader, from /proc; "0" where they cannot be read.</summary>
+    private static string SessionKey()
+    {
+        try
+        {
+            static string[] Fields(string stat) => stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var session = Fields(File.ReadAllText("/proc/self/stat"))[3];
+            var started = Fields(File.ReadAllText($"/proc/{session}/stat"))[19];
+            return $"{session}-{started}";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or IndexOutOfRangeException)
+        {
+            return "0";
         }
     }
 
@@ -265,7 +281,7 @@ public static class Srun
         var environment = SbatchExport.Resolve(options.Export, submitter, SubmitCommand.WithheldPrefixes);
         var spec = options.ToSpecInput(Path.GetFileName(command[0]), Environment.CurrentDirectory, environment, []);
 
-        using var client = context.Connect();
+        using var client = context.Connect(SubmitCommand.FieldNames);
         SubmitResponse answer;
         try
         {
