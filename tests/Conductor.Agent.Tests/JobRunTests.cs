@@ -44,7 +44,7 @@ public sealed class JobRunTests : IDisposable
         _time.Advance(TimeSpan.FromMinutes(5) - TimeSpan.FromSeconds(1));
         Assert.Equal(StopReason.None, run.StopReason);
         _time.Advance(TimeSpan.FromSeconds(1));
-        Assert.True(await Eventually.TrueAsync(() => _processes.Signals.Contains(NativeMethods.SIGTERM)));
+        Assert.True(await Poll.TrueAsync(() => _processes.Signals.Contains(NativeMethods.SIGTERM)));
         var termAt = _time.GetUtcNow();
         Assert.DoesNotContain(NativeMethods.SIGKILL, _processes.Signals);
 
@@ -52,7 +52,7 @@ public sealed class JobRunTests : IDisposable
         {
             _time.Advance(TimeSpan.FromMilliseconds(250));
             await Task.Yield();
-            await Eventually.TrueAsync(() => _processes.Signals.Contains(NativeMethods.SIGKILL), TimeSpan.FromMilliseconds(20));
+            await Poll.TrueAsync(() => _processes.Signals.Contains(NativeMethods.SIGKILL), TimeSpan.FromMilliseconds(20));
         }
 
         Assert.Contains(NativeMethods.SIGKILL, _processes.Signals);

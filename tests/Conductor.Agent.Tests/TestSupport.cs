@@ -34,29 +34,6 @@ public sealed class TempDirectory : IDisposable
     }
 }
 
-public static class Eventually
-{
-    /// <summary>Polls <paramref name="condition"/> until it holds or the deadline passes; returns whether it held.</summary>
-    public static async Task<bool> TrueAsync(Func<bool> condition, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (true)
-        {
-            if (condition())
-            {
-                return true;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-
-            await Task.Delay(20);
-        }
-    }
-}
-
 public static class Jobs
 {
     private static long s_nextId = 1000;

@@ -11,7 +11,7 @@ namespace Conductor.Agent.Tests;
 
 /// <summary>The worker's design points, each shown with real processes.</summary>
 [Collection(ProcessCollection.Name)]
-public sealed class WorkerDesignTests : IDisposable
+public sealed class JobPipelineTests : IDisposable
 {
     private static readonly TimeSpan OutcomeTimeout = TimeSpan.FromSeconds(30);
     private readonly TempDirectory _temp = new();
@@ -212,7 +212,7 @@ public sealed class WorkerDesignTests : IDisposable
     public async Task Lease_IsReleasedOnce_AndTheEndReachesTheStoreThroughTransientFailures()
     {
         using var harness = Harness();
-        harness.Store.FailuresBeforeFinish = 2;
+        harness.Store.FinishFailuresLeft = 2;
 
         var completion = await harness.Start(Jobs.Launch(WorkDir, "true")).Completion.WaitAsync(OutcomeTimeout);
 

@@ -7,7 +7,7 @@ namespace Conductor.Agent.Tests;
 
 /// <summary>Real /bin/bash jobs through the real launcher and runner. One class, so launches never overlap.</summary>
 [Collection(ProcessCollection.Name)]
-public sealed class ProcessIntegrationTests : IDisposable
+public sealed class JobExecutorTests : IDisposable
 {
     private static readonly TimeSpan OutcomeTimeout = TimeSpan.FromSeconds(30);
     private readonly TempDirectory _temp = new();
@@ -50,7 +50,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     private async Task<int> ReadPidFileAsync(string path)
     {
         var pid = 0;
-        Assert.True(await Eventually.TrueAsync(() =>
+        Assert.True(await Poll.TrueAsync(() =>
             File.Exists(path) && int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out pid)),
             $"{path} was not written");
         return pid;
@@ -112,14 +112,14 @@ public sealed class ProcessIntegrationTests : IDisposable
 
         Assert.Equal(OutcomeKind.Cancelled, outcome.Kind);
         Assert.Equal(JobState.Cancelled, outcome.State);
-        Assert.True(await Eventually.TrueAsync(() => !Jobs.IsAlive(grandchild)), $"grandchild {grandchild} survived");
+        Assert.True(await Poll.TrueAsync(() => !Jobs.IsAlive(grandchild)), $"grandchild {grandchild} survived");
     }
 
     [Fact]
     public async Task Stop_SendsSigkill_WhenScriptIgnoresSigterm()
     {
         var run = Start("trap '' TERM\necho ready > ready\nwhile true; do sleep 0.1; done", killWait: TimeSpan.FromSeconds(1));
-        Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "ready"))));
+        Assert.True(await Poll.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "ready"))));
 
         var watch = Stopwatch.StartNew();
         await run.StopAsync(StopReason.UserCancel);
@@ -135,7 +135,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     {
         var harness = new ExecutorHarness(Jobs.Options(_temp.Combine("scripts-detach")));
         var run = harness.Start(Jobs.Launch(WorkDir, "echo started > started\nsleep 300"));
-        Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "started"))));
+        Assert.True(await Poll.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "started"))));
 
         harness.Detach();
         var completion = await run.Completion.WaitAsync(OutcomeTimeout);
@@ -144,7 +144,7 @@ public sealed class ProcessIntegrationTests : IDisposable
         Assert.Empty(harness.Store.Finishes);
         Assert.True(run.Process!.IsAlive);
         new Conductor.Agent.Processes.PosixSignalSender(Microsoft.Extensions.Logging.Abstractions.NullLogger<Conductor.Agent.Processes.PosixSignalSender>.Instance).SignalJob(run.Process, 9);
-        Assert.True(await Eventually.TrueAsync(() => !run.Process.IsAlive));
+        Assert.True(await Poll.TrueAsync(() => !run.Process.IsAlive));
         harness.Dispose();
     }
 
@@ -166,7 +166,7 @@ public sealed class ProcessIntegrationTests : IDisposable
         Assert.True(run.Process!.IsAlive);
         Assert.True(Directory.Exists(run.Context.Directory!.Root), "the job directory stays for the adoption");
         new Conductor.Agent.Processes.PosixSignalSender(Microsoft.Extensions.Logging.Abstractions.NullLogger<Conductor.Agent.Processes.PosixSignalSender>.Instance).SignalJob(run.Process, 9);
-        Assert.True(await Eventually.TrueAsync(() => !run.Process.IsAlive));
+        Assert.True(await Poll.TrueAsync(() => !run.Process.IsAlive));
         harness.Dispose();
     }
 
@@ -274,8 +274,8 @@ public sealed class ProcessIntegrationTests : IDisposable
 
         Assert.Equal(OutcomeKind.Completed, outcome.Kind);
         var background = await ReadPidFileAsync(Path.Combine(WorkDir, "bg.pid"));
-        Assert.True(await Eventually.TrueAsync(() => !Jobs.IsAlive(background)), $"background {background} survived");
-        Assert.True(await Eventually.TrueAsync(() => !Jobs.SessionHasLiveProcesses(run.Process!.Pid)));
+        Assert.True(await Poll.TrueAsync(() => !Jobs.IsAlive(background)), $"background {background} survived");
+        Assert.True(await Poll.TrueAsync(() => !Jobs.SessionHasLiveProcesses(run.Process!.Pid)));
     }
 
     [Fact]
@@ -298,7 +298,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     public async Task Start_RecordsProcessIdentity_WhenLaunched()
     {
         var run = Start("echo started > started\nsleep 300");
-        Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "started"))));
+        Assert.True(await Poll.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "started"))));
 
         var stat = Conductor.Agent.Processes.ProcStat.Read(run.Process!.Pid);
         Assert.NotNull(stat);
@@ -335,7 +335,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     public async Task Start_WritesScriptWithOwnerOnlyMode_WhenPreparing()
     {
         var run = Start("cp \"$0\" copy-of-script; stat -c %a \"$0\" > mode; sleep 300");
-        Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "mode")) && File.ReadAllText(Path.Combine(WorkDir, "mode")).Length > 0));
+        Assert.True(await Poll.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "mode")) && File.ReadAllText(Path.Combine(WorkDir, "mode")).Length > 0));
 
         Assert.Equal("700\n", File.ReadAllText(Path.Combine(WorkDir, "mode")));
         await run.StopAsync(StopReason.UserCancel);
