@@ -181,6 +181,33 @@ public sealed partial class PostgresStore
             return new CancelResult(CancelOutcome.Cancelled, JobState.Cancelled, node);
         }, ct);
 
+    public Task<HoldOutcome> SetHoldAsync(JobId id, bool hold, DateTimeOffset now, string detail, CancellationToken ct) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            var current = await LockJobAsync(connection, tx, id, ct).ConfigureAwait(false);
+            if (current is not { } row)
+            {
+                return HoldOutcome.NotFound;
+            }
+
+            if (row.State != JobState.Pending)
+            {
+                return HoldOutcome.NotPending;
+            }
+
+            await using var update = Command(connection, tx, hold
+                    ? "UPDATE jobs SET hold = true, reason = 'JobHeldUser' WHERE id = @id AND state = 'PENDING' AND NOT hold;"
+                    : "UPDATE jobs SET hold = false, reason = NULL WHERE id = @id AND state = 'PENDING' AND hold;")
+                .With("id", NpgsqlDbType.Bigint, id.Value);
+            if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+            {
+                return HoldOutcome.Unchanged;
+            }
+
+            await InsertEventAsync(connection, tx, id, now, hold ? JobEventKind.Held : JobEventKind.Released, detail, ct).ConfigureAwait(false);
+            return HoldOutcome.Changed;
+        }, ct);
+
     public async Task<JobCounts> CountByStateAsync(CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);

@@ -185,6 +185,33 @@ public sealed partial class SqliteStore
             return new CancelResult(CancelOutcome.Cancelled, JobState.Cancelled, node);
         }, ct);
 
+    public Task<HoldOutcome> SetHoldAsync(JobId id, bool hold, DateTimeOffset now, string detail, CancellationToken ct) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            var current = await ReadStateAsync(connection, tx, id, ct).ConfigureAwait(false);
+            if (current is not { } row)
+            {
+                return HoldOutcome.NotFound;
+            }
+
+            if (row.State != JobState.Pending)
+            {
+                return HoldOutcome.NotPending;
+            }
+
+            await using var update = Command(connection, tx, hold
+                ? "UPDATE jobs SET hold = 1, reason = 'JobHeldUser' WHERE id = @id AND state = 'PENDING' AND hold = 0;"
+                : "UPDATE jobs SET hold = 0, reason = NULL WHERE id = @id AND state = 'PENDING' AND hold = 1;");
+            update.Parameters.AddWithValue("@id", id.Value);
+            if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+            {
+                return HoldOutcome.Unchanged;
+            }
+
+            await InsertEventAsync(connection, tx, id, now, hold ? JobEventKind.Held : JobEventKind.Released, detail, ct).ConfigureAwait(false);
+            return HoldOutcome.Changed;
+        }, ct);
+
     public async Task<JobCounts> CountByStateAsync(CancellationToken ct)
     {
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);

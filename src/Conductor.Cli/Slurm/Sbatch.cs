@@ -59,7 +59,7 @@ public static class Sbatch
 
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
-        var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: true);
+        var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: true, usageExitCode: 255);
         if (parsed.Has("help") || parsed.Has("usage"))
         {
             context.Out.WriteLine("Usage: sbatch [OPTIONS(0)...] [ : [OPTIONS(N)...]] script(0) [args(0)...]");

@@ -69,11 +69,46 @@ public static class Scontrol
                     return 0;
                 }
 
-            case "hold" or "uhold" or "release" or "requeue" or "requeuehold" or "update" or "suspend" or "resume" or "top" or "notify":
+            case "hold" or "uhold" or "release":
+                using (var client = context.Connect())
+                {
+                    return await HoldAsync(context, client, verb != "release", words.Skip(1).ToList(), ct);
+                }
+
+            case "requeue" or "requeuehold" or "update" or "suspend" or "resume" or "top" or "notify":
                 throw new SlurmUsageException($"{context.Program}: error: {verb} {NotYet}");
             default:
                 throw new SlurmUsageException($"invalid keyword: {words[0]}");
         }
+    }
+
+    /// <summary>
+    /// <c>scontrol hold|release ID[,ID...]</c> (also <c>jobid=ID</c>): silent, as Slurm's, also for a job that is no
+    /// longer pending; an unknown id is an error.
+    /// </summary>
+    private static async Task<int> HoldAsync(SlurmContext context, ConductorClient client, bool hold, List<string> words, CancellationToken ct)
+    {
+        var lists = words.Select(w => w.StartsWith("jobid=", StringComparison.OrdinalIgnoreCase) ? w[6..] : w).ToList();
+        if (lists.Count == 0)
+        {
+            throw new SlurmUsageException($"too few arguments for keyword:{(hold ? "hold" : "release")}");
+        }
+
+        var code = 0;
+        foreach (var id in context.JobIds(lists))
+        {
+            try
+            {
+                await client.PostAsync<HoldResponse>($"/api/v1/jobs/{id}/{(hold ? "hold" : "release")}", null, ct);
+            }
+            catch (CliException e) when (e.ExitCode == ExitCodes.NotFound)
+            {
+                context.Error.WriteLine($"Invalid job id specified for job {id}");
+                code = 1;
+            }
+        }
+
+        return code;
     }
 
     private static async Task<int> ShowAsync(SlurmContext context, ConductorClient client, string entity, List<string> rest, bool oneLine, int details, CancellationToken ct)

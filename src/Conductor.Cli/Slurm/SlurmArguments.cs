@@ -55,7 +55,20 @@ public sealed class SlurmUsageException(string message, int exitCode = 1) : Exce
 /// </summary>
 public static class SlurmArguments
 {
-    public static ParsedArguments Parse(string program, IReadOnlyList<string> args, IReadOnlyList<SlurmOption> options, bool stopAtFirstOperand)
+    /// <param name="usageExitCode">The exit code of an option error: 1, or 255 for sbatch and srun, as theirs.</param>
+    public static ParsedArguments Parse(string program, IReadOnlyList<string> args, IReadOnlyList<SlurmOption> options, bool stopAtFirstOperand, int usageExitCode = 1)
+    {
+        try
+        {
+            return ParseOrThrow(program, args, options, stopAtFirstOperand);
+        }
+        catch (SlurmUsageException e) when (e.ExitCode != usageExitCode)
+        {
+            throw new SlurmUsageException(e.Message, usageExitCode);
+        }
+    }
+
+    private static ParsedArguments ParseOrThrow(string program, IReadOnlyList<string> args, IReadOnlyList<SlurmOption> options, bool stopAtFirstOperand)
     {
         var parsed = new ParsedArguments();
         for (var i = 0; i < args.Count; i++)

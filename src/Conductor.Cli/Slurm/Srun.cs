@@ -51,7 +51,7 @@ public static class Srun
 
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
-        var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: true);
+        var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: true, usageExitCode: 255);
         if (parsed.Has("help") || parsed.Has("usage"))
         {
             context.Out.WriteLine("Usage: srun [OPTIONS(0)...] executable(0) [args(0)...]");

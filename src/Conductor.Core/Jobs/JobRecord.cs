@@ -59,6 +59,8 @@ public enum JobEventKind
     Warning,
     Finished,
     Recovered,
+    Held,
+    Released,
 }
 
 public static class JobEventKinds
@@ -76,6 +78,8 @@ public static class JobEventKinds
         JobEventKind.Warning => "warning",
         JobEventKind.Finished => "finished",
         JobEventKind.Recovered => "recovered",
+        JobEventKind.Held => "held",
+        JobEventKind.Released => "released",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 

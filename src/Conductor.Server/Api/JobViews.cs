@@ -121,6 +121,11 @@ public sealed record JobEventView(long Seq, DateTimeOffset Time, string Kind, st
 
 public sealed record CancelResponse(string JobId, string State, bool Changed);
 
+/// <param name="Held">What was asked: true for hold, false for release.</param>
+/// <param name="Changed">Whether the job's hold changed (false when it already was so, or is no longer pending).</param>
+/// <param name="Pending">Whether the job is still pending; only a pending job can be held or released.</param>
+public sealed record HoldResponse(string JobId, bool Held, bool Changed, bool Pending);
+
 public sealed record OutputView(string JobId, string Stream, long Offset, long NextOffset, long Size, bool Eof, string State, string Data);
 
 public sealed record NodeView(

@@ -110,6 +110,28 @@ public sealed class SlurmCommandsTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task ScontrolHoldAndRelease_KeepAPendingJobWaiting_AndLetItGo()
+    {
+        var sh = await NewShellAsync();
+        var held = (await sh.OutputAsync("sbatch --parsable -H --wrap true")).Trim();
+        Assert.Equal("PENDING JobHeldUser\n", await sh.OutputAsync($"squeue -h -j {held} -o '%T %r'"));
+
+        Assert.Equal("", await sh.OutputAsync($"scontrol release {held}"));
+        await Poll.UntilAsync(() => sh.OutputAsync($"sacct -n -X -P -j {held} --format=State"), s => s == "COMPLETED\n", Soon, "the released job to run");
+
+        var later = (await sh.OutputAsync("sbatch --parsable --begin=now+1hour --wrap true")).Trim();
+        Assert.Equal("", await sh.OutputAsync($"scontrol hold {later}"));
+        Assert.Equal("JobHeldUser\n", await sh.OutputAsync($"squeue -h -j {later} -o %r"));
+        Assert.Equal("", await sh.OutputAsync($"scontrol release jobid={later}"));
+        await Poll.UntilAsync(() => sh.OutputAsync($"squeue -h -j {later} -o %r"), s => s == "BeginTime\n", Soon, "the scheduler to see the released job wait for its begin time");
+        Assert.Equal("", await sh.OutputAsync($"scancel {later}"));
+
+        var missing = await sh.RunAsync("scontrol release 999999");
+        Assert.Equal(1, missing.Code);
+        Assert.Equal("Invalid job id specified for job 999999\n", missing.Stderr);
+    }
+
+    [Fact]
     public async Task Sbatch_TakesChdirExportMemPerCpuAndWait_AsSlurmDoes()
     {
         var sh = await NewShellAsync();

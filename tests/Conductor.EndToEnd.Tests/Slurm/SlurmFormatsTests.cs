@@ -52,6 +52,11 @@ public sealed class SlurmFormatsTests(ServerFixture fixture)
         await Golden(sh, "scontrol show partition", "scontrol-show-partition.txt");
         await Golden(sh, "scontrol show node e2e-node", "scontrol-show-node.txt");
 
+        // sbatch and srun end option errors with 255, as Slurm's do; the other commands with 1.
+        Assert.Equal(255, (await sh.RunAsync("sbatch --bogus --wrap true")).Code);
+        Assert.Equal(255, (await sh.RunAsync("srun --bogus true")).Code);
+        Assert.Equal(1, (await sh.RunAsync("squeue --bogus")).Code);
+
         Assert.Equal("", await sh.OutputAsync("scancel 1"));
         Assert.Equal("1|CANCELLED\n", await sh.OutputAsync("sacct -P -n -j 1 --format=JobIdRaw,State"));
     }
