@@ -52,6 +52,18 @@ public sealed class SlurmFormatsTests(ServerFixture fixture)
         await Golden(sh, "scontrol show partition", "scontrol-show-partition.txt");
         await Golden(sh, "scontrol show node e2e-node", "scontrol-show-node.txt");
 
+        var squeueJson = System.Text.Json.Nodes.JsonNode.Parse(await sh.OutputAsync("squeue --json"))!;
+        var queued = Assert.Single(squeueJson["jobs"]!.AsArray())!;
+        Assert.Equal(1, queued["job_id"]!.GetValue<long>());
+        Assert.Equal("PENDING", queued["job_state"]!.GetValue<string>());
+        Assert.Equal("JobHeldUser", queued["state_reason"]!.GetValue<string>());
+        Assert.Equal(10, queued["time_limit"]!.GetValue<long>());
+        var sacctJson = System.Text.Json.Nodes.JsonNode.Parse(await sh.OutputAsync("sacct --json -j 2"))!;
+        var failed = Assert.Single(sacctJson["jobs"]!.AsArray())!;
+        Assert.Equal("FAILED", failed["state"]!["current"]!.GetValue<string>());
+        Assert.Equal(3, failed["exit_code"]!["return_code"]!.GetValue<int>());
+        Assert.Equal("2.batch", Assert.Single(failed["steps"]!.AsArray())!["step"]!["id"]!.GetValue<string>());
+
         // sbatch and srun end option errors with 255, as Slurm's do; the other commands with 1.
         Assert.Equal(255, (await sh.RunAsync("sbatch --bogus --wrap true")).Code);
         Assert.Equal(255, (await sh.RunAsync("srun --bogus true")).Code);

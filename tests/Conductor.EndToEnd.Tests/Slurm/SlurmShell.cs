@@ -30,6 +30,12 @@ public sealed partial class SlurmShell
         foreach (var name in new[] { "sbatch", "squeue", "scancel", "sacct", "sinfo", "scontrol", "srun" })
         {
             Assert.Contains(Path.Combine(bin, name), written.Stdout.Split('\n'));
+
+            // A launcher starts the built executable itself: no build check, no dotnet run.
+            var launcher = await File.ReadAllTextAsync(Path.Combine(bin, name));
+            Assert.Contains($" slurm {name} \"$@\"", launcher, StringComparison.Ordinal);
+            Assert.Contains(AppContext.BaseDirectory, launcher, StringComparison.Ordinal);
+            Assert.DoesNotContain("dotnet run", launcher, StringComparison.Ordinal);
         }
 
         return new SlurmShell(server, bin, workDir);
