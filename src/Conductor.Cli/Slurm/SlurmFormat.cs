@@ -130,7 +130,7 @@ public static class SlurmFormat
             for (var i = 0; i < numbers.Count; i++)
             {
                 var j = i;
-                while (j + 1 < numbers.Count && numbers[j + 1].Length == numbers[i].Length && long.Parse(numbers[j + 1], Invariant) == long.Parse(numbers[j], Invariant) + 1)
+                while (j + 1 < numbers.Count && Follows(numbers[j], numbers[j + 1]))
                 {
                     j++;
                 }
@@ -149,6 +149,11 @@ public static class SlurmFormat
 
         return string.Join(',', parts);
     }
+
+    /// <summary>Whether <paramref name="next"/> is the number after <paramref name="number"/> in the same zero-padding.</summary>
+    private static bool Follows(string number, string next) =>
+        long.Parse(next, Invariant) == long.Parse(number, Invariant) + 1 &&
+        (next.Length == number.Length || (number[0] != '0' && next[0] != '0'));
 
     /// <summary>State names and squeue's codes, as -t and -s take them: PD, R, CD, CA, F, TO, OOM, NF, or names; "all".</summary>
     public static IReadOnlyList<JobState>? ParseStates(string program, string text, IReadOnlyList<JobState>? all)
