@@ -141,7 +141,8 @@ public static class Sbatch
             throw new SlurmUsageException($"{context.Program}: error: {errors[0]}");
         }
 
-        var options = directives.Options.Overlay(commandLine);
+        // As in sbatch: the command line wins over SBATCH_* variables, which win over #SBATCH lines.
+        var options = directives.Options.Overlay(FromEnvironment()).Overlay(commandLine);
         var submitter = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
         var environment = SbatchExport.Resolve(options.Export, submitter, SubmitCommand.WithheldPrefixes);
@@ -171,6 +172,22 @@ public static class Sbatch
         await context.Out.FlushAsync(ct);
         var job = await WaitAsync(client, answer.JobId, ct);
         return WaitCommand.ExitCodeOf(job);
+    }
+
+    /// <summary>sbatch's input variables Conductor reads: SBATCH_ACCOUNT, _PARTITION, _TIMELIMIT, _JOB_NAME, _EXPORT, _EXCLUSIVE, _REQUEUE, _NO_REQUEUE.</summary>
+    private static SbatchOptions FromEnvironment()
+    {
+        static string? Get(string name) => Environment.GetEnvironmentVariable("SBATCH_" + name) is { Length: > 0 } v ? v : null;
+        return new SbatchOptions
+        {
+            Account = Get("ACCOUNT"),
+            Partition = Get("PARTITION"),
+            Time = Get("TIMELIMIT"),
+            JobName = Get("JOB_NAME"),
+            Export = Get("EXPORT"),
+            Exclusive = Get("EXCLUSIVE") is null ? null : true,
+            Requeue = Get("REQUEUE") is not null ? true : Get("NO_REQUEUE") is not null ? false : null,
+        };
     }
 
     /// <summary>Polls until the job ends, as <c>sbatch --wait</c> does.</summary>

@@ -92,7 +92,7 @@ public static class Sinfo
         var byNode = parsed.Has("Node");
         var width = Math.Max(9, partitions.Select(p => p.Name.Length + (p.Default ? 1 : 0)).DefaultIfEmpty(0).Max());
         var nodeWidth = Math.Max(9, nodes.Select(n => n.Name.Length).DefaultIfEmpty(0).Max());
-        var format = parsed.Value("format") ?? (byNode, parsed.Has("long"), parsed.Has("summarize")) switch
+        var format = parsed.Value("format") ?? Environment.GetEnvironmentVariable("SINFO_FORMAT") ?? (byNode, parsed.Has("long"), parsed.Has("summarize")) switch
         {
             (true, true, _) => $"%{nodeWidth}N %.6D %.{width}P %.11T %4c %.8z %.6m %.8d %.6w %.8f %20E",
             (true, false, _) => $"%{nodeWidth}N %.6D %.{width}P %6t",

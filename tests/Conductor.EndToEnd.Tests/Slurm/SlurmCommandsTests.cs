@@ -143,6 +143,12 @@ public sealed class SlurmCommandsTests(ServerFixture fixture)
         Assert.Equal(4, result.Code);
         Assert.Matches(@"^Submitted batch job \d+\n$", result.Stdout);
         Assert.Equal($"{sub} none 1 64\n", await File.ReadAllTextAsync(Path.Combine(sub, "out.txt")));
+
+        var fromEnvironment = (await sh.OutputAsync("SBATCH_TIMELIMIT=7 SBATCH_JOB_NAME=from-env sbatch --parsable -H --wrap true")).Trim();
+        Assert.Equal("from-env 7:00\n", await sh.OutputAsync($"squeue -h -j {fromEnvironment} -o '%j %l'"));
+        var commandLineWins = (await sh.OutputAsync("SBATCH_JOB_NAME=from-env sbatch --parsable -H -J from-cli --wrap true")).Trim();
+        Assert.Equal("from-cli\n", await sh.OutputAsync($"squeue -h -j {commandLineWins} -o %j"));
+        Assert.Equal("", await sh.OutputAsync($"scancel {fromEnvironment} {commandLineWins}"));
     }
 
     /// <summary>
