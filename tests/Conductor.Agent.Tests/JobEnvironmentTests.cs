@@ -126,4 +126,12 @@ public sealed class JobEnvironmentTests
 
         Assert.Equal("/srv/conductor/bin:/job/bin", env["PATH"]);
     }
+
+    [Fact]
+    public void Build_NamesTheJobDirectory_WhenGiven()
+    {
+        var env = JobEnvironment.Build(Launch(), AgentEnvironment, jobDirectory: "/data/scripts/job-7-1");
+
+        Assert.Equal("/data/scripts/job-7-1", env["CONDUCTOR_JOB_DIR"]);
+    }
 }

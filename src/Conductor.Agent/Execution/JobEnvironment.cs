@@ -11,6 +11,9 @@ public static class JobEnvironment
 {
     public const string DefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
+    /// <summary>The variable that names the attempt's own directory.</summary>
+    public const string JobDirectoryVariable = "CONDUCTOR_JOB_DIR";
+
     /// <summary>The agent's variables a job inherits.</summary>
     public static IReadOnlyList<string> InheritedVariables { get; } =
         ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL"];
@@ -20,7 +23,10 @@ public static class JobEnvironment
     /// variables and PWD, each later layer overriding the earlier ones. <paramref name="commandsDirectory"/>, when
     /// given, goes first on PATH, so that the job finds Slurm's commands whatever PATH it brought.
     /// </summary>
-    public static IReadOnlyDictionary<string, string> Build(JobLaunch launch, IReadOnlyDictionary<string, string> agentEnvironment, string? commandsDirectory = null)
+    /// <param name="jobDirectory">The attempt's own directory, removed once its end is recorded: given to the job as
+    /// <c>CONDUCTOR_JOB_DIR</c>, where srun counts the job's steps.</param>
+    public static IReadOnlyDictionary<string, string> Build(
+        JobLaunch launch, IReadOnlyDictionary<string, string> agentEnvironment, string? commandsDirectory = null, string? jobDirectory = null)
     {
         ArgumentNullException.ThrowIfNull(launch);
         ArgumentNullException.ThrowIfNull(agentEnvironment);
@@ -51,6 +57,11 @@ public static class JobEnvironment
         {
             var rest = env["PATH"].Split(':').Where(p => p != commandsDirectory);
             env["PATH"] = string.Join(':', rest.Prepend(commandsDirectory));
+        }
+
+        if (jobDirectory is not null)
+        {
+            env[JobDirectoryVariable] = jobDirectory;
         }
 
         env["PWD"] = launch.Spec.WorkDir;

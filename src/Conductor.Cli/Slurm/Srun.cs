@@ -198,11 +198,15 @@ public static class Srun
         }
     }
 
-    /// <summary>The job's next step number, counted in a small file beside the job, under an exclusive lock.</summary>
+    /// <summary>
+    /// The job's next step number, counted under an exclusive lock in a file of the attempt's own directory (which
+    /// goes with the job); else in the temporary directory, named by the job's session leader (pid and start time).
+    /// </summary>
     private static int NextStepId(string jobId)
     {
-        // The job's session leader (its wrapper), by pid and start time, names this run of this job on this machine.
-        var path = Path.Combine(Path.GetTempPath(), $"conductor-steps-{Environment.UserName}-{jobId}-{SessionKey()}");
+        var path = Environment.GetEnvironmentVariable("CONDUCTOR_JOB_DIR") is { Length: > 0 } dir && Directory.Exists(dir)
+            ? Path.Combine(dir, "steps")
+            : Path.Combine(Path.GetTempPath(), $"conductor-steps-{Environment.UserName}-{jobId}-{SessionKey()}");
         for (var attempt = 0; ; attempt++)
         {
             try

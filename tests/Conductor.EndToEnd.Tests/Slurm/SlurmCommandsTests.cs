@@ -74,6 +74,7 @@ public sealed class SlurmCommandsTests(ServerFixture fixture)
             ],
             lines);
 
+        Assert.Empty(Directory.GetFiles(Path.GetTempPath(), $"conductor-steps-*-{id}-*"));
         var childJob = await fixture.WaitForStateAsync(child, Soon, "COMPLETED");
         Assert.Equal($"child of {child}\n", await File.ReadAllTextAsync(childJob["detail"]!["stdout_path"]!.GetValue<string>()));
     }
