@@ -1,6 +1,7 @@
 using System.Text;
 using Conductor.Core.Jobs;
 using Conductor.Core.Scheduling;
+using Conductor.Core.Storage;
 using Conductor.Storage.Relational;
 using Npgsql;
 using NpgsqlTypes;
@@ -8,11 +9,31 @@ using NpgsqlTypes;
 namespace Conductor.Storage.Postgres;
 
 /// <summary>
-/// The relational store on a PostgreSQL server (see <see cref="PostgresDialect"/>), with the scheduler's commit
-/// taken as a set: one statement, one round trip, whatever the size of the plan.
+/// The relational store on a PostgreSQL server (see <see cref="PostgresDialect"/>), where a round trip costs enough
+/// to take two paths of its own: the scheduler's commit as a set (one statement, whatever the size of the plan), and
+/// a submit in one statement (the job, its script and its event: less than half the time of three statements in a
+/// transaction, measured on a busy machine).
 /// </summary>
 public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStore(new PostgresDialect(options))
 {
+    public override async Task<JobId> SubmitAsync(NewJob job, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        await using var insert = WithJob(Command(connection, null, $"""
+            WITH job AS (
+            {InsertJob}),
+            script AS (
+                INSERT INTO job_scripts (job_id, script) SELECT id, @script FROM job),
+            submitted AS (
+                INSERT INTO job_events (job_id, time, kind, detail) SELECT id, @submit_time, @kind, NULL FROM job)
+            SELECT id FROM job;
+            """), job)
+            .With("script", job.Script)
+            .With("kind", JobEventKind.Submitted.ToWireName());
+        return new JobId((long)(await insert.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
+    }
+
     public override Task<IReadOnlyList<JobStart>> CommitAsync(SchedulingPlan plan, DateTimeOffset now, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(plan);

@@ -11,46 +11,13 @@ public abstract partial class RelationalStore
 {
     private const int MaxListLimit = 1000;
 
-    public Task<JobId> SubmitAsync(NewJob job, CancellationToken ct)
+    /// <summary>Inserts the job PENDING, its script and its submitted event, in one transaction.</summary>
+    public virtual Task<JobId> SubmitAsync(NewJob job, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(job);
-        var spec = job.Spec;
         return WriteAsync(async (connection, tx) =>
         {
-            await using var insert = Command(connection, tx, $"""
-                INSERT INTO jobs (
-                    state, reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib,
-                    time_limit_seconds, work_dir, stdout_pattern, stderr_pattern, environment, arguments, exclusive,
-                    requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt)
-                VALUES (
-                    'PENDING', NULL, @name, @account, @partition, @cpus_per_task, @ntasks, @ntasks_per_node, @memory_mib,
-                    @time_limit_seconds, @work_dir, @stdout_pattern, @stderr_pattern,
-                    CAST(@environment AS {Dialect.JsonType}), CAST(@arguments AS {Dialect.JsonType}), @exclusive,
-                    @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0)
-                RETURNING id;
-                """)
-                .With("name", spec.Name)
-                .With("account", spec.Account)
-                .With("partition", spec.Partition)
-                .With("cpus_per_task", spec.CpusPerTask)
-                .With("ntasks", spec.Ntasks)
-                .With("ntasks_per_node", spec.NtasksPerNode)
-                .With("memory_mib", spec.MemoryMiB)
-                .With("time_limit_seconds", spec.TimeLimit is { } limit ? (long)limit.TotalSeconds : null)
-                .With("work_dir", spec.WorkDir)
-                .With("stdout_pattern", spec.StdoutPattern)
-                .With("stderr_pattern", spec.StderrPattern)
-                .With("environment", StoreValues.ToJson(spec.Environment))
-                .With("arguments", StoreValues.ToJson(spec.Arguments))
-                .With("exclusive", spec.Exclusive)
-                .With("requeue", spec.Requeue)
-                .With("max_retries", spec.MaxRetries)
-                .With("nice", spec.Nice)
-                .With("hold", spec.Hold)
-                .With("begin_time", spec.Begin)
-                .With("priority", spec.Priority)
-                .With("submit_time", job.SubmitTime)
-                .With("eligible_time", spec.Begin ?? job.SubmitTime);
+            await using var insert = WithJob(Command(connection, tx, InsertJob + ";"), job);
             var id = new JobId(Convert.ToInt64(await insert.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture));
 
             await using var script = Command(connection, tx, "INSERT INTO job_scripts (job_id, script) VALUES (@id, @script);")
@@ -60,6 +27,50 @@ public abstract partial class RelationalStore
             await InsertEventsAsync(connection, tx, id, [new AgentEvent(job.SubmitTime, JobEventKind.Submitted, null)], ct).ConfigureAwait(false);
             return id;
         }, ct);
+    }
+
+    /// <summary>The insert of a new job's row, returning its id; its values are bound by <see cref="WithJob"/>.</summary>
+    protected string InsertJob => $"""
+        INSERT INTO jobs (
+            state, reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib,
+            time_limit_seconds, work_dir, stdout_pattern, stderr_pattern, environment, arguments, exclusive,
+            requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt)
+        VALUES (
+            'PENDING', NULL, @name, @account, @partition, @cpus_per_task, @ntasks, @ntasks_per_node, @memory_mib,
+            @time_limit_seconds, @work_dir, @stdout_pattern, @stderr_pattern,
+            CAST(@environment AS {Dialect.JsonType}), CAST(@arguments AS {Dialect.JsonType}), @exclusive,
+            @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0)
+        RETURNING id
+        """;
+
+    /// <summary>Binds the values of <see cref="InsertJob"/>.</summary>
+    protected static DbCommand WithJob(DbCommand command, NewJob job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var spec = job.Spec;
+        return command
+            .With("name", spec.Name)
+            .With("account", spec.Account)
+            .With("partition", spec.Partition)
+            .With("cpus_per_task", spec.CpusPerTask)
+            .With("ntasks", spec.Ntasks)
+            .With("ntasks_per_node", spec.NtasksPerNode)
+            .With("memory_mib", spec.MemoryMiB)
+            .With("time_limit_seconds", spec.TimeLimit is { } limit ? (long)limit.TotalSeconds : null)
+            .With("work_dir", spec.WorkDir)
+            .With("stdout_pattern", spec.StdoutPattern)
+            .With("stderr_pattern", spec.StderrPattern)
+            .With("environment", StoreValues.ToJson(spec.Environment))
+            .With("arguments", StoreValues.ToJson(spec.Arguments))
+            .With("exclusive", spec.Exclusive)
+            .With("requeue", spec.Requeue)
+            .With("max_retries", spec.MaxRetries)
+            .With("nice", spec.Nice)
+            .With("hold", spec.Hold)
+            .With("begin_time", spec.Begin)
+            .With("priority", spec.Priority)
+            .With("submit_time", job.SubmitTime)
+            .With("eligible_time", spec.Begin ?? job.SubmitTime);
     }
 
     public async Task<JobRecord?> GetAsync(JobId id, CancellationToken ct)

@@ -62,7 +62,7 @@ internal static class Schema
 
         -- Scripts (up to megabytes each) live apart so that scans of jobs stay small.
         CREATE TABLE job_scripts (
-            job_id  bigint PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+            job_id  {d.JobIdKey} REFERENCES jobs (id) ON DELETE CASCADE,
             script  text   NOT NULL
         );
 
@@ -90,7 +90,7 @@ internal static class Schema
 
         -- One row per job at most: the primary key makes a second allocation of a job impossible.
         CREATE TABLE allocations (
-            job_id        bigint  PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+            job_id        {d.JobIdKey} REFERENCES jobs (id) ON DELETE CASCADE,
             node          text    NOT NULL REFERENCES nodes (name),
             cores         text    NOT NULL,
             cpus          integer NOT NULL,

@@ -24,6 +24,9 @@ public abstract class SqlDialect : IDisposable
     /// <summary>The key column type of a table whose ids the database hands out.</summary>
     public abstract string IdentityKey { get; }
 
+    /// <summary>The key column type of a table with at most one row per job, keyed by the job's id.</summary>
+    public abstract string JobIdKey { get; }
+
     /// <summary>The column type of a JSON document (also the target of the CAST a JSON parameter is written with).</summary>
     public abstract string JsonType { get; }
 

@@ -48,6 +48,9 @@ internal sealed class SqliteDialect : SqlDialect
     // Exactly this spelling makes the column the rowid.
     public override string IdentityKey => "INTEGER PRIMARY KEY AUTOINCREMENT";
 
+    // The job's id is the rowid of its one row: no second index.
+    public override string JobIdKey => "INTEGER PRIMARY KEY";
+
     public override string JsonType => "text";
 
     public override string BoolType => "integer";
