@@ -1,5 +1,16 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using Conductor.Cli.Commands;
+using Conductor.Cli.Slurm;
+
+// Slurm's commands (sbatch, squeue, ...) go straight to their own parsers: they read arguments as Slurm's do.
+if (SlurmCommands.IsInvocation(args))
+{
+    using var interrupted = new CancellationTokenSource();
+    using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; interrupted.Cancel(); });
+    using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; interrupted.Cancel(); });
+    return await SlurmCommands.RunAsync(args[1], args[2..], interrupted.Token);
+}
 
 var root = new RootCommand("Conductor: a batch job scheduler for Linux. Submit scripts, queue them, run them on CPUs you allocate.");
 var submit = SubmitCommand.Create();
@@ -13,6 +24,7 @@ root.Subcommands.Add(LogsCommand.Create());
 root.Subcommands.Add(WaitCommand.Create());
 root.Subcommands.Add(HistoryCommand.Create());
 root.Subcommands.Add(NodesCommand.Create());
+root.Subcommands.Add(SlurmCommandsCommand.Create());
 
 var parsed = root.Parse(SubmitCommand.PrepareArguments(args, submit));
 return await parsed.InvokeAsync(new InvocationConfiguration

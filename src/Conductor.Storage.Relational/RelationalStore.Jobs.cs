@@ -180,6 +180,35 @@ public abstract partial class RelationalStore
             return new CancelResult(CancelOutcome.Cancelled, JobState.Cancelled, node);
         }, ct);
 
+    public Task<HoldOutcome> SetHoldAsync(JobId id, bool hold, DateTimeOffset now, string detail, CancellationToken ct) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            var current = await LockJobAsync(connection, tx, id, ct).ConfigureAwait(false);
+            if (current is not { } row)
+            {
+                return HoldOutcome.NotFound;
+            }
+
+            if (row.State != JobState.Pending)
+            {
+                return HoldOutcome.NotPending;
+            }
+
+            await using var update = Command(connection, tx,
+                    "UPDATE jobs SET hold = @hold, reason = @reason WHERE id = @id AND state = 'PENDING' AND hold = @was;")
+                .With("hold", hold)
+                .With("was", !hold)
+                .With("reason", hold ? PendingReasons.JobHeldUser : null)
+                .With("id", id.Value);
+            if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+            {
+                return HoldOutcome.Unchanged;
+            }
+
+            await InsertEventsAsync(connection, tx, id, [new(now, hold ? JobEventKind.Held : JobEventKind.Released, detail)], ct).ConfigureAwait(false);
+            return HoldOutcome.Changed;
+        }, ct);
+
     public async Task<JobCounts> CountByStateAsync(CancellationToken ct)
     {
         var rows = await QueryAsync("SELECT state, COUNT(*) FROM jobs GROUP BY state;", None, r => (State: r.GetString(0), Count: r.GetInt64(1)), ct)

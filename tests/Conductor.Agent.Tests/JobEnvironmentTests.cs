@@ -116,6 +116,9 @@ public sealed class JobEnvironmentTests
             Assert.Equal("2048", env[prefix + "MEM_PER_NODE"]);
             Assert.Equal("/data/work", env[prefix + "SUBMIT_DIR"]);
             Assert.Equal("2", env[prefix + "RESTART_COUNT"]);
+            Assert.Equal("8", env[prefix + "CPUS_ON_NODE"]);
+            Assert.Equal("1", env[prefix + "JOB_NUM_NODES"]);
+            Assert.Equal(launch.JobId.ToString(), env[prefix + "JOBID"]);
         }
 
         Assert.Equal("/data/work", env["PWD"]);
@@ -136,5 +139,24 @@ public sealed class JobEnvironmentTests
         var env = JobEnvironment.Build(Launch(l => l with { Job = l.Job with { Attempt = 1 } }), AgentEnvironment);
 
         Assert.Equal("0", env["SLURM_RESTART_COUNT"]);
+    }
+
+    [Fact]
+    public void Build_PutsTheCommandsDirectoryFirstOnPath_WhateverPathTheJobBrought()
+    {
+        var env = JobEnvironment.Build(
+            Launch(l => l.WithSpec(s => s with { Environment = new Dictionary<string, string> { ["PATH"] = "/job/bin:/srv/conductor/bin" } })),
+            AgentEnvironment,
+            "/srv/conductor/bin");
+
+        Assert.Equal("/srv/conductor/bin:/job/bin", env["PATH"]);
+    }
+
+    [Fact]
+    public void Build_NamesTheJobDirectory_WhenGiven()
+    {
+        var env = JobEnvironment.Build(Launch(), AgentEnvironment, jobDirectory: "/data/scripts/job-7-1");
+
+        Assert.Equal("/data/scripts/job-7-1", env["CONDUCTOR_JOB_DIR"]);
     }
 }

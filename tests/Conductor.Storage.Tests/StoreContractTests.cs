@@ -302,6 +302,37 @@ public abstract partial class StoreContractTests : IAsyncLifetime
     }
 
     [StoreFact]
+    public async Task SetHoldAsync_HoldsAndReleasesAPendingJob_WithAnEventEach()
+    {
+        var id = await SubmitAsync();
+
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, true, T0.AddMinutes(1), "held by alice", Ct));
+        Assert.True((await GetAsync(id)).Spec.Hold);
+        Assert.Equal(PendingReasons.JobHeldUser, (await GetAsync(id)).Reason);
+        Assert.True(Assert.Single((await Scheduler.LoadSnapshotAsync(Ct)).Pending).Held);
+        Assert.Equal(HoldOutcome.Unchanged, await Jobs.SetHoldAsync(id, true, T0.AddMinutes(2), "again", Ct));
+
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, false, T0.AddMinutes(3), "released by alice", Ct));
+        Assert.False((await GetAsync(id)).Spec.Hold);
+        Assert.False(Assert.Single((await Scheduler.LoadSnapshotAsync(Ct)).Pending).Held);
+        var events = await Jobs.GetEventsAsync(id, Ct);
+        Assert.Equal([JobEventKind.Submitted, JobEventKind.Held, JobEventKind.Released], events.Select(e => e.Kind));
+        Assert.Equal("released by alice", events[^1].Detail);
+    }
+
+    [StoreFact]
+    public async Task SetHoldAsync_ChangesNothing_WhenTheJobIsNotPendingOrMissing()
+    {
+        await RegisterAsync(Node1);
+        var id = await SubmitAsync();
+        await StartAsync(id, Node1, [0]);
+
+        Assert.Equal(HoldOutcome.NotPending, await Jobs.SetHoldAsync(id, true, T0.AddMinutes(1), "too late", Ct));
+        Assert.False((await GetAsync(id)).Spec.Hold);
+        Assert.Equal(HoldOutcome.NotFound, await Jobs.SetHoldAsync(new JobId(999_999), false, T0, "nothing", Ct));
+    }
+
+    [StoreFact]
     public async Task CancelAsync_ReturnsAlreadyTerminal_WhenCancelledTwice()
     {
         var id = await SubmitAsync();

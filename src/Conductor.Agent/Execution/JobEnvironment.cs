@@ -12,15 +12,22 @@ public static class JobEnvironment
 {
     public const string DefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
+    /// <summary>The variable that names the attempt's own directory.</summary>
+    public const string JobDirectoryVariable = "CONDUCTOR_JOB_DIR";
+
     /// <summary>The agent's variables a job inherits.</summary>
     public static IReadOnlyList<string> InheritedVariables { get; } =
         ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL"];
 
     /// <summary>
     /// Whitelisted agent variables, then the job's submitted variables, then the SLURM_* and CONDUCTOR_* job
-    /// variables and PWD, each later layer overriding the earlier ones.
+    /// variables and PWD, each later layer overriding the earlier ones. <paramref name="commandsDirectory"/>, when
+    /// given, goes first on PATH, so that the job finds Slurm's commands whatever PATH it brought.
     /// </summary>
-    public static IReadOnlyDictionary<string, string> Build(JobLaunch launch, IReadOnlyDictionary<string, string> agentEnvironment)
+    /// <param name="jobDirectory">The attempt's own directory, removed once its end is recorded: given to the job as
+    /// <c>CONDUCTOR_JOB_DIR</c>, where srun counts the job's steps.</param>
+    public static IReadOnlyDictionary<string, string> Build(
+        JobLaunch launch, IReadOnlyDictionary<string, string> agentEnvironment, string? commandsDirectory = null, string? jobDirectory = null)
     {
         ArgumentNullException.ThrowIfNull(launch);
         ArgumentNullException.ThrowIfNull(agentEnvironment);
@@ -58,6 +65,17 @@ public static class JobEnvironment
             env["CONDUCTOR_JOB_GPUS"] = gpus;
         }
 
+        if (commandsDirectory is not null)
+        {
+            var rest = env["PATH"].Split(':').Where(p => p != commandsDirectory);
+            env["PATH"] = string.Join(':', rest.Prepend(commandsDirectory));
+        }
+
+        if (jobDirectory is not null)
+        {
+            env[JobDirectoryVariable] = jobDirectory;
+        }
+
         env["PWD"] = launch.Spec.WorkDir;
         return env;
     }
@@ -82,13 +100,24 @@ public static class JobEnvironment
         static string N(long n) => n.ToString(CultureInfo.InvariantCulture);
 
         yield return ("JOB_ID", launch.JobId.ToString());
+        yield return ("JOBID", launch.JobId.ToString());
         yield return ("JOB_NAME", launch.Spec.Name);
         yield return ("JOB_ACCOUNT", launch.Spec.Account);
         yield return ("JOB_USER", launch.Spec.Account);
         yield return ("JOB_PARTITION", launch.Spec.Partition);
         yield return ("JOB_NODELIST", launch.Node.Value);
+        yield return ("NODELIST", launch.Node.Value);
+        yield return ("JOB_NUM_NODES", "1");
+        yield return ("NNODES", "1");
+        yield return ("NODEID", "0");
+        yield return ("PROCID", "0");
+        yield return ("LOCALID", "0");
+        yield return ("CLUSTER_NAME", "conductor");
         yield return ("CPUS_PER_TASK", N(launch.Spec.CpusPerTask));
         yield return ("NTASKS", N(launch.Spec.Ntasks));
+        yield return ("NPROCS", N(launch.Spec.Ntasks));
+        yield return ("TASKS_PER_NODE", N(launch.Spec.Ntasks));
+        yield return ("CPUS_ON_NODE", N(launch.Spec.TotalCpus));
         yield return ("JOB_CPUS_PER_NODE", N(launch.Spec.TotalCpus));
         yield return ("SUBMIT_DIR", launch.Spec.WorkDir);
         yield return ("RESTART_COUNT", N(Math.Max(0, launch.Attempt - 1)));

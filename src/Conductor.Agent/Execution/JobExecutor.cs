@@ -187,7 +187,7 @@ public sealed class JobExecutor(
         }
 
         context.Directory = directory;
-        context.Environment = JobEnvironment.Build(launch.WithSpec(s => s with { WorkDir = workDir }), JobEnvironment.Current());
+        context.Environment = JobEnvironment.Build(launch.WithSpec(s => s with { WorkDir = workDir }), JobEnvironment.Current(), _options.CommandsDirectory, directory.Root);
         var jobArgv = launch.Script.StartsWith("#!", StringComparison.Ordinal)
             ? (IReadOnlyList<string>)[directory.ScriptPath, .. launch.Spec.Arguments]
             : ["/bin/bash", directory.ScriptPath, .. launch.Spec.Arguments];

@@ -23,6 +23,9 @@ public sealed class AgentOptions
     /// <summary>An absolute directory where job scripts are written (job-&lt;id&gt;-&lt;attempt&gt;.sh, mode 0700).</summary>
     public string ScriptsDirectory { get; set; } = "";
 
+    /// <summary>A directory put first on every job's PATH: where Slurm's commands (sbatch, squeue, srun, ...) are. Null for none.</summary>
+    public string? CommandsDirectory { get; set; }
+
     /// <summary>How long the agent waits without a wake-up before it looks for work anyway.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(2);
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Conductor.Agent.Hosting;
 using Conductor.Cli.Hosting;
 using Conductor.Core.Nodes;
 using Conductor.Core.Parsing;
@@ -163,6 +164,12 @@ public static class ServerCommand
             return ExitCodes.Fail(ExitCodes.Usage, $"--db: {e.Message}");
         }
 
+        if (setup.LocalNode is not null)
+        {
+            var commands = WriteSlurmCommands(setup.DataDirectory, setup.Listen);
+            builder.Services.Configure<AgentOptions>(o => o.CommandsDirectory = commands);
+        }
+
         var auth = setup.NoAuth ? "no token required" : $"admin token in {setup.Paths.AdminTokenPath}";
         return await HostRun.RunAsync(builder.Build, setup.Cluster, setup.Listen, app => app.MapConductorApi(), log =>
         {
@@ -228,5 +235,27 @@ public static class ServerCommand
 
         value = TimeSpan.FromSeconds(number * scale);
         return true;
+    }
+
+    /// <summary>
+    /// Writes Slurm's commands into the data directory's <c>bin</c>, defaulting to this server and its token, so
+    /// that jobs find sbatch, squeue, srun... on their PATH. Null when they could not be written (jobs run anyway).
+    /// </summary>
+    private static string? WriteSlurmCommands(string dataDirectory, string listen)
+    {
+        var directory = Path.Combine(dataDirectory, "bin");
+        var url = !ListenAddress.TryParse(listen, out var address, out _) ? $"http://{listen}"
+            : address.IsLoopback || !address.Address.Equals(System.Net.IPAddress.Any) ? address.Url
+            : $"http://127.0.0.1:{address.Port.ToString(CultureInfo.InvariantCulture)}";
+        try
+        {
+            Slurm.SlurmCommands.WriteLaunchers(directory, url, dataDirectory);
+            return directory;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"conductor: jobs will not find Slurm's commands: cannot write them into {directory}: {e.Message.TrimEnd('.')}.");
+            return null;
+        }
     }
 }

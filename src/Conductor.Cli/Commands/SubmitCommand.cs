@@ -13,7 +13,7 @@ public static class SubmitCommand
     public static readonly IReadOnlyList<string> WithheldPrefixes = ["CONDUCTOR_"];
 
     /// <summary>The API's fields under the names a user typed them, for error messages.</summary>
-    private static readonly Dictionary<string, string> FieldNames = new(StringComparer.Ordinal)
+    public static readonly IReadOnlyDictionary<string, string> FieldNames = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["name"] = "--job-name",
         ["account"] = "--account",

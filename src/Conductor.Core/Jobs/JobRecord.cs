@@ -66,6 +66,8 @@ public enum JobEventKind
     Warning,
     Finished,
     Recovered,
+    Held,
+    Released,
 }
 
 public static class JobEventKinds
@@ -83,6 +85,8 @@ public static class JobEventKinds
         JobEventKind.Warning => "warning",
         JobEventKind.Finished => "finished",
         JobEventKind.Recovered => "recovered",
+        JobEventKind.Held => "held",
+        JobEventKind.Released => "released",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 

@@ -34,6 +34,20 @@ public enum CancelOutcome
 
 public sealed record CancelResult(CancelOutcome Outcome, JobState State, NodeName? Node);
 
+public enum HoldOutcome
+{
+    /// <summary>The pending job is held, or released, now.</summary>
+    Changed,
+
+    /// <summary>The pending job already was; nothing changed.</summary>
+    Unchanged,
+
+    /// <summary>The job is no longer pending: only a pending job can be held or released.</summary>
+    NotPending,
+
+    NotFound,
+}
+
 /// <summary>How many jobs are in each state.</summary>
 public sealed record JobCounts(IReadOnlyDictionary<JobState, long> ByState)
 {
@@ -58,6 +72,12 @@ public interface IJobStore
     /// reports the processes gone. Cancelling an ended job changes nothing.
     /// </summary>
     Task<CancelResult> CancelAsync(JobId id, DateTimeOffset now, string detail, CancellationToken ct);
+
+    /// <summary>
+    /// Holds (<paramref name="hold"/> true) or releases a PENDING job in one guarded write with an event; the
+    /// scheduler skips a held job, as it skips one submitted with hold.
+    /// </summary>
+    Task<HoldOutcome> SetHoldAsync(JobId id, bool hold, DateTimeOffset now, string detail, CancellationToken ct);
 
     Task<JobCounts> CountByStateAsync(CancellationToken ct);
 

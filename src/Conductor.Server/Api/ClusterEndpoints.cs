@@ -1,6 +1,8 @@
 using Conductor.Core.Jobs;
 using Conductor.Server.Auth;
+using Conductor.Server.Hosting;
 using Conductor.Server.Jobs;
+using Microsoft.Extensions.Options;
 
 namespace Conductor.Server.Api;
 
@@ -13,11 +15,33 @@ public static class ClusterEndpoints
                 TypedResults.Ok((await jobs.NodesAsync(refresh: true, ct)).Select(NodeView.From).ToList()))
             .WithTags("Nodes")
             .WithSummary("Nodes with their CPUs and memory, allocated and idle");
+        api.MapGet("/partitions", PartitionsAsync)
+            .WithTags("Nodes")
+            .WithSummary("Partitions with their nodes, limits and which one is the default");
         api.MapGet("/whoami", (HttpContext http) => TypedResults.Ok(new WhoAmIView(http.GetCaller().Account, http.GetCaller().IsAdmin)))
             .WithTags("Auth")
             .WithSummary("The account of the caller's token");
         api.MapGet("/dashboard", DashboardAsync).WithTags("Dashboard").WithSummary("Counts, utilisation, nodes, running and pending jobs");
         return api;
+    }
+
+    private static async Task<IResult> PartitionsAsync(JobService jobs, IOptions<ServerOptions> options, CancellationToken ct)
+    {
+        var nodes = await jobs.NodesAsync(refresh: true, ct);
+        var server = options.Value;
+        var names = nodes.SelectMany(n => n.Partitions).Append(server.DefaultPartition).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal);
+        return TypedResults.Ok(names.Select(name =>
+        {
+            var members = nodes.Where(n => n.Partitions.Contains(name)).ToList();
+            return new PartitionView(
+                name,
+                name == server.DefaultPartition,
+                server.MaxTimeLimitValue?.TotalSeconds,
+                server.DefaultTimeLimitValue?.TotalSeconds,
+                members.Select(n => n.Name.Value).ToList(),
+                members.Sum(n => n.Cpus),
+                members.Sum(n => n.MemoryMiB));
+        }).ToList());
     }
 
     private static async Task<IResult> DashboardAsync(HttpContext http, DashboardService dashboard, TimeProvider time, CancellationToken ct)

@@ -137,6 +137,11 @@ public sealed record JobEventView(long Seq, DateTimeOffset Time, string Kind, st
 
 public sealed record CancelResponse(string JobId, string State, bool Changed);
 
+/// <param name="Held">What was asked: true for hold, false for release.</param>
+/// <param name="Changed">Whether the job's hold changed (false when it already was so, or is no longer pending).</param>
+/// <param name="Pending">Whether the job is still pending; only a pending job can be held or released.</param>
+public sealed record HoldResponse(string JobId, bool Held, bool Changed, bool Pending);
+
 public sealed record OutputView(string JobId, string Stream, long Offset, long NextOffset, long Size, bool Eof, string State, string Data);
 
 public sealed record NodeView(
@@ -175,6 +180,16 @@ public sealed record NodeView(
         n.LastHeartbeat,
         n.LastRecovery is { } r ? new RecoveryView(r.Time, r.Total, r.Recovered, r.Skipped, Math.Round(r.Duration.TotalMilliseconds, 1), r.Actions) : null);
 }
+
+/// <summary>A partition: the nodes that name it, its time limits in seconds (null: unlimited), and whether jobs that name none go to it.</summary>
+public sealed record PartitionView(
+    string Name,
+    bool Default,
+    double? MaxTimeSeconds,
+    double? DefaultTimeSeconds,
+    IReadOnlyList<string> Nodes,
+    int TotalCpus,
+    long TotalMemoryMib);
 
 /// <summary>What the node's agent found and did at its last start.</summary>
 public sealed record RecoveryView(DateTimeOffset Time, int Total, int Recovered, int Skipped, double DurationMs, IReadOnlyList<string> Actions);

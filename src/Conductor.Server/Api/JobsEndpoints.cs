@@ -26,6 +26,10 @@ public static class JobsEndpoints
         jobs.MapGet("", ListAsync).WithSummary("List jobs, filtered, in pages by id");
         jobs.MapGet("/{id}", GetAsync).WithSummary("One job: state, times, detail, usage; ?logs=true adds output tails");
         jobs.MapPost("/{id}/cancel", CancelAsync).WithSummary("Cancel a job; cancelling twice is fine");
+        jobs.MapPost("/{id}/hold", (HttpContext http, string id, JobService service, CancellationToken ct) => HoldAsync(http, id, true, service, ct))
+            .WithSummary("Hold a pending job: it waits, with reason JobHeldUser, until released");
+        jobs.MapPost("/{id}/release", (HttpContext http, string id, JobService service, CancellationToken ct) => HoldAsync(http, id, false, service, ct))
+            .WithSummary("Release a held job");
         jobs.MapGet("/{id}/events", EventsAsync).WithSummary("The job's timeline");
         jobs.MapGet("/{id}/output", OutputAsync).WithSummary("Output bytes from an offset, for following");
         return api;
@@ -166,6 +170,19 @@ public static class JobsEndpoints
         return result is null || result.Outcome == CancelOutcome.NotFound
             ? Problems.NotFound($"Job {id}")
             : TypedResults.Ok(new CancelResponse(id, result.State.ToSlurmName(), result.Outcome == CancelOutcome.Cancelled));
+    }
+
+    private static async Task<IResult> HoldAsync(HttpContext http, string id, bool hold, JobService service, CancellationToken ct)
+    {
+        if (!JobId.TryParse(id, out var jobId))
+        {
+            return Problems.BadJobId(id);
+        }
+
+        var outcome = await service.SetHoldAsync(http.GetCaller(), jobId, hold, ct);
+        return outcome is not { } o
+            ? Problems.NotFound($"Job {id}")
+            : TypedResults.Ok(new HoldResponse(id, hold, o == HoldOutcome.Changed, o != HoldOutcome.NotPending));
     }
 
     private static async Task<IResult> EventsAsync(HttpContext http, string id, JobService service, CancellationToken ct)

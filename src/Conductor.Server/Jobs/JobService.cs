@@ -122,6 +122,24 @@ public sealed class JobService(
         return result;
     }
 
+    /// <summary>Holds or releases a pending job; null when the job does not exist or is not the caller's.</summary>
+    public async Task<HoldOutcome?> SetHoldAsync(Caller caller, JobId id, bool hold, CancellationToken ct)
+    {
+        if (await GetAsync(caller, id, ct) is null)
+        {
+            return null;
+        }
+
+        var outcome = await jobs.SetHoldAsync(id, hold, time.GetUtcNow(), $"{(hold ? "held" : "released")} by {caller.Account}", ct);
+        if (outcome == HoldOutcome.Changed)
+        {
+            logger.LogInformation("Job {JobId} {Action} by {Account}", id, hold ? "held" : "released", caller.Account);
+            bus.Publish(WakeTopic.Scheduler);
+        }
+
+        return outcome == HoldOutcome.NotFound ? null : outcome;
+    }
+
     public async Task<IReadOnlyList<NodeRecord>> NodesAsync(bool refresh, CancellationToken ct)
     {
         var now = time.GetUtcNow();

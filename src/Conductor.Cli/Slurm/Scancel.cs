@@ -1,0 +1,145 @@
+using Conductor.Cli.Client;
+using Conductor.Cli.Commands;
+using Conductor.Core.Jobs;
+using Conductor.Server.Api;
+
+namespace Conductor.Cli.Slurm;
+
+/// <summary>scancel: cancels jobs by id or by filter; silent on success, like Slurm's.</summary>
+public static class Scancel
+{
+    public static readonly IReadOnlyList<SlurmOption> Options =
+    [
+        new("user", 'u', ValueKind.Required), new("name", 'n', ValueKind.Required), new("state", 't', ValueKind.Required),
+        new("partition", 'p', ValueKind.Required), new("account", 'A', ValueKind.Required), new("me"),
+        new("quiet", 'Q'), new("verbose", 'v'), new("help"), new("usage"), new("version", 'V'),
+        new("batch", 'b') { Ignored = true }, new("full", 'f') { Ignored = true }, new("hurry", 'H') { Ignored = true },
+        new("signal", 's', ValueKind.Required) { Refusal = "is not supported by this Conductor server yet" },
+        new("interactive", 'i') { Refusal = "is not supported by Conductor" },
+        new("nodelist", 'w', ValueKind.Required) { Refusal = "is not supported by this Conductor server yet" },
+        new("qos", 'q', ValueKind.Required) { Refusal = "is not supported by Conductor" },
+        new("reservation", 'R', ValueKind.Required) { Refusal = "is not supported by Conductor" },
+        new("clusters", 'M', ValueKind.Required) { Refusal = "is not supported by Conductor: it runs one cluster" },
+        new("wckey", null, ValueKind.Required) { Refusal = "is not supported by Conductor" },
+        new("sibling", null, ValueKind.Required) { Refusal = "is not supported by Conductor" },
+    ];
+
+    public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
+    {
+        var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: false);
+        if (parsed.Has("help") || parsed.Has("usage"))
+        {
+            context.Out.WriteLine("Usage: scancel [-A account] [--me] [-n job_name] [-p partition] [-Q] [-t PENDING|RUNNING] [-u user_name] [-v] [job_id[.step_id]]");
+            return 0;
+        }
+
+        if (parsed.Has("version"))
+        {
+            context.Out.WriteLine("slurm 22.05.8 (Conductor)");
+            return 0;
+        }
+
+        var ids = context.JobIds(parsed.Operands.Select(o => o.EndsWith(".batch", StringComparison.Ordinal) ? o[..^6] : o));
+        IReadOnlyList<JobState>? states = null;
+        if (parsed.Value("state") is { } stateText)
+        {
+            states = SlurmFormat.ParseStates(context.Program, stateText, null);
+            if (states?.Any(s => s.IsTerminal()) == true)
+            {
+                throw new SlurmUsageException($"{context.Program}: error: Invalid job state specified: {stateText}; only PENDING, RUNNING or SUSPENDED jobs can be cancelled");
+            }
+        }
+
+        var hasFilter = new[] { "user", "name", "state", "partition", "account", "me" }.Any(parsed.Has);
+        if (ids.Count == 0 && !hasFilter)
+        {
+            throw new SlurmUsageException($"{context.Program}: error: No job identification provided");
+        }
+
+        using var client = context.Connect();
+        var users = Split(parsed.Values("user"));
+        if (parsed.Has("me"))
+        {
+            users.Add(await SlurmContext.WhoAmIAsync(client, ct));
+        }
+
+        var names = Split(parsed.Values("name"));
+        var partitions = Split(parsed.Values("partition"));
+        var accounts = Split(parsed.Values("account"));
+        bool Matches(JobView j) =>
+            !SlurmFormat.State(j).IsTerminal() &&
+            (states is null || states.Contains(SlurmFormat.State(j))) &&
+            (users.Count == 0 || users.Contains(SlurmFormat.User(j))) &&
+            (names.Count == 0 || names.Contains(j.Detail.Name)) &&
+            (partitions.Count == 0 || partitions.Contains(j.Detail.Partition)) &&
+            (accounts.Count == 0 || accounts.Contains(j.Detail.Account));
+
+        var code = 0;
+        if (ids.Count == 0)
+        {
+            var jobs = await QueueCommand.ListAllAsync(client, [JobState.Pending, JobState.Running], users.Count == 1 ? users[0] : null, null, ct);
+            foreach (var job in jobs.Where(Matches))
+            {
+                code |= await CancelAsync(context, client, job.JobId, parsed.Has("verbose"), ct);
+            }
+
+            return code;
+        }
+
+        foreach (var id in ids)
+        {
+            if (hasFilter)
+            {
+                // With filters, an id is cancelled only when the job matches them too.
+                JobView job;
+                try
+                {
+                    job = await client.GetAsync<JobView>($"/api/v1/jobs/{id}", ct);
+                }
+                catch (CliException e) when (e.ExitCode == ExitCodes.NotFound)
+                {
+                    context.Fail($"Kill job error on job id {id}: Invalid job id specified");
+                    code = 1;
+                    continue;
+                }
+
+                if (!Matches(job))
+                {
+                    continue;
+                }
+            }
+
+            code |= await CancelAsync(context, client, id.ToString(), parsed.Has("verbose"), ct);
+        }
+
+        return code;
+    }
+
+    private static async Task<int> CancelAsync(SlurmContext context, ConductorClient client, string id, bool verbose, CancellationToken ct)
+    {
+        try
+        {
+            var result = await client.PostAsync<CancelResponse>($"/api/v1/jobs/{id}/cancel", null, ct);
+            if (!result.Changed)
+            {
+                context.Fail($"Kill job error on job id {id}: Job/step already completing or completed");
+                return 1;
+            }
+
+            if (verbose)
+            {
+                context.Error.WriteLine($"{context.Program}: Terminating job {id}");
+            }
+
+            return 0;
+        }
+        catch (CliException e) when (e.ExitCode == ExitCodes.NotFound)
+        {
+            context.Fail($"Kill job error on job id {id}: Invalid job id specified");
+            return 1;
+        }
+    }
+
+    private static List<string> Split(IEnumerable<string> lists) =>
+        lists.SelectMany(l => l.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+}
