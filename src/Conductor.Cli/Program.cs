@@ -13,6 +13,7 @@ root.Subcommands.Add(LogsCommand.Create());
 root.Subcommands.Add(WaitCommand.Create());
 root.Subcommands.Add(HistoryCommand.Create());
 root.Subcommands.Add(NodesCommand.Create());
+root.Subcommands.Add(DashboardCommand.Create());
 
 var parsed = root.Parse(SubmitCommand.PrepareArguments(args, submit));
 return await parsed.InvokeAsync(new InvocationConfiguration

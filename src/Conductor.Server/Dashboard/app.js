@@ -1,8 +1,8 @@
-// Conductor's dashboard: polls the REST API every 2 seconds with the token kept in this browser.
+// Conductor's dashboard. It logs in with a session cookie: from the link `conductor dashboard` prints (its
+// fragment carries a single-use code), or by trading a pasted token for one; the token itself is not kept.
 "use strict";
 
 const POLL_MS = 2000;
-const TOKEN_KEY = "conductor.token";
 const STATES = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "CANCELLED", "NODE_FAIL"];
 
 const $ = (id) => document.getElementById(id);
@@ -30,11 +30,12 @@ function el(tag, props, ...children) {
 }
 
 async function api(path, options = {}) {
-  const headers = { Accept: "application/json" };
-  const token = localStorage.getItem(TOKEN_KEY);
-  if (token) headers.Authorization = "Bearer " + token;
-  const response = await fetch(path, { ...options, headers });
-  if (response.status === 401) throw new Unauthorized();
+  // The header tells the server this request comes from the dashboard's own script (cross-site forgery guard).
+  const headers = { Accept: "application/json", "X-Conductor-Request": "1", ...(options.headers || {}) };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { ...options, headers, credentials: "same-origin" });
+  if (response.status === 401 && !options.allow401) throw new Unauthorized();
+  if (response.status === 204) return null;
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     const detail = body && (body.detail || body.title);
@@ -244,6 +245,38 @@ async function askForToken() {
   dialog.showModal();
 }
 
+async function logIn(body, headers) {
+  const session = await api("/api/v1/auth/session", { method: "POST", body: JSON.stringify(body || {}), headers, allow401: true });
+  showSession(session);
+  return session;
+}
+
+async function logOut() {
+  await api("/api/v1/auth/session", { method: "DELETE" }).catch(() => null);
+  showSession(null);
+  clearTimeout(timer);
+  generation++;
+  setStatus("logged out", true);
+  askForToken();
+}
+
+function showSession(session) {
+  $("account").textContent = session ? session.account + (session.admin ? " (admin)" : "") : "";
+  $("logout-button").hidden = !session;
+}
+
+/** The link of `conductor dashboard` ends in #login=CODE: trade the code for a session and drop it from the address. */
+async function redeemLoginLink() {
+  const match = location.hash.match(/^#login=([A-Za-z0-9_-]+)$/);
+  if (!match) return;
+  history.replaceState(null, "", location.pathname + location.search + "#/");
+  try {
+    await logIn({ code: match[1] });
+  } catch (e) {
+    showMessage("This login link has been used or has expired; run 'conductor dashboard' for a new one. " + (e.message || ""));
+  }
+}
+
 function handleError(e) {
   if (e instanceof Unauthorized) {
     setStatus("token needed", true);
@@ -292,16 +325,22 @@ function route() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("token-button").addEventListener("click", askForToken);
-  $("token-form").addEventListener("submit", () => {
-    localStorage.setItem(TOKEN_KEY, $("token-input").value.trim());
+  $("logout-button").addEventListener("click", logOut);
+  $("token-form").addEventListener("submit", async () => {
+    const token = $("token-input").value.trim();
+    try {
+      await logIn({}, { Authorization: "Bearer " + token });
+      showMessage("");
+    } catch (e) {
+      showMessage("The token was not accepted: " + (e.message || e));
+    }
     refresh();
   });
-  $("token-forget").addEventListener("click", () => {
-    localStorage.removeItem(TOKEN_KEY);
-    $("token-dialog").close();
-    refresh();
-  });
+  $("token-cancel").addEventListener("click", () => $("token-dialog").close());
   $("job-cancel").addEventListener("click", (e) => jobView && cancelJob(jobView.id, e.currentTarget));
-  window.addEventListener("hashchange", route);
-  route();
+  window.addEventListener("hashchange", () => { if (!location.hash.startsWith("#login=")) route(); });
+  redeemLoginLink()
+    .then(() => api("/api/v1/auth/session", { allow401: true }).catch(() => null))
+    .then((session) => { if (session && session.account) showSession(session); })
+    .finally(route);
 });

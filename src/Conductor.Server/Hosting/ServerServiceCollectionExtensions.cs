@@ -31,11 +31,15 @@ public static class ServerServiceCollectionExtensions
         services.AddSingleton<ISchedulerPassObserver>(sp => sp.GetRequiredService<ConductorMetrics>());
         services.AddHostedService<JobDurationRecorder>();
         services.AddSingleton<TokenRegistry>();
-        services.AddAuthentication(TokenAuthenticationHandler.SchemeName)
-            .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null);
+        services.AddSingleton<DashboardSessions>();
+        services.AddAuthentication(SessionAuthenticationHandler.SelectorName)
+            .AddPolicyScheme(SessionAuthenticationHandler.SelectorName, null, o => o.ForwardDefaultSelector = SessionAuthenticationHandler.SelectScheme)
+            .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null)
+            .AddScheme<AuthenticationSchemeOptions, SessionAuthenticationHandler>(SessionAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
 
-        // Bearer tokens need no cookie keys; keep data protection in memory rather than in the user's home.
+        // Neither tokens nor the dashboard's session cookie (an opaque key the server keeps) need data-protection keys;
+        // keep data protection in memory rather than in the user's home.
         services.AddSingleton<IDataProtectionProvider, EphemeralDataProtectionProvider>();
         services.AddProblemDetails();
         services.AddOpenApi("v1");
@@ -102,6 +106,7 @@ public static class ServerServiceCollectionExtensions
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
+        app.UseSessionRequestGuard();
         app.UseAuthorization();
 
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
@@ -131,6 +136,7 @@ public static class ServerServiceCollectionExtensions
         api.MapGet("/healthz", HealthAsync).AllowAnonymous().WithTags("Health");
         api.MapJobsApi();
         api.MapClusterApi();
+        api.MapAuthApi();
         app.MapCompatibilityApi();
         return app;
     }
