@@ -49,6 +49,18 @@ public sealed record JobUsageView(double? CpuSeconds, long? MaxRssKib);
 
 public sealed record JobLogView(string Stdout, string Stderr);
 
+/// <summary>seff's figures: CPU efficiency = TotalCPU / (Elapsed × CPUs), memory efficiency = MaxRSS / requested memory.</summary>
+public sealed record JobEfficiencyView(
+    int Cpus,
+    double CoreWalltimeSeconds,
+    double? CpuPercent,
+    long? MemoryRequestedKib,
+    double? MemoryPercent)
+{
+    public static JobEfficiencyView From(JobEfficiency e) =>
+        new(e.Cpus, Math.Round(e.CoreWalltime.TotalSeconds, 3), e.CpuPercent, e.MemoryRequestedKiB, e.MemoryPercent);
+}
+
 public sealed record JobView(
     string JobId,
     string State,
@@ -59,7 +71,8 @@ public sealed record JobView(
     JobTimesView Time,
     JobDetailView Detail,
     JobUsageView Usage,
-    JobLogView? Log)
+    JobLogView? Log,
+    JobEfficiencyView? Efficiency = null)
 {
     public static JobView From(JobRecord job, DateTimeOffset now, JobLogView? log = null)
     {
@@ -108,7 +121,8 @@ public sealed record JobView(
                 spec.Arguments,
                 spec.Environment),
             new JobUsageView(job.CpuSeconds, job.MaxRssKiB),
-            log);
+            log,
+            JobEfficiencyView.From(JobEfficiency.Of(job, now)));
     }
 }
 

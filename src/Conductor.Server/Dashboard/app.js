@@ -176,6 +176,40 @@ function detailRows(job) {
     .map(([k, v]) => el("tr", {}, el("td", { text: k }), el("td", { text: String(v) })));
 }
 
+function duration(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60, sec = s % 60;
+  const pad = (n) => String(n).padStart(2, "0");
+  return (d > 0 ? `${d}-${pad(h)}:` : h > 0 ? `${h}:` : "") + (d > 0 || h > 0 ? pad(m) : m) + ":" + pad(sec);
+}
+
+function percent(value) {
+  return value === null || value === undefined ? "n/a" : value.toFixed(2) + "%";
+}
+
+/** seff's two figures, each with a bar: CPU time over elapsed × CPUs, peak memory over the memory requested. */
+function renderEfficiency(job) {
+  const e = job.efficiency;
+  if (!e || job.state === "PENDING") {
+    $("job-efficiency").replaceChildren(el("p", { class: "muted", text: "Known once the job runs." }));
+    return;
+  }
+  const cpuText = e.cpu_percent === null
+    ? `no CPU time recorded yet, of ${duration(e.core_walltime_seconds)} core-walltime`
+    : `${percent(e.cpu_percent)} of ${duration(e.core_walltime_seconds)} core-walltime (${e.cpus} CPU${e.cpus === 1 ? "" : "s"})`;
+  const memText = e.memory_requested_kib === null
+    ? "no memory requested"
+    : `${percent(e.memory_percent)} of ${mib(Math.round(e.memory_requested_kib / 1024))}`;
+  const row = (label, value, text, id) => el("div", { class: "eff-row", id },
+    el("span", { class: "eff-label", text: label }),
+    meter(value ?? 0, 100, value !== null && value < 25 ? "low" : ""),
+    el("span", { class: "eff-text", text }));
+  $("job-efficiency").replaceChildren(
+    row("CPU", e.cpu_percent, cpuText, "eff-cpu"),
+    row("Memory", e.memory_percent, memText, "eff-mem"),
+    job.state === "RUNNING" ? el("p", { class: "muted small", text: "Usage so far; figures settle when the job ends." }) : null);
+}
+
 async function followOutput(view, stream, pre) {
   // Reads everything new since the last offset, in chunks; one reader per stream, so no piece is shown twice.
   if (view.reading[stream]) return;
@@ -211,6 +245,7 @@ async function loadJob(view) {
   $("job-error").hidden = !job.error_msg;
   $("job-error").textContent = job.error_msg || "";
   $("job-details").replaceChildren(...detailRows(job));
+  renderEfficiency(job);
   $("job-events").replaceChildren(...events.map((e) => el("li", {},
     el("span", { class: "kind", text: e.kind.replace(/_/g, " ") }),
     el("span", { class: "when", text: formatTime(e.time) }),
@@ -318,6 +353,7 @@ function route() {
     $("job-stdout").replaceChildren();
     $("job-stderr").replaceChildren();
     $("job-details").replaceChildren();
+    $("job-efficiency").replaceChildren();
     $("job-events").replaceChildren();
   }
   refresh().then(schedule);
