@@ -110,5 +110,6 @@ internal static class Schema
         -- Retention deletes ended jobs by age.
         CREATE INDEX ix_jobs_ended ON jobs (end_time) WHERE state NOT IN ('PENDING', 'RUNNING');
         """,
+        Conductor.Storage.Common.HistoryQueries.Migration,
     ];
 }

@@ -23,6 +23,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<INodeStore>(sp => sp.GetRequiredService<PostgresStore>());
         services.AddSingleton<ISchedulerStore>(sp => sp.GetRequiredService<PostgresStore>());
         services.AddSingleton<IAgentStore>(sp => sp.GetRequiredService<PostgresStore>());
+        services.AddSingleton<IHistoryStore>(sp => sp.GetRequiredService<PostgresStore>());
         services.AddHostedService<PostgresMigrationService>();
         return services;
     }

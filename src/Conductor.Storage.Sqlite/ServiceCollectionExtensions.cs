@@ -21,6 +21,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<INodeStore>(sp => sp.GetRequiredService<SqliteStore>());
         services.AddSingleton<ISchedulerStore>(sp => sp.GetRequiredService<SqliteStore>());
         services.AddSingleton<IAgentStore>(sp => sp.GetRequiredService<SqliteStore>());
+        services.AddSingleton<IHistoryStore>(sp => sp.GetRequiredService<SqliteStore>());
         services.AddHostedService<SqliteMigrationService>();
         return services;
     }

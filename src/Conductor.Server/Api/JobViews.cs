@@ -16,7 +16,8 @@ public sealed record JobTimesView(
     double ElapsedSeconds,
     string Elapsed,
     string Limit,
-    double? LimitSeconds);
+    double? LimitSeconds,
+    double? WaitSeconds = null);
 
 public sealed record JobDetailView(
     string Name,
@@ -93,7 +94,8 @@ public sealed record JobView(
                 Math.Round(elapsed.TotalSeconds, 3),
                 TimeLimitFormat.FormatDuration(elapsed),
                 TimeLimitFormat.Format(spec.TimeLimit),
-                spec.TimeLimit?.TotalSeconds),
+                spec.TimeLimit?.TotalSeconds,
+                job.StartTime is { } started ? Math.Round(Math.Max(0, (started - (job.EligibleTime ?? job.SubmitTime)).TotalSeconds), 3) : null),
             new JobDetailView(
                 spec.Name,
                 spec.Account,

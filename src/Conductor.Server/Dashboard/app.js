@@ -9,6 +9,7 @@ const $ = (id) => document.getElementById(id);
 let timer = null;
 let generation = 0;
 let jobView = null;
+let current = { kind: "overview" };
 
 class Unauthorized extends Error {}
 
@@ -258,6 +259,97 @@ async function loadJob(view) {
   if (separate) await followOutput(view, "stderr", $("job-stderr"));
 }
 
+// ---- history ----
+
+const HISTORY_FIELDS = ["state", "account", "name", "partition", "from", "to", "sort", "order"];
+
+function cpuTime(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  if (seconds >= 3600) return duration(seconds);
+  const m = Math.floor(seconds / 60), s = seconds - m * 60;
+  return `${String(m).padStart(2, "0")}:${s.toFixed(3).padStart(6, "0")}`;
+}
+
+function kib(n) {
+  if (n === null || n === undefined) return "";
+  if (n < 1024) return n + "K";
+  if (n < 1024 * 1024) return (n / 1024).toFixed(1) + "M";
+  return (n / (1024 * 1024)).toFixed(2) + "G";
+}
+
+/** datetime-local (local time, no zone) ⇄ the API's ISO times. */
+function toIsoTime(local) {
+  return local ? new Date(local).toISOString() : "";
+}
+
+function toLocalInput(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (isNaN(d)) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function fillHistoryForm(params) {
+  for (const f of HISTORY_FIELDS) {
+    const input = $("h-" + f);
+    let value = params.get(f) || "";
+    if ((f === "sort" && value === "end") || (f === "order" && value === "desc")) value = "";
+    input.value = f === "from" || f === "to" ? toLocalInput(value) : value;
+  }
+}
+
+function historyParamsFromForm() {
+  const params = new URLSearchParams();
+  for (const f of HISTORY_FIELDS) {
+    let value = $("h-" + f).value.trim();
+    if (f === "from" || f === "to") value = toIsoTime(value);
+    if (value) params.set(f, value);
+  }
+  return params;
+}
+
+function sortBy(field) {
+  const params = new URLSearchParams(current.params);
+  const same = (params.get("sort") || "end") === field;
+  params.set("sort", field);
+  params.set("order", same && params.get("order") !== "asc" ? "asc" : "desc");
+  location.hash = "#/history?" + params.toString();
+}
+
+async function loadHistory(view) {
+  const params = new URLSearchParams(view.params);
+  params.set("limit", "50");
+  const cursor = view.cursors[view.cursors.length - 1];
+  if (cursor) params.set("after", cursor);
+  const page = await api("/api/v1/history?" + params.toString());
+  if (view !== current) return;
+  view.next = page.next_after;
+  const eff = (v) => el("td", { class: "num" + (v !== null && v !== undefined && v < 25 ? " low" : ""), text: v === null || v === undefined ? "" : v.toFixed(1) + "%" });
+  fillRows($("history-rows"), page.jobs.map((j) => el("tr", { dataset: { jobId: j.job_id } },
+    el("td", { class: "num" }, jobLink(j)),
+    el("td", { text: j.detail.name }),
+    el("td", { text: j.detail.account }),
+    el("td", { text: j.detail.partition }),
+    el("td", {}, stateBadge(j.state)),
+    el("td", { text: j.exit_code || "" }),
+    el("td", { class: "num", text: j.time.elapsed }),
+    el("td", { class: "num", text: j.time.wait_seconds === null || j.time.wait_seconds === undefined ? "" : duration(j.time.wait_seconds) }),
+    el("td", { class: "num", text: cpuTime(j.usage.cpu_seconds) }),
+    el("td", { class: "num", text: kib(j.usage.max_rss_kib) }),
+    eff(j.efficiency && j.efficiency.cpu_percent),
+    eff(j.efficiency && j.efficiency.memory_percent),
+    el("td", { class: "muted", text: formatTime(j.time.end) }))), 13, "No ended job matches.");
+  $("history-page").textContent = `page ${view.cursors.length + 1}`;
+  $("history-prev").disabled = view.cursors.length === 0;
+  $("history-next").disabled = !view.next;
+  const sort = view.params.get("sort") || "end", order = view.params.get("order") || "desc";
+  for (const th of document.querySelectorAll("#history th[data-sort]")) {
+    th.classList.toggle("sorted", th.dataset.sort === sort);
+    th.dataset.order = th.dataset.sort === sort ? order : "";
+  }
+}
+
 function showMessage(text) {
   $("message").textContent = text;
   $("message").hidden = !text;
@@ -325,7 +417,8 @@ function handleError(e) {
 async function refresh() {
   const mine = ++generation;
   try {
-    if (jobView) await loadJob(jobView);
+    if (current.kind === "job") await loadJob(current);
+    else if (current.kind === "history") await loadHistory(current);
     else await loadOverview();
     if (mine !== generation) return;
     showMessage("");
@@ -343,11 +436,23 @@ function schedule() {
   }, POLL_MS);
 }
 
+/** Which page the address names: #/ (overview), #/history?..., #/jobs/ID. */
+function parseRoute() {
+  const hash = location.hash || "#/";
+  const [path, query] = hash.slice(1).split("?");
+  const params = new URLSearchParams(query || "");
+  const job = path.match(/^\/jobs\/(\d+)$/);
+  if (job) return { kind: "job", id: job[1], offsets: { stdout: 0, stderr: 0 }, reading: {} };
+  if (path === "/history") return { kind: "history", params, cursors: [] };
+  return { kind: "overview" };
+}
+
 function route() {
-  const match = location.hash.match(/^#\/jobs\/(\d+)$/);
-  jobView = match ? { id: match[1], offsets: { stdout: 0, stderr: 0 }, reading: {} } : null;
-  $("overview").hidden = !!jobView;
-  $("job").hidden = !jobView;
+  const view = parseRoute();
+  current = view;
+  jobView = view.kind === "job" ? view : null;
+  for (const kind of ["overview", "history", "job"]) $(kind).hidden = view.kind !== kind;
+  for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.page === view.kind);
   if (jobView) {
     $("job-title").textContent = `Job ${jobView.id}`;
     $("job-stdout").replaceChildren();
@@ -356,6 +461,7 @@ function route() {
     $("job-efficiency").replaceChildren();
     $("job-events").replaceChildren();
   }
+  if (view.kind === "history") fillHistoryForm(view.params);
   refresh().then(schedule);
 }
 
@@ -374,6 +480,22 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("token-cancel").addEventListener("click", () => $("token-dialog").close());
   $("job-cancel").addEventListener("click", (e) => jobView && cancelJob(jobView.id, e.currentTarget));
+  $("history-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    location.hash = "#/history?" + historyParamsFromForm().toString();
+  });
+  $("history-clear").addEventListener("click", () => { location.hash = "#/history"; });
+  $("history-next").addEventListener("click", () => {
+    if (current.kind !== "history" || !current.next) return;
+    current.cursors.push(current.next);
+    refresh();
+  });
+  $("history-prev").addEventListener("click", () => {
+    if (current.kind !== "history") return;
+    current.cursors.pop();
+    refresh();
+  });
+  for (const th of document.querySelectorAll("#history th[data-sort]")) th.addEventListener("click", () => sortBy(th.dataset.sort));
   window.addEventListener("hashchange", () => { if (!location.hash.startsWith("#login=")) route(); });
   redeemLoginLink()
     .then(() => api("/api/v1/auth/session", { allow401: true }).catch(() => null))

@@ -137,6 +137,7 @@ public static class ServerServiceCollectionExtensions
         api.MapJobsApi();
         api.MapClusterApi();
         api.MapAuthApi();
+        api.MapHistoryApi();
         app.MapCompatibilityApi();
         return app;
     }

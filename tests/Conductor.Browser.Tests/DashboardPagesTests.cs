@@ -1,0 +1,93 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Conductor.EndToEnd.Tests;
+using Microsoft.Playwright;
+
+namespace Conductor.Browser.Tests;
+
+/// <summary>The history, charts and job pages in a real Chromium, logged in with the link of <c>conductor dashboard</c>.</summary>
+public sealed class DashboardPagesTests
+{
+    private static readonly TimeSpan Soon = TimeSpan.FromSeconds(30);
+
+    [BrowserFact]
+    public async Task HistoryPage_FiltersEndedJobs_AndSortsThemByCpuEfficiency()
+    {
+        await using var server = await ServerProcess.StartAsync("--cpus", "2", "--memory", "4G", "--kill-wait", "2s");
+        using var http = server.CreateClient();
+        var busy = await SubmitAsync(http, server.WorkDirectory, "busy-loop", "#!/bin/bash\nend=$((SECONDS+2))\nwhile [ $SECONDS -lt $end ]; do :; done\n");
+        var idle = await SubmitAsync(http, server.WorkDirectory, "idle-sleep", "#!/bin/bash\nsleep 2\n");
+        var failed = await SubmitAsync(http, server.WorkDirectory, "idle-fails", "#!/bin/bash\nsleep 1\nexit 4\n");
+        foreach (var id in new[] { busy, idle, failed })
+        {
+            await WaitForEndAsync(http, id);
+        }
+
+        var (playwright, browser) = await Browser.LaunchAsync();
+        using (playwright)
+        await using (browser)
+        {
+            var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+            await LogInWithTheCliLinkAsync(page, server);
+            await page.GotoAsync(new Uri(server.BaseAddress, "/#/history").ToString());
+            var rows = page.Locator("#history-rows tr[data-job-id]");
+            await Assertions.Expect(rows).ToHaveCountAsync(3, new() { Timeout = 15_000 });
+
+            await page.FillAsync("#h-name", "IDLE");
+            await page.ClickAsync("#history-apply");
+            await Assertions.Expect(rows).ToHaveCountAsync(2);
+            await Assertions.Expect(page.Locator($"#history-rows tr[data-job-id='{busy}']")).ToHaveCountAsync(0);
+
+            await page.SelectOptionAsync("#h-state", "FAILED");
+            await page.ClickAsync("#history-apply");
+            await Assertions.Expect(rows).ToHaveCountAsync(1);
+            await Assertions.Expect(rows.First).ToContainTextAsync("4:0");
+            Assert.Contains("state=FAILED", page.Url, StringComparison.Ordinal);
+
+            await page.ClickAsync("#history-clear");
+            await Assertions.Expect(rows).ToHaveCountAsync(3);
+            await page.ClickAsync("#history th[data-sort='cpu_efficiency']");
+            await Assertions.Expect(rows.First).ToHaveAttributeAsync("data-job-id", busy);
+            await page.ClickAsync("#history th[data-sort='cpu_efficiency']");
+            await Assertions.Expect(rows.Last).ToHaveAttributeAsync("data-job-id", busy);
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Browser.ArtifactsDirectory, "history.png"), FullPage = true });
+        }
+    }
+
+    /// <summary>Runs <c>conductor dashboard</c> as a user would and opens the link it prints.</summary>
+    internal static async Task LogInWithTheCliLinkAsync(IPage page, ServerProcess server)
+    {
+        var cli = new Conductor.EndToEnd.Tests.Cli(server, server.WorkDirectory);
+        var printed = await cli.RunAsync("dashboard");
+        Assert.True(printed.Code == 0, printed.ToString());
+        await page.GotoAsync(printed.Stdout.Trim());
+        await Assertions.Expect(page.Locator("#account")).ToContainTextAsync("(admin)", new() { Timeout = 15_000 });
+        Assert.DoesNotContain("login=", page.Url, StringComparison.Ordinal);
+    }
+
+    internal static async Task<string> SubmitAsync(HttpClient http, string workDir, string name, string script, object? extra = null)
+    {
+        var job = new JsonObject { ["name"] = name, ["current_working_directory"] = workDir, ["time_limit"] = "10" };
+        if (extra is not null)
+        {
+            foreach (var (key, value) in JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(extra))!.AsObject())
+            {
+                job[key] = value?.DeepClone();
+            }
+        }
+
+        var response = await http.PostAsJsonAsync("/api/v1/jobs", new JsonObject { ["job"] = job, ["script"] = script });
+        response.EnsureSuccessStatusCode();
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!["job_id"]!.GetValue<string>();
+    }
+
+    internal static Task<JsonNode> WaitForStateAsync(HttpClient http, string id, string state) =>
+        Poll.UntilAsync(
+            async () => JsonNode.Parse(await http.GetStringAsync($"/api/v1/jobs/{id}"))!,
+            j => j["state"]!.GetValue<string>() == state, Soon, $"job {id} to be {state}");
+
+    internal static Task<JsonNode> WaitForEndAsync(HttpClient http, string id) =>
+        Poll.UntilAsync(
+            async () => JsonNode.Parse(await http.GetStringAsync($"/api/v1/jobs/{id}"))!,
+            j => j["state"]!.GetValue<string>() is not ("PENDING" or "RUNNING"), Soon, $"job {id} to end");
+}
