@@ -54,6 +54,53 @@ public sealed class DashboardPagesTests
         }
     }
 
+    [BrowserFact]
+    public async Task ChartsPage_DrawsTheJobsTheTestRan()
+    {
+        await using var server = await ServerProcess.StartAsync("--cpus", "2", "--memory", "4G", "--kill-wait", "2s");
+        using var http = server.CreateClient();
+        var ids = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            ids.Add(await SubmitAsync(http, server.WorkDirectory, $"chart-{i}", "#!/bin/bash\nsleep 0.5\n"));
+        }
+
+        var sleeper = await SubmitAsync(http, server.WorkDirectory, "chart-sleeper", "#!/bin/bash\nsleep 600\n");
+        foreach (var id in ids)
+        {
+            await WaitForEndAsync(http, id);
+        }
+
+        await WaitForStateAsync(http, sleeper, "RUNNING");
+
+        var (playwright, browser) = await Browser.LaunchAsync();
+        using (playwright)
+        await using (browser)
+        {
+            var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+            var consoleErrors = new List<string>();
+            page.Console += (_, m) => { if (m.Type == "error") { consoleErrors.Add(m.Text); } };
+            page.PageError += (_, e) => consoleErrors.Add(e);
+            await LogInWithTheCliLinkAsync(page, server);
+            await page.GotoAsync(new Uri(server.BaseAddress, "/#/charts").ToString());
+
+            // Every chart is drawn (a canvas each), and the throughput chart holds the jobs of this test. Jobs that
+            // ended in an earlier minute are in its stored sample; the minute under way is measured on request.
+            await Assertions.Expect(page.Locator("#charts .chart canvas")).ToHaveCountAsync(4, new() { Timeout = 15_000 });
+            var throughput = page.Locator("#chart-throughput");
+            await Assertions.Expect(throughput).ToHaveAttributeAsync("data-started", "7");
+            await Assertions.Expect(throughput).ToHaveAttributeAsync("data-finished", "6");
+            await Assertions.Expect(page.Locator("#chart-cpus .u-legend")).ToContainTextAsync("allocated");
+            await Assertions.Expect(page.Locator("#charts button[data-range='hour']")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("active"));
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Browser.ArtifactsDirectory, "charts.png"), FullPage = true });
+
+            await page.ClickAsync("#charts button[data-range='week']");
+            await Assertions.Expect(page.Locator("#charts button[data-range='week']")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("active"));
+            await Assertions.Expect(throughput).ToHaveAttributeAsync("data-started", new System.Text.RegularExpressions.Regex("^[0-9.]+$"));
+            Assert.Empty(consoleErrors);
+        }
+    }
+
     /// <summary>Runs <c>conductor dashboard</c> as a user would and opens the link it prints.</summary>
     internal static async Task LogInWithTheCliLinkAsync(IPage page, ServerProcess server)
     {

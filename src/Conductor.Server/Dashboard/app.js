@@ -344,10 +344,80 @@ async function loadHistory(view) {
   $("history-prev").disabled = view.cursors.length === 0;
   $("history-next").disabled = !view.next;
   const sort = view.params.get("sort") || "end", order = view.params.get("order") || "desc";
+  for (const button of document.querySelectorAll("#charts [data-range]")) {
+    button.addEventListener("click", () => { location.hash = "#/charts?range=" + button.dataset.range; });
+  }
+  window.addEventListener("resize", () => { if (current.kind === "charts") { current.force = true; refresh(); } });
   for (const th of document.querySelectorAll("#history th[data-sort]")) {
     th.classList.toggle("sorted", th.dataset.sort === sort);
     th.dataset.order = th.dataset.sort === sort ? order : "";
   }
+}
+
+// ---- charts ----
+
+const CHART_COLORS = { allocated: "#2f855a", total: "#1d2330", gpus: "#6b46c1", gpusTotal: "#9f7aea", pending: "#b7791f", running: "#2f855a", started: "#2b6cb0", finished: "#718096", wait: "#c05621" };
+let charts = [];
+
+function sum(values) {
+  return values.reduce((a, v) => a + (v || 0), 0);
+}
+
+function drawChart(container, series, columns, data, options = {}) {
+  const width = Math.max(300, container.clientWidth || 500);
+  const chart = new uPlot({
+    width,
+    height: 220,
+    series: [{}, ...series],
+    scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+    axes: [{}, { label: options.unit || "", size: 60 }],
+    legend: { live: true },
+    ...options.extra,
+  }, [data.time, ...columns], container);
+  charts.push(chart);
+  return chart;
+}
+
+function lineSeries(label, color, sparse, dash) {
+  return { label, stroke: color, width: 2, dash, spanGaps: false, points: { show: sparse, size: 5, fill: color } };
+}
+
+async function loadCharts(view) {
+  // Charts are redrawn when the range changes, on a change in the cluster at most every 10 s, and every minute.
+  if (view.data && view.loaded && Date.now() - view.loaded < 10000 && !view.force) return;
+  view.force = false;
+  const data = await api(`/api/v1/charts?range=${encodeURIComponent(view.range)}`);
+  if (view !== current) return;
+  view.data = data;
+  view.loaded = Date.now();
+  for (const button of document.querySelectorAll("#charts [data-range]")) button.classList.toggle("active", button.dataset.range === data.range);
+  for (const chart of charts) chart.destroy();
+  charts = [];
+  const sparse = data.range === "hour";
+  const cpus = $("chart-cpus"), jobs = $("chart-jobs"), throughput = $("chart-throughput"), wait = $("chart-wait");
+  for (const c of [cpus, jobs, throughput, wait]) c.replaceChildren();
+
+  const cpuSeries = [lineSeries("allocated", CHART_COLORS.allocated, sparse), lineSeries("total", CHART_COLORS.total, sparse, [6, 4])];
+  const cpuColumns = [data.cpus_allocated, data.cpus_total];
+  if (data.gpus_total) {
+    cpuSeries.push(lineSeries("GPUs allocated", CHART_COLORS.gpus, sparse), lineSeries("GPUs total", CHART_COLORS.gpusTotal, sparse, [6, 4]));
+    cpuColumns.push(data.gpus_allocated, data.gpus_total);
+  }
+  drawChart(cpus, cpuSeries, cpuColumns, data, { unit: data.gpus_total ? "CPUs, GPUs" : "CPUs" });
+  drawChart(jobs, [lineSeries("pending", CHART_COLORS.pending, sparse), lineSeries("running", CHART_COLORS.running, sparse)],
+    [data.pending, data.running], data, { unit: "jobs" });
+  const bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.45, 40], align: -1 }) : undefined;
+  drawChart(throughput,
+    [{ label: "started", stroke: CHART_COLORS.started, fill: CHART_COLORS.started + "99", paths: bars, points: { show: false } },
+     { label: "ended", stroke: CHART_COLORS.finished, fill: CHART_COLORS.finished + "99", paths: uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.45, 40], align: 1 }) : undefined, points: { show: false } }],
+    [data.started_per_minute, data.finished_per_minute], data, { unit: "jobs / min" });
+  drawChart(wait, [lineSeries("median wait", CHART_COLORS.wait, sparse)], [data.median_wait_seconds], data,
+    { unit: "seconds" });
+
+  // What the charts hold, for people reading the page's source and for tests.
+  throughput.dataset.started = sum(data.started_per_minute);
+  throughput.dataset.finished = sum(data.finished_per_minute);
+  cpus.dataset.points = data.cpus_total.filter((v) => v !== null).length;
 }
 
 function showMessage(text) {
@@ -419,6 +489,7 @@ async function refresh() {
   try {
     if (current.kind === "job") await loadJob(current);
     else if (current.kind === "history") await loadHistory(current);
+    else if (current.kind === "charts") await loadCharts(current);
     else await loadOverview();
     if (mine !== generation) return;
     showMessage("");
@@ -436,7 +507,7 @@ function schedule() {
   }, POLL_MS);
 }
 
-/** Which page the address names: #/ (overview), #/history?..., #/jobs/ID. */
+/** Which page the address names: #/ (overview), #/history?..., #/charts?range=..., #/jobs/ID. */
 function parseRoute() {
   const hash = location.hash || "#/";
   const [path, query] = hash.slice(1).split("?");
@@ -444,6 +515,7 @@ function parseRoute() {
   const job = path.match(/^\/jobs\/(\d+)$/);
   if (job) return { kind: "job", id: job[1], offsets: { stdout: 0, stderr: 0 }, reading: {} };
   if (path === "/history") return { kind: "history", params, cursors: [] };
+  if (path === "/charts") return { kind: "charts", range: params.get("range") || "hour" };
   return { kind: "overview" };
 }
 
@@ -451,7 +523,7 @@ function route() {
   const view = parseRoute();
   current = view;
   jobView = view.kind === "job" ? view : null;
-  for (const kind of ["overview", "history", "job"]) $(kind).hidden = view.kind !== kind;
+  for (const kind of ["overview", "history", "charts", "job"]) $(kind).hidden = view.kind !== kind;
   for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.page === view.kind);
   if (jobView) {
     $("job-title").textContent = `Job ${jobView.id}`;
@@ -495,6 +567,10 @@ document.addEventListener("DOMContentLoaded", () => {
     current.cursors.pop();
     refresh();
   });
+  for (const button of document.querySelectorAll("#charts [data-range]")) {
+    button.addEventListener("click", () => { location.hash = "#/charts?range=" + button.dataset.range; });
+  }
+  window.addEventListener("resize", () => { if (current.kind === "charts") { current.force = true; refresh(); } });
   for (const th of document.querySelectorAll("#history th[data-sort]")) th.addEventListener("click", () => sortBy(th.dataset.sort));
   window.addEventListener("hashchange", () => { if (!location.hash.startsWith("#login=")) route(); });
   redeemLoginLink()

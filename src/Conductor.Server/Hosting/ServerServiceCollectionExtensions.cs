@@ -4,6 +4,7 @@ using Conductor.Core.Signals;
 using Conductor.Core.Storage;
 using Conductor.Server.Api;
 using Conductor.Server.Auth;
+using Conductor.Server.Charts;
 using Conductor.Server.Jobs;
 using Conductor.Server.Scheduling;
 using Microsoft.AspNetCore.Authentication;
@@ -32,6 +33,8 @@ public static class ServerServiceCollectionExtensions
         services.AddHostedService<JobDurationRecorder>();
         services.AddSingleton<TokenRegistry>();
         services.AddSingleton<DashboardSessions>();
+        services.AddSingleton<ClusterSampler>();
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterSampler>());
         services.AddAuthentication(SessionAuthenticationHandler.SelectorName)
             .AddPolicyScheme(SessionAuthenticationHandler.SelectorName, null, o => o.ForwardDefaultSelector = SessionAuthenticationHandler.SelectScheme)
             .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null)
@@ -138,6 +141,7 @@ public static class ServerServiceCollectionExtensions
         api.MapClusterApi();
         api.MapAuthApi();
         api.MapHistoryApi();
+        api.MapChartsApi();
         app.MapCompatibilityApi();
         return app;
     }
