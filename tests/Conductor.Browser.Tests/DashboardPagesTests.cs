@@ -101,6 +101,67 @@ public sealed class DashboardPagesTests
         }
     }
 
+    [BrowserFact]
+    public async Task JobPage_ShowsARunningJobsEnd_WithinASecond_WithoutAReload_AndItsEfficiency()
+    {
+        await using var server = await ServerProcess.StartAsync("--cpus", "2", "--memory", "4G", "--kill-wait", "2s");
+        using var http = server.CreateClient();
+        var marker = Path.Combine(server.WorkDirectory, "finish-now");
+        var job = await SubmitAsync(http, server.WorkDirectory, "live-job",
+            $"#!/bin/bash\necho waiting\nwhile [ ! -e {marker} ]; do sleep 0.05; done\necho done\n", new { memory_per_node = "100M" });
+        await WaitForStateAsync(http, job, "RUNNING");
+
+        var (playwright, browser) = await Browser.LaunchAsync();
+        using (playwright)
+        await using (browser)
+        {
+            // Two tabs of one browser: they share the session cookie.
+            var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+            var page = await context.NewPageAsync();
+            var overview = await context.NewPageAsync();
+            await LogInWithTheCliLinkAsync(page, server);
+            await overview.GotoAsync(server.BaseAddress.ToString());
+            await Assertions.Expect(overview.Locator($"#running tr[data-job-id='{job}']")).ToHaveCountAsync(1, new() { Timeout = 15_000 });
+
+            await page.GotoAsync(new Uri(server.BaseAddress, $"/#/jobs/{job}").ToString());
+            await Assertions.Expect(page.Locator("#job-state")).ToHaveTextAsync("RUNNING", new() { Timeout = 15_000 });
+            await Assertions.Expect(page.Locator("#job-stdout")).ToHaveTextAsync("waiting\n", new() { Timeout = 15_000 });
+            await Assertions.Expect(page.Locator("#status")).ToContainTextAsync("live");
+
+            // Each page notes when it sees the end; a reload would lose the note.
+            foreach (var p in new[] { page, overview })
+            {
+                await p.EvaluateAsync("""
+                    () => {
+                      window.sawEndAt = null;
+                      new MutationObserver(() => {
+                        const state = document.getElementById("job-state");
+                        const row = document.querySelector("#recent tr[data-job-id] td span.state");
+                        if (window.sawEndAt === null && ((state && state.textContent === "COMPLETED" && !document.getElementById("job").hidden)
+                            || (!document.getElementById("overview").hidden && document.querySelectorAll("#running tr[data-job-id]").length === 0))) {
+                          window.sawEndAt = Date.now();
+                        }
+                      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+                    }
+                    """);
+            }
+
+            await File.WriteAllTextAsync(marker, "");
+            var ended = await WaitForStateAsync(http, job, "COMPLETED");
+            var endedAt = ended["time"]!["end"]!.GetValue<DateTimeOffset>().ToUnixTimeMilliseconds();
+            foreach (var p in new[] { page, overview })
+            {
+                var seen = await Poll.UntilAsync(() => p.EvaluateAsync<long?>("() => window.sawEndAt"), t => t is not null, TimeSpan.FromSeconds(10), "the page to show the end");
+                Assert.True(seen!.Value - endedAt < 1000, $"the page showed the end {seen - endedAt} ms after it");
+            }
+
+            await Assertions.Expect(page.Locator("#job-stdout")).ToHaveTextAsync("waiting\ndone\n");
+            await Assertions.Expect(page.Locator("#eff-cpu")).ToContainTextAsync("core-walltime");
+            await Assertions.Expect(page.Locator("#eff-mem")).ToContainTextAsync("of 100 MiB");
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Browser.ArtifactsDirectory, "job-efficiency.png"), FullPage = true });
+        }
+    }
+
     /// <summary>Runs <c>conductor dashboard</c> as a user would and opens the link it prints.</summary>
     internal static async Task LogInWithTheCliLinkAsync(IPage page, ServerProcess server)
     {

@@ -1,12 +1,14 @@
-// Conductor's dashboard. It logs in with a session cookie: from the link `conductor dashboard` prints (its
+// Conductor's dashboard. It is updated by the server's event stream (Server-Sent Events), not by polling. It logs in with a session cookie: from the link `conductor dashboard` prints (its
 // fragment carries a single-use code), or by trading a pasted token for one; the token itself is not kept.
 "use strict";
 
-const POLL_MS = 2000;
 const STATES = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "CANCELLED", "NODE_FAIL"];
 
 const $ = (id) => document.getElementById(id);
-let timer = null;
+let stream = null;
+let reconnectTimer = null;
+let refreshing = false;
+let refreshAgain = false;
 let generation = 0;
 let jobView = null;
 let current = { kind: "overview" };
@@ -89,7 +91,7 @@ async function cancelJob(id, button) {
   if (button) button.disabled = true;
   try {
     await api(`/api/v1/jobs/${id}/cancel`, { method: "POST" });
-    refresh();
+    requestRefresh();
   } catch (e) {
     handleError(e);
   } finally {
@@ -205,35 +207,23 @@ function renderEfficiency(job) {
     el("span", { class: "eff-label", text: label }),
     meter(value ?? 0, 100, value !== null && value < 25 ? "low" : ""),
     el("span", { class: "eff-text", text }));
-  $("job-efficiency").replaceChildren(
+  $("job-efficiency").replaceChildren(...[
     row("CPU", e.cpu_percent, cpuText, "eff-cpu"),
     row("Memory", e.memory_percent, memText, "eff-mem"),
-    job.state === "RUNNING" ? el("p", { class: "muted small", text: "Usage so far; figures settle when the job ends." }) : null);
+    job.state === "RUNNING" ? el("p", { class: "muted small", text: "Usage so far; figures settle when the job ends." }) : null,
+  ].filter(Boolean));
 }
 
-async function followOutput(view, stream, pre) {
-  // Reads everything new since the last offset, in chunks; one reader per stream, so no piece is shown twice.
-  if (view.reading[stream]) return;
-  view.reading[stream] = true;
-  try {
-    await readOutput(view, stream, pre);
-  } finally {
-    view.reading[stream] = false;
+/** Output arrives on the event stream from the offsets the page has; a piece seen twice (after a reconnect) is dropped. */
+function appendOutput(view, chunk) {
+  const pre = chunk.stream === "stderr" ? $("job-stderr") : $("job-stdout");
+  if (view !== current || chunk.offset !== view.offsets[chunk.stream]) return;
+  if (chunk.data) {
+    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.append(chunk.data);
+    if (atBottom) pre.scrollTop = pre.scrollHeight;
   }
-}
-
-async function readOutput(view, stream, pre) {
-  for (let i = 0; i < 16; i++) {
-    const chunk = await api(`/api/v1/jobs/${view.id}/output?stream=${stream}&offset=${view.offsets[stream]}`);
-    if (view !== jobView || chunk.offset !== view.offsets[stream]) return;
-    if (chunk.data) {
-      const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-      pre.append(chunk.data);
-      if (atBottom) pre.scrollTop = pre.scrollHeight;
-    }
-    view.offsets[stream] = chunk.next_offset;
-    if (chunk.next_offset >= chunk.size) return;
-  }
+  view.offsets[chunk.stream] = chunk.next_offset;
 }
 
 async function loadJob(view) {
@@ -255,8 +245,6 @@ async function loadJob(view) {
   const separate = job.detail.stderr_path && job.detail.stderr_path !== job.detail.stdout_path;
   $("stderr-panel").hidden = !separate;
   $("stderr-path").textContent = separate ? job.detail.stderr_path : "";
-  await followOutput(view, "stdout", $("job-stdout"));
-  if (separate) await followOutput(view, "stderr", $("job-stderr"));
 }
 
 // ---- history ----
@@ -347,7 +335,9 @@ async function loadHistory(view) {
   for (const button of document.querySelectorAll("#charts [data-range]")) {
     button.addEventListener("click", () => { location.hash = "#/charts?range=" + button.dataset.range; });
   }
-  window.addEventListener("resize", () => { if (current.kind === "charts") { current.force = true; refresh(); } });
+  window.addEventListener("resize", () => { if (current.kind === "charts") { current.force = true; requestRefresh(); } });
+  // The minute rolls over even when nothing happens: the charts page (only it) reads the charts again each minute.
+  setInterval(() => { if (current.kind === "charts" && !document.hidden) { current.force = true; requestRefresh(); } }, 60000);
   for (const th of document.querySelectorAll("#history th[data-sort]")) {
     th.classList.toggle("sorted", th.dataset.sort === sort);
     th.dataset.order = th.dataset.sort === sort ? order : "";
@@ -451,7 +441,7 @@ async function logIn(body, headers) {
 async function logOut() {
   await api("/api/v1/auth/session", { method: "DELETE" }).catch(() => null);
   showSession(null);
-  clearTimeout(timer);
+  disconnect();
   generation++;
   setStatus("logged out", true);
   askForToken();
@@ -493,18 +483,63 @@ async function refresh() {
     else await loadOverview();
     if (mine !== generation) return;
     showMessage("");
-    setStatus("updated " + new Date().toLocaleTimeString());
+    setStatus((stream ? "live · " : "") + "updated " + new Date().toLocaleTimeString());
   } catch (e) {
     if (mine === generation) handleError(e);
   }
 }
 
-function schedule() {
-  clearTimeout(timer);
-  timer = setTimeout(async () => {
-    await refresh();
-    schedule();
-  }, POLL_MS);
+/** Refreshes what the page shows; a change heard while a refresh runs asks for one more, never for a pile. */
+async function requestRefresh() {
+  if (refreshing) {
+    refreshAgain = true;
+    return;
+  }
+  refreshing = true;
+  try {
+    do {
+      refreshAgain = false;
+      await refresh();
+    } while (refreshAgain);
+  } finally {
+    refreshing = false;
+  }
+}
+
+function disconnect() {
+  clearTimeout(reconnectTimer);
+  if (stream) stream.close();
+  stream = null;
+}
+
+/**
+ * One event stream per page view: "changed" when anything in the cluster changed (the page then reads what it
+ * shows), and on a job's page its output as it is written. Nothing is polled: an idle cluster sends nothing.
+ */
+function connect() {
+  disconnect();
+  const view = current;
+  const url = view.kind === "job"
+    ? `/api/v1/events?job=${view.id}&stdout_offset=${view.offsets.stdout}&stderr_offset=${view.offsets.stderr}`
+    : "/api/v1/events";
+  const source = new EventSource(url, { withCredentials: true });
+  stream = source;
+  source.addEventListener("hello", () => {
+    setStatus("live");
+    requestRefresh();
+  });
+  source.addEventListener("changed", () => requestRefresh());
+  source.addEventListener("output", (e) => appendOutput(view, JSON.parse(e.data)));
+  source.onerror = () => {
+    // Reconnect ourselves, from the offsets the page has now (the browser would resend the first ones).
+    source.close();
+    if (stream !== source) return;
+    stream = null;
+    setStatus("reconnecting…", true);
+    api("/api/v1/whoami").then(
+      () => { reconnectTimer = setTimeout(() => { if (view === current) connect(); }, 2000); },
+      (e) => handleError(e));
+  };
 }
 
 /** Which page the address names: #/ (overview), #/history?..., #/charts?range=..., #/jobs/ID. */
@@ -534,7 +569,7 @@ function route() {
     $("job-events").replaceChildren();
   }
   if (view.kind === "history") fillHistoryForm(view.params);
-  refresh().then(schedule);
+  connect();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -545,10 +580,10 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       await logIn({}, { Authorization: "Bearer " + token });
       showMessage("");
+      connect();
     } catch (e) {
       showMessage("The token was not accepted: " + (e.message || e));
     }
-    refresh();
   });
   $("token-cancel").addEventListener("click", () => $("token-dialog").close());
   $("job-cancel").addEventListener("click", (e) => jobView && cancelJob(jobView.id, e.currentTarget));
@@ -570,9 +605,21 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("#charts [data-range]")) {
     button.addEventListener("click", () => { location.hash = "#/charts?range=" + button.dataset.range; });
   }
-  window.addEventListener("resize", () => { if (current.kind === "charts") { current.force = true; refresh(); } });
+  window.addEventListener("resize", () => { if (current.kind === "charts") { current.force = true; requestRefresh(); } });
+  // The minute rolls over even when nothing happens: the charts page (only it) reads the charts again each minute.
+  setInterval(() => { if (current.kind === "charts" && !document.hidden) { current.force = true; requestRefresh(); } }, 60000);
   for (const th of document.querySelectorAll("#history th[data-sort]")) th.addEventListener("click", () => sortBy(th.dataset.sort));
   window.addEventListener("hashchange", () => { if (!location.hash.startsWith("#login=")) route(); });
+  // A browser keeps at most six connections to a server over HTTP/1.1: a tab in the background lets its stream go,
+  // and takes it again (reading what it shows afresh) when it comes back.
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) {
+      disconnect();
+      setStatus("paused in the background");
+    } else if (!stream) {
+      connect();
+    }
+  });
   redeemLoginLink()
     .then(() => api("/api/v1/auth/session", { allow401: true }).catch(() => null))
     .then((session) => { if (session && session.account) showSession(session); })

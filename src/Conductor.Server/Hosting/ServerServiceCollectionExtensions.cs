@@ -6,6 +6,7 @@ using Conductor.Server.Api;
 using Conductor.Server.Auth;
 using Conductor.Server.Charts;
 using Conductor.Server.Jobs;
+using Conductor.Server.Live;
 using Conductor.Server.Scheduling;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.DataProtection;
@@ -35,6 +36,8 @@ public static class ServerServiceCollectionExtensions
         services.AddSingleton<DashboardSessions>();
         services.AddSingleton<ClusterSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<ClusterSampler>());
+        services.AddSingleton<LiveUpdates>();
+        services.AddHostedService(sp => sp.GetRequiredService<LiveUpdates>());
         services.AddAuthentication(SessionAuthenticationHandler.SelectorName)
             .AddPolicyScheme(SessionAuthenticationHandler.SelectorName, null, o => o.ForwardDefaultSelector = SessionAuthenticationHandler.SelectScheme)
             .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null)
@@ -142,6 +145,7 @@ public static class ServerServiceCollectionExtensions
         api.MapAuthApi();
         api.MapHistoryApi();
         api.MapChartsApi();
+        api.MapLiveApi();
         app.MapCompatibilityApi();
         return app;
     }
