@@ -4,11 +4,11 @@ using System.Text;
 using Conductor.Core.Jobs;
 using Conductor.Core.Storage;
 
-namespace Conductor.Storage.Common;
+namespace Conductor.Storage.Relational;
 
 /// <summary>
-/// The history and cluster-sample queries, in SQL that SQLite and PostgreSQL read alike; each store runs them on
-/// its own connection (<see cref="IHistoryStore"/>).
+/// The history and cluster-sample queries, in SQL that SQLite and PostgreSQL read alike (no dialect needed), run by
+/// <see cref="RelationalStore"/> as its <see cref="IHistoryStore"/>.
 /// </summary>
 public static class HistoryQueries
 {

@@ -1,10 +1,9 @@
 using Conductor.Core.Storage;
-using Conductor.Storage.Common;
 
-namespace Conductor.Storage.Postgres;
+namespace Conductor.Storage.Relational;
 
-/// <summary>The history of ended jobs and the cluster's per-minute samples, in the SQL both stores share.</summary>
-public sealed partial class PostgresStore : IHistoryStore
+/// <summary>The history of ended jobs and the cluster's per-minute samples.</summary>
+public abstract partial class RelationalStore : IHistoryStore
 {
     public Task<HistoryPage> ListHistoryAsync(HistoryQuery query, CancellationToken ct) =>
         ReadAsync((connection, tx) => HistoryQueries.ListHistoryAsync(connection, tx, query, ct), ct);
