@@ -1,5 +1,6 @@
 using System.Data;
 using System.Data.Common;
+using System.Globalization;
 using Conductor.Storage.Relational;
 using Npgsql;
 
@@ -20,6 +21,8 @@ internal sealed class PostgresDialect : SqlDialect
         ArgumentNullException.ThrowIfNull(options);
         var builder = PostgresStoreOptions.Parse(options.ConnectionString);
         DatabaseName = builder.Database ?? builder.Username ?? "postgres";
+        var idle = (long)Math.Clamp(options.IdleTransactionTimeout.TotalMilliseconds, 1, int.MaxValue);
+        builder.Options = string.Create(CultureInfo.InvariantCulture, $"{builder.Options} -c idle_in_transaction_session_timeout={idle}").Trim();
         DataSource = new NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
     }
 
