@@ -25,6 +25,8 @@ root.Subcommands.Add(WaitCommand.Create());
 root.Subcommands.Add(HistoryCommand.Create());
 root.Subcommands.Add(NodesCommand.Create());
 root.Subcommands.Add(SlurmCommandsCommand.Create());
+root.Subcommands.Add(DashboardCommand.Create());
+root.Subcommands.Add(SeffCommand.Create());
 
 var parsed = root.Parse(SubmitCommand.PrepareArguments(args, submit));
 return await parsed.InvokeAsync(new InvocationConfiguration

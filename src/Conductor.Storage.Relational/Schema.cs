@@ -124,6 +124,7 @@ internal static class Schema
         {d.CoveringIndex("ix_jobs_pending", "jobs", "priority DESC, submit_time, id",
             "partition, ntasks, cpus_per_task, memory_mib, exclusive, hold, begin_time, time_limit_seconds, reason, account, gres", "state = 'PENDING'")};
         """,
+        _ => HistoryQueries.Migration,
     ];
 
     /// <summary>The schema version this code writes.</summary>

@@ -20,6 +20,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<INodeStore>(sp => sp.GetRequiredService<TStore>());
         services.AddSingleton<ISchedulerStore>(sp => sp.GetRequiredService<TStore>());
         services.AddSingleton<IAgentStore>(sp => sp.GetRequiredService<TStore>());
+        services.AddSingleton<IHistoryStore>(sp => sp.GetRequiredService<TStore>());
         services.AddHostedService<MigrationService>();
         return services;
     }

@@ -90,7 +90,7 @@ public sealed class DashboardTests
         {
             var page = await browser.NewPageAsync();
             page.Dialog += async (_, dialog) => await dialog.AcceptAsync();
-            await page.AddInitScriptAsync($"localStorage.setItem('conductor.token', '{server.Token}');");
+            await LogInAsync(page, http, server);
             await page.GotoAsync(new Uri(server.BaseAddress, $"/#/jobs/{job}").ToString());
 
             var output = page.Locator("#job-stdout");
@@ -103,6 +103,16 @@ public sealed class DashboardTests
             await WaitForStateAsync(http, job, "CANCELLED");
             await Assertions.Expect(page.Locator("#job-state")).ToHaveTextAsync("CANCELLED", new() { Timeout = 15_000 });
         }
+    }
+
+    /// <summary>Logs the page in as <c>conductor dashboard</c> does: a login code in the link's fragment.</summary>
+    private static async Task LogInAsync(IPage page, HttpClient http, ServerProcess server)
+    {
+        var response = await http.PostAsync("/api/v1/auth/login-codes", null);
+        response.EnsureSuccessStatusCode();
+        var path = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["login_path"]!.GetValue<string>();
+        await page.GotoAsync(new Uri(server.BaseAddress, path).ToString());
+        await Assertions.Expect(page.Locator("#account")).ToContainTextAsync("admin", new() { Timeout = 15_000 });
     }
 
     private static async Task<string> SubmitAsync(HttpClient http, string workDir, string name, string script, bool hold = false)

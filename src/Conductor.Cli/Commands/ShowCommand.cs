@@ -96,6 +96,16 @@ public static class ShowCommand
         Row("Environment", $"{d.Environment.Count} variables");
         Row("TotalCPU", Display.CpuTime(job.Usage.CpuSeconds));
         Row("MaxRSS", Display.Kib(job.Usage.MaxRssKib));
+        if (job.Efficiency is { } efficiency)
+        {
+            Row("CPUEfficiency", efficiency.CpuPercent is { } cpu
+                ? string.Create(CultureInfo.InvariantCulture, $"{cpu:0.00}% of {SeffCommand.Time(efficiency.CoreWalltimeSeconds)} core-walltime")
+                : "");
+            Row("MemEfficiency", efficiency.MemoryPercent is { } mem && efficiency.MemoryRequestedKib is { } requested
+                ? string.Create(CultureInfo.InvariantCulture, $"{mem:0.00}% of {SeffCommand.Kib(requested)}")
+                : "");
+        }
+
         console.Write(grid);
 
         console.WriteLine();

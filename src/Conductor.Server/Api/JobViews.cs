@@ -18,7 +18,8 @@ public sealed record JobTimesView(
     string Elapsed,
     string Limit,
     double? LimitSeconds,
-    DateTimeOffset? ExpectedStart);
+    DateTimeOffset? ExpectedStart,
+    double? WaitSeconds = null);
 
 public sealed record JobDetailView(
     string Name,
@@ -61,6 +62,18 @@ public sealed record JobUsageView(double? CpuSeconds, long? MaxRssKib);
 
 public sealed record JobLogView(string Stdout, string Stderr);
 
+/// <summary>seff's figures: CPU efficiency = TotalCPU / (Elapsed × CPUs), memory efficiency = MaxRSS / requested memory.</summary>
+public sealed record JobEfficiencyView(
+    int Cpus,
+    double CoreWalltimeSeconds,
+    double? CpuPercent,
+    long? MemoryRequestedKib,
+    double? MemoryPercent)
+{
+    public static JobEfficiencyView From(JobEfficiency e) =>
+        new(e.Cpus, Math.Round(e.CoreWalltime.TotalSeconds, 3), e.CpuPercent, e.MemoryRequestedKiB, e.MemoryPercent);
+}
+
 public sealed record JobView(
     string JobId,
     string State,
@@ -71,7 +84,8 @@ public sealed record JobView(
     JobTimesView Time,
     JobDetailView Detail,
     JobUsageView Usage,
-    JobLogView? Log)
+    JobLogView? Log,
+    JobEfficiencyView? Efficiency = null)
 {
     public static JobView From(JobRecord job, DateTimeOffset now, JobLogView? log = null, PriorityFactors? factors = null)
     {
@@ -93,7 +107,8 @@ public sealed record JobView(
                 TimeLimitFormat.FormatDuration(elapsed),
                 TimeLimitFormat.Format(spec.TimeLimit),
                 spec.TimeLimit?.TotalSeconds,
-                job.State == JobState.Pending ? job.ExpectedStart : null),
+                job.State == JobState.Pending ? job.ExpectedStart : null,
+                job.StartTime is { } started ? Math.Round(Math.Max(0, (started - (job.EligibleTime ?? job.SubmitTime)).TotalSeconds), 3) : null),
             new JobDetailView(
                 spec.Name,
                 spec.Account,
@@ -124,7 +139,8 @@ public sealed record JobView(
                 spec.Arguments,
                 spec.Environment),
             new JobUsageView(job.CpuSeconds, job.MaxRssKiB),
-            log);
+            log,
+            JobEfficiencyView.From(JobEfficiency.Of(job, now)));
     }
 }
 

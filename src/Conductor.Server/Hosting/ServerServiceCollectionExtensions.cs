@@ -4,7 +4,9 @@ using Conductor.Core.Signals;
 using Conductor.Core.Storage;
 using Conductor.Server.Api;
 using Conductor.Server.Auth;
+using Conductor.Server.Charts;
 using Conductor.Server.Jobs;
+using Conductor.Server.Live;
 using Conductor.Server.Scheduling;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.DataProtection;
@@ -32,11 +34,19 @@ public static class ServerServiceCollectionExtensions
         services.AddSingleton<ISchedulerPassObserver>(sp => sp.GetRequiredService<ConductorMetrics>());
         services.AddHostedService<JobDurationRecorder>();
         services.AddSingleton<TokenRegistry>();
-        services.AddAuthentication(TokenAuthenticationHandler.SchemeName)
-            .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null);
+        services.AddSingleton<DashboardSessions>();
+        services.AddSingleton<ClusterSampler>();
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterSampler>());
+        services.AddSingleton<LiveUpdates>();
+        services.AddHostedService(sp => sp.GetRequiredService<LiveUpdates>());
+        services.AddAuthentication(SessionAuthenticationHandler.SelectorName)
+            .AddPolicyScheme(SessionAuthenticationHandler.SelectorName, null, o => o.ForwardDefaultSelector = SessionAuthenticationHandler.SelectScheme)
+            .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null)
+            .AddScheme<AuthenticationSchemeOptions, SessionAuthenticationHandler>(SessionAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
 
-        // Bearer tokens need no cookie keys; keep data protection in memory rather than in the user's home.
+        // Neither tokens nor the dashboard's session cookie (an opaque key the server keeps) need data-protection keys;
+        // keep data protection in memory rather than in the user's home.
         services.AddSingleton<IDataProtectionProvider, EphemeralDataProtectionProvider>();
         services.AddProblemDetails();
         services.AddOpenApi("v1");
@@ -108,6 +118,7 @@ public static class ServerServiceCollectionExtensions
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseAuthentication();
+        app.UseSessionRequestGuard();
         app.UseAuthorization();
 
         app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
@@ -137,6 +148,10 @@ public static class ServerServiceCollectionExtensions
         api.MapGet("/healthz", HealthAsync).AllowAnonymous().WithTags("Health");
         api.MapJobsApi();
         api.MapClusterApi();
+        api.MapAuthApi();
+        api.MapHistoryApi();
+        api.MapChartsApi();
+        api.MapLiveApi();
         app.MapCompatibilityApi();
         return app;
     }
