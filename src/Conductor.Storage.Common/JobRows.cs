@@ -13,10 +13,10 @@ public static class JobRows
         "j.memory_mib, j.time_limit_seconds, j.work_dir, j.stdout_pattern, j.stderr_pattern, j.environment, " +
         "j.arguments, j.exclusive, j.requeue, j.max_retries, j.nice, j.hold, j.begin_time, j.submit_time, " +
         "j.eligible_time, j.start_time, j.end_time, j.attempt, j.node, j.cores, j.exit_code, j.error_msg, " +
-        "j.stdout_path, j.stderr_path, j.pid, j.cpu_seconds, j.max_rss_kib, j.pid_start_ticks";
+        "j.stdout_path, j.stderr_path, j.pid, j.cpu_seconds, j.max_rss_kib, j.pid_start_ticks, j.owner";
 
     /// <summary>The number of columns in <see cref="Columns"/>; extra columns of a query follow from here.</summary>
-    public const int Count = 37;
+    public const int Count = 38;
 
     public static JobRecord Read(DbDataReader r)
     {
@@ -42,6 +42,7 @@ public static class JobRows
             Nice = r.GetInt32(19),
             Hold = r.GetBoolean(20),
             Begin = r.GetTimeOrNull(21),
+            User = r.GetString(37),
         };
 
         var node = r.GetStringOrNull(27);

@@ -24,11 +24,11 @@ public sealed partial class PostgresStore
                 INSERT INTO jobs (
                     state, reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib,
                     time_limit_seconds, work_dir, stdout_pattern, stderr_pattern, environment, arguments, exclusive,
-                    requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt)
+                    requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt, owner)
                 VALUES (
                     'PENDING', NULL, @name, @account, @partition, @cpus_per_task, @ntasks, @ntasks_per_node, @memory_mib,
                     @time_limit_seconds, @work_dir, @stdout_pattern, @stderr_pattern, @environment, @arguments, @exclusive,
-                    @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0)
+                    @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0, @owner)
                 RETURNING id),
             script AS (
                 INSERT INTO job_scripts (job_id, script) SELECT id, @script FROM job),
@@ -39,6 +39,7 @@ public sealed partial class PostgresStore
         insert
             .With("name", NpgsqlDbType.Text, spec.Name)
             .With("account", NpgsqlDbType.Text, spec.Account)
+            .With("owner", NpgsqlDbType.Text, spec.Owner)
             .With("partition", NpgsqlDbType.Text, spec.Partition)
             .With("cpus_per_task", NpgsqlDbType.Integer, spec.CpusPerTask)
             .With("ntasks", NpgsqlDbType.Integer, spec.Ntasks)
@@ -85,6 +86,12 @@ public sealed partial class PostgresStore
         {
             sql.Append(" AND j.state = ANY(@states)");
             command.With("states", NpgsqlDbType.Array | NpgsqlDbType.Text, states.Select(s => s.ToSlurmName()).ToArray());
+        }
+
+        if (query.User is not null)
+        {
+            sql.Append(" AND j.owner = @owner");
+            command.With("owner", NpgsqlDbType.Text, query.User);
         }
 
         if (query.Account is not null)

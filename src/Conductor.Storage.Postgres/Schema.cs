@@ -110,5 +110,11 @@ internal static class Schema
         -- Retention deletes ended jobs by age.
         CREATE INDEX ix_jobs_ended ON jobs (end_time) WHERE state NOT IN ('PENDING', 'RUNNING');
         """,
+        """
+        -- The owner (the Unix user a job runs as) apart from the account, the charge label; older rows' owner was their account.
+        ALTER TABLE jobs ADD COLUMN owner text NOT NULL DEFAULT '';
+        UPDATE jobs SET owner = account;
+        CREATE INDEX ix_jobs_owner ON jobs (owner, id);
+        """,
     ];
 }

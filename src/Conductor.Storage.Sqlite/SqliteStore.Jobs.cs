@@ -23,16 +23,17 @@ public sealed partial class SqliteStore
                 INSERT INTO jobs (
                     state, reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib,
                     time_limit_seconds, work_dir, stdout_pattern, stderr_pattern, environment, arguments, exclusive,
-                    requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt)
+                    requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt, owner)
                 VALUES (
                     'PENDING', NULL, @name, @account, @partition, @cpus_per_task, @ntasks, @ntasks_per_node, @memory_mib,
                     @time_limit_seconds, @work_dir, @stdout_pattern, @stderr_pattern, @environment, @arguments, @exclusive,
-                    @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0)
+                    @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0, @owner)
                 RETURNING id;
                 """);
             var p = insert.Parameters;
             p.AddWithValue("@name", spec.Name);
             p.AddWithValue("@account", spec.Account);
+            p.AddWithValue("@owner", spec.Owner);
             p.AddWithValue("@partition", spec.Partition);
             p.AddWithValue("@cpus_per_task", spec.CpusPerTask);
             p.AddWithValue("@ntasks", spec.Ntasks);
@@ -92,6 +93,12 @@ public sealed partial class SqliteStore
                 }
 
                 sql.Append(')');
+            }
+
+            if (query.User is not null)
+            {
+                sql.Append(" AND j.owner = @owner");
+                command.Parameters.AddWithValue("@owner", query.User);
             }
 
             if (query.Account is not null)

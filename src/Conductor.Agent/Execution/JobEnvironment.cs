@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Globalization;
+using Conductor.Core.Identity;
 
 namespace Conductor.Agent.Execution;
 
@@ -19,7 +20,7 @@ public static class JobEnvironment
     /// Whitelisted agent variables, then the job's submitted variables, then the SLURM_* and CONDUCTOR_* job
     /// variables and PWD, each later layer overriding the earlier ones.
     /// </summary>
-    public static IReadOnlyDictionary<string, string> Build(JobLaunch launch, IReadOnlyDictionary<string, string> agentEnvironment)
+    public static IReadOnlyDictionary<string, string> Build(JobLaunch launch, IReadOnlyDictionary<string, string> agentEnvironment, UnixUser? user = null)
     {
         ArgumentNullException.ThrowIfNull(launch);
         ArgumentNullException.ThrowIfNull(agentEnvironment);
@@ -44,6 +45,19 @@ public static class JobEnvironment
         {
             env["SLURM_" + suffix] = value;
             env["CONDUCTOR_" + suffix] = value;
+        }
+
+        if (user is not null)
+        {
+            // Who the job is comes from the passwd entry of the user it runs as, never from the submission.
+            env["HOME"] = user.Home;
+            env["USER"] = user.Name;
+            env["LOGNAME"] = user.Name;
+            env["SHELL"] = user.Shell;
+            env["SLURM_JOB_USER"] = user.Name;
+            env["CONDUCTOR_JOB_USER"] = user.Name;
+            env["SLURM_JOB_UID"] = user.Uid.ToString(CultureInfo.InvariantCulture);
+            env["CONDUCTOR_JOB_UID"] = env["SLURM_JOB_UID"];
         }
 
         env["PWD"] = launch.WorkDir;
@@ -72,7 +86,7 @@ public static class JobEnvironment
         yield return ("JOB_ID", launch.JobId.ToString());
         yield return ("JOB_NAME", launch.Name);
         yield return ("JOB_ACCOUNT", launch.Account);
-        yield return ("JOB_USER", launch.Account);
+        yield return ("JOB_USER", launch.User.Length > 0 ? launch.User : launch.Account);
         yield return ("JOB_PARTITION", launch.Partition);
         yield return ("JOB_NODELIST", launch.Node.Value);
         yield return ("CPUS_PER_TASK", N(launch.CpusPerTask));

@@ -14,6 +14,10 @@ public sealed record JobLaunch
 
     public required string Name { get; init; }
     public required string Account { get; init; }
+
+    /// <summary>The owner: the Unix user the job runs as when the agent runs as root; empty runs it as the agent's user.</summary>
+    public string User { get; init; } = "";
+
     public required string Partition { get; init; }
     public required NodeName Node { get; init; }
     public IReadOnlyList<int> Cores { get; init; } = [];
@@ -53,6 +57,7 @@ public sealed record JobLaunch
             Attempt = job.Attempt,
             Name = spec.Name,
             Account = spec.Account,
+            User = spec.User,
             Partition = spec.Partition,
             Node = job.Node ?? node,
             Cores = job.Cores,

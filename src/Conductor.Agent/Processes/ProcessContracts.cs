@@ -1,3 +1,5 @@
+using Microsoft.Win32.SafeHandles;
+
 namespace Conductor.Agent.Processes;
 
 /// <summary>
@@ -15,6 +17,24 @@ public sealed record LaunchRequest(
 {
     /// <summary>The CPUs the process (and everything it starts) may run on; empty for no pinning.</summary>
     public IReadOnlyList<int> CpuIds { get; init; } = [];
+
+    /// <summary>
+    /// Output files and working directory opened beforehand (with the job's user's rights); when given they are used
+    /// instead of <see cref="StdoutPath"/>, <see cref="StderrPath"/> and <see cref="WorkingDirectory"/>, so the spawn
+    /// itself opens nothing and cannot block.
+    /// </summary>
+    public LaunchFiles? Files { get; init; }
+}
+
+/// <summary>A job's opened output files and working directory, handed to the process at spawn.</summary>
+public sealed record LaunchFiles(SafeFileHandle Stdout, SafeFileHandle? Stderr, SafeFileHandle WorkingDirectory) : IDisposable
+{
+    public void Dispose()
+    {
+        Stdout.Dispose();
+        Stderr?.Dispose();
+        WorkingDirectory.Dispose();
+    }
 }
 
 /// <summary>

@@ -109,6 +109,7 @@ public static class AgentCommand
             agent.MemoryMiB = memoryMiB;
             agent.Partitions = partitionList;
             agent.ScriptsDirectory = Path.Combine(dataDirectory, "scripts");
+            agent.ProtectedDirectories = [dataDirectory];
             agent.KillWait = killWait;
             agent.HeartbeatInterval = heartbeat;
             agent.Drain = s.Drain;

@@ -1,3 +1,5 @@
+using Conductor.Core.Identity;
+
 namespace Conductor.Cli.Commands;
 
 /// <summary>What the long-running commands (server, agent) set up the same way.</summary>
@@ -15,12 +17,40 @@ public static class HostDefaults
         return logging;
     }
 
-    /// <summary>Creates the data directory (owner only); null when it is usable, else the sentence that says why not.</summary>
-    public static string? CreateDataDirectory(string dataDirectory)
+    /// <summary>
+    /// Creates the data directory (owner only); null when it is usable, else the sentence that says why not. As root,
+    /// where jobs run as their users, the directory and its scripts directory may be passed through (0711, never
+    /// listed) so that a job reaches its own script and a local user the socket, and the database is made the
+    /// owner's alone (0600) before anything opens it.
+    /// </summary>
+    public static string? CreateDataDirectory(string dataDirectory, bool withDatabase = false)
     {
+        const UnixFileMode ownerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        const UnixFileMode passThrough = ownerOnly | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
         try
         {
-            Directory.CreateDirectory(dataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            Directory.CreateDirectory(dataDirectory, ownerOnly);
+            if (UnixUser.ProcessIsRoot)
+            {
+                File.SetUnixFileMode(dataDirectory, passThrough);
+                var scripts = Path.Combine(dataDirectory, "scripts");
+                Directory.CreateDirectory(scripts, passThrough);
+                File.SetUnixFileMode(scripts, passThrough);
+                foreach (var name in new[] { "conductor.db", "conductor.db-wal", "conductor.db-shm", "tokens", "accounts" })
+                {
+                    var path = Path.Combine(dataDirectory, name);
+                    if (withDatabase && name == "conductor.db" && !File.Exists(path))
+                    {
+                        File.WriteAllBytes(path, []);
+                    }
+
+                    if (File.Exists(path))
+                    {
+                        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                    }
+                }
+            }
+
             return null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

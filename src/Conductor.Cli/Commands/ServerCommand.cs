@@ -53,9 +53,19 @@ public static class ServerCommand
             DefaultValueFactory = _ => "30s",
         };
 
+        var minUid = new Option<int>("--min-uid")
+        {
+            Description = "As root: the lowest uid whose jobs may run; tokens of users below it are refused [1000].",
+            DefaultValueFactory = _ => 1000,
+        };
+        var sharedUnixUser = new Option<bool>("--shared-unix-user")
+        {
+            Description = "Not as root: accept a tokens file of other users although all their jobs run as this server's Unix user.",
+        };
+
         var command = new Command("server", "Run the server: REST API, scheduler and a local agent on an embedded SQLite database, or with --db a cluster server on PostgreSQL.")
         {
-            dataDir, listen, noAuth, retention, db, nodeTimeout,
+            dataDir, listen, noAuth, retention, db, nodeTimeout, minUid, sharedUnixUser,
         };
         foreach (var option in nodeFlags.All)
         {
@@ -76,7 +86,9 @@ public static class ServerCommand
                     parse.GetValue(nodeFlags.Drain),
                     parse.GetValue(retention)!,
                     parse.GetValue(db),
-                    parse.GetValue(nodeTimeout)!));
+                    parse.GetValue(nodeTimeout)!,
+                    parse.GetValue(minUid),
+                    parse.GetValue(sharedUnixUser)));
         });
         return command;
     }
@@ -86,7 +98,7 @@ public static class ServerCommand
 
     private sealed record ServerSettings(
         string DataDirectory, string Listen, NodeResources Resources, bool NodeGiven, bool NoAuth, bool Drain, string Retention,
-        string? Database, string NodeTimeout);
+        string? Database, string NodeTimeout, int MinUid, bool SharedUnixUser);
 
     private static async Task<int> RunAsync(ServerSettings s)
     {
@@ -118,7 +130,7 @@ public static class ServerCommand
         }
 
         var dataDirectory = Path.GetFullPath(s.DataDirectory);
-        if (HostDefaults.CreateDataDirectory(dataDirectory) is { } directoryError)
+        if (HostDefaults.CreateDataDirectory(dataDirectory, withDatabase: !cluster) is { } directoryError)
         {
             return ExitCodes.Fail(ExitCodes.Usage, directoryError);
         }
@@ -136,6 +148,8 @@ public static class ServerCommand
             [$"{ServerOptions.SectionName}:NoAuth"] = s.NoAuth.ToString(CultureInfo.InvariantCulture),
             [$"{ServerOptions.SectionName}:DefaultPartition"] = partitionList[0],
             [$"{ServerOptions.SectionName}:AdminToken"] = Environment.GetEnvironmentVariable(AdminTokenVariable),
+            [$"{ServerOptions.SectionName}:MinUid"] = s.MinUid.ToString(CultureInfo.InvariantCulture),
+            [$"{ServerOptions.SectionName}:SharedUnixUser"] = s.SharedUnixUser.ToString(CultureInfo.InvariantCulture),
         });
         builder.Logging.AddConductorConsole();
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
@@ -179,6 +193,7 @@ public static class ServerCommand
                 agent.MemoryMiB = memoryMiB;
                 agent.Partitions = partitionList;
                 agent.ScriptsDirectory = serverOptions.ScriptsDirectory;
+                agent.ProtectedDirectories = [dataDirectory];
                 agent.KillWait = killWait;
                 agent.Drain = s.Drain;
             });

@@ -13,9 +13,9 @@ public static class ClusterEndpoints
                 TypedResults.Ok((await jobs.NodesAsync(refresh: true, ct)).Select(NodeView.From).ToList()))
             .WithTags("Nodes")
             .WithSummary("Nodes with their CPUs and memory, allocated and idle");
-        api.MapGet("/whoami", (HttpContext http) => TypedResults.Ok(new WhoAmIView(http.GetCaller().Account, http.GetCaller().IsAdmin)))
+        api.MapGet("/whoami", (HttpContext http) => TypedResults.Ok(new WhoAmIView(http.GetCaller().User, http.GetCaller().IsAdmin)))
             .WithTags("Auth")
-            .WithSummary("The account of the caller's token");
+            .WithSummary("The user of the caller's token or socket");
         api.MapGet("/dashboard", DashboardAsync).WithTags("Dashboard").WithSummary("Counts, utilisation, nodes, running and pending jobs");
         return api;
     }

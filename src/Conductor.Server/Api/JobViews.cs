@@ -21,6 +21,7 @@ public sealed record JobTimesView(
 public sealed record JobDetailView(
     string Name,
     string Account,
+    string User,
     string Partition,
     int CpusPerTask,
     int Ntasks,
@@ -84,6 +85,7 @@ public sealed record JobView(
             new JobDetailView(
                 spec.Name,
                 spec.Account,
+                spec.Owner,
                 spec.Partition,
                 spec.CpusPerTask,
                 spec.Ntasks,
@@ -173,7 +175,11 @@ public sealed record DashboardView(
 public sealed record HealthView(string Status, string Version, DateTimeOffset Time, string Scheduler);
 
 /// <summary>The account a token maps to, and whether it is the admin token.</summary>
-public sealed record WhoAmIView(string Account, bool Admin);
+/// <summary>The caller: their user, the account their jobs are charged to by default (the user's name), and whether they are the admin.</summary>
+public sealed record WhoAmIView(string Account, bool Admin)
+{
+    public string User { get; init; } = Account;
+}
 
 /// <summary>What the server is and where to look next; the admin token's file is named only to loopback servers.</summary>
 public sealed record ServiceView(string Service, string Version, string Status, string Api, string Openapi, string Dashboard, string Metrics, string? AdminTokenFile);

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Conductor.Core.Parsing;
+using Conductor.Server.Auth;
 using Microsoft.Extensions.Options;
 
 namespace Conductor.Server.Hosting;
@@ -25,6 +26,16 @@ public sealed class ServerOptions
     /// this way (the CLI's <c>CONDUCTOR_ADMIN_TOKEN</c>). Null: read or generate the token file.
     /// </summary>
     public string? AdminToken { get; set; }
+
+    /// <summary>When the server runs as root: the lowest uid a token's user may have (system accounts run no jobs).</summary>
+    [Range(0, int.MaxValue)]
+    public int MinUid { get; set; } = 1000;
+
+    /// <summary>
+    /// An unprivileged server runs every job as itself; this says the users of its tokens file share that Unix user
+    /// deliberately (they are then separated in the API only, not from each other's jobs).
+    /// </summary>
+    public bool SharedUnixUser { get; set; }
 
     [Required]
     public string DefaultPartition { get; set; } = "default";
@@ -70,6 +81,11 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
         if (options.AdminToken is { Length: > 0 } token && (token.Trim().Length < 16 || token.Trim().Any(char.IsWhiteSpace)))
         {
             failures.Add("the admin token (CONDUCTOR_ADMIN_TOKEN) must be at least 16 characters without spaces");
+        }
+
+        if (TokenRegistry.StartProblem(options) is { } tokensProblem)
+        {
+            failures.Add(tokensProblem);
         }
 
         if (!TimeLimitFormat.TryParse(options.DefaultTimeLimit, out _, out var timeError))
