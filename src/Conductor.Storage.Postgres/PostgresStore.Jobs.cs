@@ -179,6 +179,24 @@ public sealed partial class PostgresStore
             }
 
             await InsertEventAsync(connection, tx, id, now, JobEventKind.CancelRequested, detail, ct).ConfigureAwait(false);
+            if (!pending)
+            {
+                // Placed but never launched: no process holds the CPUs, so they are free at once and the job has
+                // ended with 0:0. Should the agent be spawning it right now, it learns of the cancel when it records
+                // the launch, stops the process and reports its real exit code.
+                await using var release = Command(connection, tx, """
+                        DELETE FROM allocations WHERE job_id = @id AND (SELECT launched_time FROM jobs WHERE id = @id) IS NULL;
+                        """)
+                    .With("id", NpgsqlDbType.Bigint, id.Value);
+                if (await release.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1)
+                {
+                    pending = true;
+                    await using var ended = Command(connection, tx, "UPDATE jobs SET exit_code = '0:0' WHERE id = @id;")
+                        .With("id", NpgsqlDbType.Bigint, id.Value);
+                    await ended.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+            }
+
             if (pending)
             {
                 await InsertEventAsync(connection, tx, id, now, JobEventKind.Finished, StoreValues.FinishedDetail(JobState.Cancelled, ExitCode.Success, null), ct)
