@@ -17,7 +17,7 @@ public sealed class AgentServiceTests : IDisposable
 {
     private static readonly NodeName Node = new("node1");
     private readonly TempDirectory _temp = new();
-    private readonly FakeStore _store = new();
+    private readonly RecordingStore _store = new();
     private readonly InProcessWakeBus _bus = new();
     private readonly ServiceProvider _provider;
     private readonly AgentService _service;
@@ -62,7 +62,7 @@ public sealed class AgentServiceTests : IDisposable
     private async Task<JobCompletion> CompletionAsync(long id)
     {
         JobCompletion? completion = null;
-        Assert.True(await Eventually.TrueAsync(() => _store.Completions.TryGetValue(new JobId(id), out completion), TimeSpan.FromSeconds(20)),
+        Assert.True(await Poll.TrueAsync(() => _store.Completions.TryGetValue(new JobId(id), out completion), TimeSpan.FromSeconds(20)),
             $"job {id} was not reported");
         return completion!;
     }
@@ -91,7 +91,7 @@ public sealed class AgentServiceTests : IDisposable
     {
         _store.Dispatch(Job(2), "sleep 300");
         await _service.StartAsync(CancellationToken.None);
-        Assert.True(await Eventually.TrueAsync(() => _store.Launches.ContainsKey(new JobId(2))));
+        Assert.True(await Poll.TrueAsync(() => _store.Launches.ContainsKey(new JobId(2))));
 
         _store.SetState(new JobId(2), JobState.Cancelled);
         _bus.Publish(WakeTopic.Node(Node));
@@ -104,7 +104,7 @@ public sealed class AgentServiceTests : IDisposable
     [Fact]
     public async Task ExecuteAsync_StopsJob_WhenMarkLaunchedReturnsFalse()
     {
-        _store.RejectLaunches = true;
+        _store.LaunchWanted = false;
         _store.Dispatch(Job(3), "sleep 300");
         await _service.StartAsync(CancellationToken.None);
 
@@ -119,7 +119,7 @@ public sealed class AgentServiceTests : IDisposable
     {
         _store.Dispatch(Job(4), "sleep 300");
         await _service.StartAsync(CancellationToken.None);
-        Assert.True(await Eventually.TrueAsync(() => _store.Launches.ContainsKey(new JobId(4))));
+        Assert.True(await Poll.TrueAsync(() => _store.Launches.ContainsKey(new JobId(4))));
         var launch = _store.Launches[new JobId(4)];
         var process = new LaunchedProcess(launch.ProcessId, launch.ProcessStartTicks);
 
@@ -129,7 +129,7 @@ public sealed class AgentServiceTests : IDisposable
         Assert.False(_store.Completions.ContainsKey(new JobId(4)));
         Assert.True(process.IsAlive, "the job goes on, to be adopted at the next start");
         new PosixSignalSender(NullLogger<PosixSignalSender>.Instance).SignalJob(process, 9);
-        Assert.True(await Eventually.TrueAsync(() => !process.IsAlive));
+        Assert.True(await Poll.TrueAsync(() => !process.IsAlive));
     }
 
     [Fact]
@@ -175,109 +175,5 @@ public sealed class AgentServiceTests : IDisposable
 
         Assert.Equal(JobState.Completed, completion.State);
         Assert.Equal(["run"], File.ReadAllLines(_temp.Combine("work", "runs.txt")));
-    }
-
-    private sealed class FakeStore : IAgentStore, INodeStore
-    {
-        private readonly ConcurrentDictionary<JobId, (JobRecord Job, string Script)> _jobs = new();
-        private int _failuresLeft;
-        private int _heartbeats;
-
-        public ConcurrentDictionary<JobId, LaunchRecord> Launches { get; } = new();
-        public ConcurrentDictionary<JobId, JobCompletion> Completions { get; } = new();
-        public bool Registered { get; private set; }
-        public int Heartbeats => Volatile.Read(ref _heartbeats);
-        public bool RejectLaunches { get; set; }
-
-        /// <summary>Keeps offering launched jobs as dispatches, as a store read before the launch was recorded would.</summary>
-        public bool StaleDispatches { get; set; }
-
-        public int FinishFailuresLeft;
-
-        public int FailuresLeft
-        {
-            get => Volatile.Read(ref _failuresLeft);
-            set => Volatile.Write(ref _failuresLeft, value);
-        }
-
-        public void Dispatch(JobRecord job, string script) => _jobs[job.Id] = (job, script);
-
-        public void SetState(JobId id, JobState state) => _jobs[id] = (_jobs[id].Job with { State = state }, _jobs[id].Script);
-
-        public Task RegisterAsync(NodeRegistration node, DateTimeOffset now, CancellationToken ct)
-        {
-            MaybeFail();
-            Registered = true;
-            return Task.CompletedTask;
-        }
-
-        public Task<NodeState?> HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct)
-        {
-            Interlocked.Increment(ref _heartbeats);
-            return Task.FromResult<NodeState?>(NodeState.Up);
-        }
-
-        public Task<IReadOnlyList<DownedNode>> MarkNodesDownAsync(DateTimeOffset heartbeatBefore, DateTimeOffset now, CancellationToken ct) =>
-            throw new NotSupportedException();
-
-        public Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct) => throw new NotSupportedException();
-
-        public Task RecordRecoveryAsync(NodeName node, RecoveryReport report, CancellationToken ct) => Task.CompletedTask;
-
-        // A fresh node: nothing was running before this agent started.
-        public Task<IReadOnlyList<Dispatch>> GetAssignedAsync(NodeName node, CancellationToken ct) => Task.FromResult<IReadOnlyList<Dispatch>>([]);
-
-        public Task<int> ReleaseStaleAllocationsAsync(NodeName node, CancellationToken ct) => Task.FromResult(0);
-
-        public Task<IReadOnlyList<Dispatch>> GetDispatchesAsync(NodeName node, CancellationToken ct)
-        {
-            MaybeFail();
-            IReadOnlyList<Dispatch> result = _jobs.Values
-                .Where(j => j.Job.State == JobState.Running && (StaleDispatches || !Launches.ContainsKey(j.Job.Id)) && !Completions.ContainsKey(j.Job.Id))
-                .Select(j => new Dispatch(j.Job, j.Script))
-                .ToList();
-            return Task.FromResult(result);
-        }
-
-        public Task<bool> MarkLaunchedAsync(JobId id, int attempt, LaunchRecord launch, CancellationToken ct)
-        {
-            Launches[id] = launch;
-            return Task.FromResult(!RejectLaunches);
-        }
-
-        public Task<FinishOutcome> FinishAsync(JobCompletion completion, CancellationToken ct)
-        {
-            MaybeFail();
-            if (Interlocked.Decrement(ref FinishFailuresLeft) >= 0)
-            {
-                throw new TimeoutException("the store is briefly unavailable");
-            }
-
-            Completions[completion.JobId] = completion;
-            return Task.FromResult(FinishOutcome.Finished);
-        }
-
-        public Task<IReadOnlyList<NodeJob>> GetNodeJobsAsync(NodeName node, CancellationToken ct)
-        {
-            IReadOnlyList<NodeJob> result = _jobs.Values
-                .Where(j => !Completions.ContainsKey(j.Job.Id))
-                .Select(j => new NodeJob(j.Job.Id, j.Job.Attempt, j.Job.State, Launches.ContainsKey(j.Job.Id), null, null))
-                .ToList();
-            return Task.FromResult(result);
-        }
-
-        public Task AppendEventAsync(JobId id, JobEventKind kind, string? detail, DateTimeOffset time, CancellationToken ct) =>
-            Task.CompletedTask;
-
-        public Task RecordUsageAsync(JobId id, int attempt, double cpuSeconds, long maxRssKiB, CancellationToken ct) =>
-            Task.CompletedTask;
-
-        private void MaybeFail()
-        {
-            if (Interlocked.Decrement(ref _failuresLeft) >= 0)
-            {
-                throw new TimeoutException("the store is briefly unavailable");
-            }
-        }
     }
 }

@@ -80,33 +80,7 @@ public sealed class ExecutorHarness : IDisposable
 
     public RunHandle Start(JobLaunch launch)
     {
-        var job = new JobRecord
-        {
-            Id = launch.JobId,
-            Attempt = launch.Attempt,
-            State = JobState.Running,
-            SubmitTime = DateTimeOffset.UtcNow,
-            StartTime = DateTimeOffset.UtcNow,
-            Node = launch.Node,
-            Cores = launch.Cores,
-            Spec = new JobSpec
-            {
-                Name = launch.Name,
-                Account = launch.Account,
-                Partition = launch.Partition,
-                CpusPerTask = launch.CpusPerTask,
-                Ntasks = launch.Ntasks,
-                MemoryMiB = launch.MemoryMiB,
-                TimeLimit = launch.TimeLimit,
-                WorkDir = launch.WorkDir,
-                StdoutPattern = launch.StdoutPattern,
-                StderrPattern = launch.StderrPattern,
-                Environment = launch.Environment,
-                Arguments = launch.Arguments,
-                MaxRetries = launch.MaxRetries,
-                Requeue = launch.Requeue,
-            },
-        };
+        var job = launch.Job with { State = JobState.Running, SubmitTime = DateTimeOffset.UtcNow, StartTime = DateTimeOffset.UtcNow, Node = launch.Node };
         var context = Executor.Create(new Dispatch(job, launch.Script), _detach.Token);
         return new RunHandle(context, Task.Run(() => Executor.ExecuteAsync(context)));
     }
@@ -121,65 +95,4 @@ public sealed class ExecutorHarness : IDisposable
         _detach.Dispose();
         _services.Dispose();
     }
-}
-
-/// <summary>An in-memory store that records what the agent wrote.</summary>
-public sealed class RecordingStore : IAgentStore, INodeStore
-{
-    public ConcurrentDictionary<JobId, LaunchRecord> Launches { get; } = new();
-    public ConcurrentQueue<JobCompletion> Finishes { get; } = new();
-    public ConcurrentQueue<AgentEvent> Events { get; } = new();
-    public bool LaunchWanted { get; set; } = true;
-    public int FailuresBeforeFinish { get; set; }
-
-    public Task<bool> MarkLaunchedAsync(JobId id, int attempt, LaunchRecord launch, CancellationToken ct)
-    {
-        Launches[id] = launch;
-        foreach (var e in launch.Events ?? [])
-        {
-            Events.Enqueue(e);
-        }
-
-        return Task.FromResult(LaunchWanted);
-    }
-
-    public Task<FinishOutcome> FinishAsync(JobCompletion completion, CancellationToken ct)
-    {
-        if (FailuresBeforeFinish > 0)
-        {
-            FailuresBeforeFinish--;
-            throw new TimeoutException("the store did not answer");
-        }
-
-        foreach (var e in completion.Events ?? [])
-        {
-            Events.Enqueue(e);
-        }
-
-        Finishes.Enqueue(completion);
-        return Task.FromResult(FinishOutcome.Finished);
-    }
-
-    public Task<IReadOnlyList<Dispatch>> GetDispatchesAsync(NodeName node, CancellationToken ct) => Task.FromResult<IReadOnlyList<Dispatch>>([]);
-
-    public Task<IReadOnlyList<Dispatch>> GetAssignedAsync(NodeName node, CancellationToken ct) => Task.FromResult<IReadOnlyList<Dispatch>>([]);
-
-    public Task<int> ReleaseStaleAllocationsAsync(NodeName node, CancellationToken ct) => Task.FromResult(0);
-
-    public Task<IReadOnlyList<NodeJob>> GetNodeJobsAsync(NodeName node, CancellationToken ct) => Task.FromResult<IReadOnlyList<NodeJob>>([]);
-
-    public Task AppendEventAsync(JobId id, JobEventKind kind, string? detail, DateTimeOffset time, CancellationToken ct) => Task.CompletedTask;
-
-    public Task RecordUsageAsync(JobId id, int attempt, double cpuSeconds, long maxRssKiB, CancellationToken ct) => Task.CompletedTask;
-
-    public Task RegisterAsync(NodeRegistration node, DateTimeOffset now, CancellationToken ct) => Task.CompletedTask;
-
-    public Task<NodeState?> HeartbeatAsync(NodeName node, DateTimeOffset now, CancellationToken ct) => Task.FromResult<NodeState?>(NodeState.Up);
-
-    public Task<IReadOnlyList<DownedNode>> MarkNodesDownAsync(DateTimeOffset heartbeatBefore, DateTimeOffset now, CancellationToken ct) =>
-        throw new NotSupportedException();
-
-    public Task RecordRecoveryAsync(NodeName node, RecoveryReport report, CancellationToken ct) => Task.CompletedTask;
-
-    public Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<NodeRecord>>([]);
 }

@@ -44,7 +44,7 @@ public sealed class JobEnvironmentTests
     public void Build_LetsSubmittedVariablesOverrideAgentVariables_WhenBothSet()
     {
         var env = JobEnvironment.Build(
-            Launch(l => l with { Environment = new Dictionary<string, string> { ["PATH"] = "/job/bin", ["MINE"] = "1" } }),
+            Launch(l => l.WithSpec(s => s with { Environment = new Dictionary<string, string> { ["PATH"] = "/job/bin", ["MINE"] = "1" } })),
             AgentEnvironment);
 
         Assert.Equal("/job/bin", env["PATH"]);
@@ -55,7 +55,7 @@ public sealed class JobEnvironmentTests
     public void Build_LetsJobVariablesOverrideSubmittedVariables_WhenSubmitterSetsThem()
     {
         var env = JobEnvironment.Build(
-            Launch(l => l with { Environment = new Dictionary<string, string> { ["SLURM_JOB_ID"] = "fake", ["PWD"] = "/elsewhere" } }),
+            Launch(l => l.WithSpec(s => s with { Environment = new Dictionary<string, string> { ["SLURM_JOB_ID"] = "fake", ["PWD"] = "/elsewhere" } })),
             AgentEnvironment);
 
         Assert.NotEqual("fake", env["SLURM_JOB_ID"]);
@@ -65,16 +65,15 @@ public sealed class JobEnvironmentTests
     [Fact]
     public void Build_SetsSlurmAndConductorVariables_WhenJobIsDescribed()
     {
-        var launch = Launch(l => l with
+        var launch = Launch(l => (l with { Job = l.Job with { Attempt = 3 } }).WithSpec(s => s with
         {
-            Attempt = 3,
             Name = "train",
             Account = "physics",
             Partition = "gpu",
             CpusPerTask = 4,
             Ntasks = 2,
             MemoryMiB = 2048,
-        });
+        }));
 
         var env = JobEnvironment.Build(launch, AgentEnvironment);
 
@@ -100,7 +99,7 @@ public sealed class JobEnvironmentTests
     [Fact]
     public void Build_OmitsMemory_WhenJobAskedForNone()
     {
-        var env = JobEnvironment.Build(Launch(l => l with { MemoryMiB = null }), AgentEnvironment);
+        var env = JobEnvironment.Build(Launch(l => l.WithSpec(s => s with { MemoryMiB = null })), AgentEnvironment);
 
         Assert.DoesNotContain("SLURM_MEM_PER_NODE", env.Keys);
         Assert.DoesNotContain("CONDUCTOR_MEM_PER_NODE", env.Keys);
@@ -109,7 +108,7 @@ public sealed class JobEnvironmentTests
     [Fact]
     public void Build_SetsRestartCountZero_WhenFirstAttempt()
     {
-        var env = JobEnvironment.Build(Launch(l => l with { Attempt = 1 }), AgentEnvironment);
+        var env = JobEnvironment.Build(Launch(l => l with { Job = l.Job with { Attempt = 1 } }), AgentEnvironment);
 
         Assert.Equal("0", env["SLURM_RESTART_COUNT"]);
     }

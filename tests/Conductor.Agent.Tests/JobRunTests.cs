@@ -23,9 +23,9 @@ public sealed class JobRunTests : IDisposable
     private JobRun Start(Func<JobLaunch, JobLaunch>? customize = null, CancellationToken detach = default)
     {
         var launch = Jobs.Launch(_temp.Combine("work"), "sleep 1000", customize);
-        _limit = launch.TimeLimit;
+        _limit = launch.Spec.TimeLimit;
         var process = _processes.Launch(new LaunchRequest("/bin/sh", ["/bin/sh"], new Dictionary<string, string>(), "/", "/dev/null", null));
-        return new JobRun(launch.JobId, launch.Attempt, process, _temp.Combine("no-status"), launch.TimeLimit,
+        return new JobRun(launch.JobId, launch.Attempt, process, _temp.Combine("no-status"), launch.Spec.TimeLimit,
             new JobRunContext(_processes, _processes, _time, KillWait, NullLogger.Instance), detach);
     }
 
@@ -39,12 +39,12 @@ public sealed class JobRunTests : IDisposable
     [Fact]
     public async Task Start_SendsSigtermThenSigkill_WhenTimeLimitPassesAndJobIgnoresSigterm()
     {
-        var run = Start(l => l with { TimeLimit = TimeSpan.FromMinutes(5) });
+        var run = Start(l => l.WithSpec(s => s with { TimeLimit = TimeSpan.FromMinutes(5) }));
 
         _time.Advance(TimeSpan.FromMinutes(5) - TimeSpan.FromSeconds(1));
         Assert.Equal(StopReason.None, run.StopReason);
         _time.Advance(TimeSpan.FromSeconds(1));
-        Assert.True(await Eventually.TrueAsync(() => _processes.Signals.Contains(NativeMethods.SIGTERM)));
+        Assert.True(await Poll.TrueAsync(() => _processes.Signals.Contains(NativeMethods.SIGTERM)));
         var termAt = _time.GetUtcNow();
         Assert.DoesNotContain(NativeMethods.SIGKILL, _processes.Signals);
 
@@ -52,7 +52,7 @@ public sealed class JobRunTests : IDisposable
         {
             _time.Advance(TimeSpan.FromMilliseconds(250));
             await Task.Yield();
-            await Eventually.TrueAsync(() => _processes.Signals.Contains(NativeMethods.SIGKILL), TimeSpan.FromMilliseconds(20));
+            await Poll.TrueAsync(() => _processes.Signals.Contains(NativeMethods.SIGKILL), TimeSpan.FromMilliseconds(20));
         }
 
         Assert.Contains(NativeMethods.SIGKILL, _processes.Signals);
@@ -66,7 +66,7 @@ public sealed class JobRunTests : IDisposable
     public async Task Start_EnforcesTimeLimit_WhenLimitIsLongerThanATimerCanWait()
     {
         _processes.ExitOnSigterm = true;
-        var run = Start(l => l with { TimeLimit = TimeSpan.FromDays(100) });
+        var run = Start(l => l.WithSpec(s => s with { TimeLimit = TimeSpan.FromDays(100) }));
 
         for (var day = 0; day < 99; day++)
         {
@@ -127,7 +127,7 @@ public sealed class JobRunTests : IDisposable
     public async Task Stop_KeepsFirstReason_WhenStoppedTwice()
     {
         _processes.ExitOnSigterm = true;
-        var run = Start(l => l with { TimeLimit = TimeSpan.FromHours(1) });
+        var run = Start(l => l.WithSpec(s => s with { TimeLimit = TimeSpan.FromHours(1) }));
 
         run.Stop(StopReason.Fenced);
         run.Stop(StopReason.UserCancel);

@@ -34,46 +34,21 @@ public sealed class TempDirectory : IDisposable
     }
 }
 
-public static class Eventually
-{
-    /// <summary>Polls <paramref name="condition"/> until it holds or the deadline passes; returns whether it held.</summary>
-    public static async Task<bool> TrueAsync(Func<bool> condition, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (true)
-        {
-            if (condition())
-            {
-                return true;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-
-            await Task.Delay(20);
-        }
-    }
-}
-
 public static class Jobs
 {
     private static long s_nextId = 1000;
 
     public static JobLaunch Launch(string workDir, string script, Func<JobLaunch, JobLaunch>? customize = null)
     {
-        var launch = new JobLaunch
+        var job = new JobRecord
         {
-            JobId = new JobId(Interlocked.Increment(ref s_nextId)),
+            Id = new JobId(Interlocked.Increment(ref s_nextId)),
             Attempt = 1,
-            Name = "test",
-            Account = "alice",
-            Partition = "batch",
-            Node = new NodeName("node1"),
-            WorkDir = workDir,
-            Script = script,
+            State = JobState.Running,
+            SubmitTime = DateTimeOffset.UtcNow,
+            Spec = new JobSpec { Name = "test", Account = "alice", Partition = "batch", WorkDir = workDir },
         };
+        var launch = new JobLaunch(job, script, new NodeName("node1"));
         return customize is null ? launch : customize(launch);
     }
 
@@ -95,4 +70,17 @@ public static class Jobs
 public sealed class ProcessCollection
 {
     public const string Name = "real processes";
+}
+
+/// <summary>A fact that needs job cgroups: reported as skipped, with the reason, where this machine offers none to the agent.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class CgroupFactAttribute : FactAttribute
+{
+    public CgroupFactAttribute()
+    {
+        if (!new Conductor.Agent.Monitoring.CgroupManager(Microsoft.Extensions.Logging.Abstractions.NullLogger<Conductor.Agent.Monitoring.CgroupManager>.Instance).IsAvailable)
+        {
+            Skip = "No job cgroups here (neither cgroup v2 nor v1's memory controller is writable by this user), so the kernel cannot enforce memory limits.";
+        }
+    }
 }

@@ -7,33 +7,26 @@ namespace Conductor.Core.Tests;
 
 public sealed class LoopingServiceTests
 {
-    private static async Task Until(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the condition did not become true");
-            await Task.Delay(5);
-        }
-    }
+    private static Task Until(Func<bool> condition) => Poll.UntilAsync(condition, TimeSpan.FromSeconds(10), "the loop's runs");
 
     [Fact]
     public async Task ExecuteAsync_RunsOncePerInterval_OnTheInjectedClock()
     {
         var time = new FakeTimeProvider();
+        var start = time.GetUtcNow();
         using var loop = new CountingLoop(time, TimeSpan.FromMinutes(1));
         await loop.StartAsync(CancellationToken.None);
         await Until(() => loop.Runs == 1);
 
         time.Advance(TimeSpan.FromSeconds(59));
-        await Task.Delay(20);
-        Assert.Equal(1, loop.Runs);
         time.Advance(TimeSpan.FromSeconds(1));
         await Until(() => loop.Runs == 2);
         time.Advance(TimeSpan.FromMinutes(1));
         await Until(() => loop.Runs == 3);
-
         await loop.StopAsync(CancellationToken.None);
+
+        // Each run happened at a whole interval of the fake clock: none at 59 s.
+        Assert.Equal([0, 60, 120], loop.RunTimes.Select(t => (t - start).TotalSeconds));
     }
 
     [Fact]
@@ -88,6 +81,8 @@ public sealed class LoopingServiceTests
 
         public int Runs => Volatile.Read(ref _runs);
 
+        public System.Collections.Concurrent.ConcurrentQueue<DateTimeOffset> RunTimes { get; } = new();
+
         public int FailFirst { get; init; }
 
         protected override TimeSpan Interval => interval;
@@ -96,6 +91,7 @@ public sealed class LoopingServiceTests
 
         protected override Task RunOnceAsync(CancellationToken ct)
         {
+            RunTimes.Enqueue(Time.GetUtcNow());
             var run = Interlocked.Increment(ref _runs);
             return run <= FailFirst ? throw new InvalidOperationException("failing on purpose") : Task.CompletedTask;
         }

@@ -75,12 +75,7 @@ public sealed class PostgresWakeBusTests : IAsyncLifetime
         }
 
         // Both listeners come back on new connections; the reconnect itself wakes every subscriber once.
-        var deadline = DateTime.UtcNow + Deadline;
-        while ((await ListenerPidsAsync()).Except(before).Count() < 2)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "The listeners did not reconnect.");
-            await Task.Delay(50);
-        }
+        await Poll.UntilAsync(ListenerPidsAsync, pids => pids.Except(before).Count() >= 2, Deadline, "the listeners to reconnect");
 
         Assert.True(await signal.WaitAsync(Deadline, TimeProvider.System, CancellationToken.None));
         publisher.Publish(WakeTopic.Scheduler);

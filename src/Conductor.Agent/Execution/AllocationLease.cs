@@ -8,28 +8,26 @@ using Polly;
 namespace Conductor.Agent.Execution;
 
 /// <summary>
-/// A job's hold on its node's resources, as a scope: <c>await using var lease = ...</c>. Leaving the scope
-/// releases it exactly once, however the scope is left: the attempt's end (or, if none was set, a failure naming
-/// the fault) is written to the store in the same transaction that frees the allocation, the node's tracker is
-/// told, and the scheduler is woken. A report that cannot be written now goes to the outbox and is sent again.
+/// A job's hold on its node's resources. It is released exactly once, and only with an explicit decision: either
+/// the attempt's end (<see cref="FinishAsync"/>), written to the store in the same transaction that frees the
+/// allocation, after which the node's tracker is told and the scheduler woken; or <see cref="Detach"/>, when the
+/// agent stops watching and the job runs on, holding its allocation in the store until the next start adopts it.
+/// A report that cannot be written now goes to the outbox and is sent again.
 /// </summary>
-public sealed class AllocationLease : IAsyncDisposable
+public sealed class AllocationLease
 {
     private readonly IAgentStore _store;
     private readonly ResourceTracker _tracker;
     private readonly ResiliencePipeline _retry;
     private readonly CompletionOutbox _outbox;
     private readonly IWakeBus _bus;
-    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly JobExecutionContext _context;
-    private JobCompletion? _completion;
     private int _released;
-    private bool _detached;
 
     internal AllocationLease(
         JobExecutionContext context, IAgentStore store, ResourceTracker tracker, ResiliencePipeline retry, CompletionOutbox outbox,
-        IWakeBus bus, TimeProvider time, ILogger logger)
+        IWakeBus bus, ILogger logger)
     {
         _context = context;
         _store = store;
@@ -37,55 +35,51 @@ public sealed class AllocationLease : IAsyncDisposable
         _retry = retry;
         _outbox = outbox;
         _bus = bus;
-        _time = time;
         _logger = logger;
-        tracker.Allocate(context.JobId, context.Launch.TotalCpus);
+        tracker.Allocate(context.JobId, context.Launch.Spec.TotalCpus);
     }
 
-    /// <summary>What the store records when the lease is released.</summary>
-    public void Complete(JobCompletion completion) => _completion = completion;
+    /// <summary>Whether the lease was released, by either decision.</summary>
+    public bool Released => Volatile.Read(ref _released) != 0;
 
-    /// <summary>The agent stops watching and the job goes on: the allocation stays held, in the store and here.</summary>
-    public void Detach() => _detached = true;
-
-    /// <summary>What was written, once the lease is released.</summary>
-    public FinishOutcome? Result { get; private set; }
-
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// The agent stops watching and the job goes on: the allocation stays held in the store (the next start adopts
+    /// the job), and only this agent's tracker forgets it. Nothing is written.
+    /// </summary>
+    public void Detach()
     {
-        if (Interlocked.Exchange(ref _released, 1) != 0)
-        {
-            return;
-        }
+        TakeRelease();
+        _tracker.Release(_context.JobId);
+    }
 
-        if (_detached)
-        {
-            _tracker.Release(_context.JobId);
-            return;
-        }
-
-        var completion = _completion ?? new JobCompletion(
-            _context.JobId,
-            _context.Attempt,
-            JobState.Failed,
-            JobOutcome.LaunchFailureExitCode,
-            "the agent failed while running the job: " + (_context.Error?.Message ?? "no result was recorded"),
-            _time.GetUtcNow(),
-            Events: _context.TakeEvents());
+    /// <summary>Records the attempt's end and frees the allocation; what the store answered, or null when the report went to the outbox.</summary>
+    public async Task<FinishOutcome?> FinishAsync(JobCompletion completion)
+    {
+        TakeRelease();
         try
         {
-            Result = await _retry.ExecuteAsync(async ct => await _store.FinishAsync(completion, ct), CancellationToken.None);
+            var result = await _retry.ExecuteAsync(async ct => await _store.FinishAsync(completion, ct), CancellationToken.None);
             _context.Directory?.Delete();
+            return result;
         }
         catch (Exception e)
         {
             _logger.LogWarning(e, "Could not record the end of job {JobId} attempt {Attempt}; it will be sent again", completion.JobId, completion.Attempt);
             _outbox.Add(completion);
+            return null;
         }
         finally
         {
             _tracker.Release(_context.JobId);
             _bus.Publish(WakeTopic.Scheduler);
+        }
+    }
+
+    private void TakeRelease()
+    {
+        if (Interlocked.Exchange(ref _released, 1) != 0)
+        {
+            throw new InvalidOperationException($"The lease of job {_context.JobId} attempt {_context.Attempt} was already released.");
         }
     }
 }

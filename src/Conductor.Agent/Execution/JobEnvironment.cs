@@ -36,7 +36,7 @@ public static class JobEnvironment
 
         env.TryAdd("PATH", DefaultPath);
 
-        foreach (var (name, value) in launch.Environment)
+        foreach (var (name, value) in launch.Spec.Environment)
         {
             env[name] = value;
         }
@@ -60,7 +60,7 @@ public static class JobEnvironment
             env["CONDUCTOR_JOB_UID"] = env["SLURM_JOB_UID"];
         }
 
-        env["PWD"] = launch.WorkDir;
+        env["PWD"] = launch.Spec.WorkDir;
         return env;
     }
 
@@ -84,17 +84,17 @@ public static class JobEnvironment
         static string N(long n) => n.ToString(CultureInfo.InvariantCulture);
 
         yield return ("JOB_ID", launch.JobId.ToString());
-        yield return ("JOB_NAME", launch.Name);
-        yield return ("JOB_ACCOUNT", launch.Account);
-        yield return ("JOB_USER", launch.User.Length > 0 ? launch.User : launch.Account);
-        yield return ("JOB_PARTITION", launch.Partition);
+        yield return ("JOB_NAME", launch.Spec.Name);
+        yield return ("JOB_ACCOUNT", launch.Spec.Account);
+        yield return ("JOB_USER", launch.Spec.Owner);
+        yield return ("JOB_PARTITION", launch.Spec.Partition);
         yield return ("JOB_NODELIST", launch.Node.Value);
-        yield return ("CPUS_PER_TASK", N(launch.CpusPerTask));
-        yield return ("NTASKS", N(launch.Ntasks));
-        yield return ("JOB_CPUS_PER_NODE", N(launch.TotalCpus));
-        yield return ("SUBMIT_DIR", launch.WorkDir);
+        yield return ("CPUS_PER_TASK", N(launch.Spec.CpusPerTask));
+        yield return ("NTASKS", N(launch.Spec.Ntasks));
+        yield return ("JOB_CPUS_PER_NODE", N(launch.Spec.TotalCpus));
+        yield return ("SUBMIT_DIR", launch.Spec.WorkDir);
         yield return ("RESTART_COUNT", N(Math.Max(0, launch.Attempt - 1)));
-        if (launch.MemoryMiB is { } memory)
+        if (launch.Spec.MemoryMiB is { } memory)
         {
             yield return ("MEM_PER_NODE", N(memory));
         }

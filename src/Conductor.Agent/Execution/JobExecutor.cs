@@ -64,11 +64,15 @@ public sealed class JobExecutor(
         return context;
     }
 
-    /// <summary>Runs the attempt to its end and records it; the completion written, or null when the agent detached.</summary>
+    /// <summary>
+    /// Runs the attempt to its end and records it; the completion written, or null when the agent detached (it is
+    /// shutting down without drain: the job runs on and the next start adopts it). A detach anywhere in the run,
+    /// while the launch is being recorded included, ends as a detach, never as a failure.
+    /// </summary>
     public async Task<JobCompletion?> ExecuteAsync(JobExecutionContext context)
     {
         context.EnterStage(ExecutionStage.Loaded);
-        await using var lease = new AllocationLease(context, store, tracker, resilience.Store, outbox, bus, time, logger);
+        var lease = new AllocationLease(context, store, tracker, resilience.Store, outbox, bus, logger);
         try
         {
             AllocateResources(context);
@@ -81,26 +85,31 @@ public sealed class JobExecutor(
 
             await pipeline.Build(RunAsync)(context);
         }
-        catch (Exception e) when (e is not OperationCanceledException || !context.Detach.IsCancellationRequested)
+        catch (OperationCanceledException) when (context.Detach.IsCancellationRequested)
+        {
+            context.Outcome = JobOutcome.Detached;
+        }
+        catch (Exception e)
         {
             context.Error = e;
             var error = ExecutionErrors.Classify(e);
-            context.Outcome ??= JobOutcome.LaunchFailed(error.Message);
+            context.Outcome = JobOutcome.LaunchFailed(error.Message);
             context.AddEvent(JobEventKind.Warning, $"{error.Kind}: {error.Message}");
             context.NoProcess();
         }
 
-        if (context.Outcome is null || context.Outcome.Kind == OutcomeKind.Detached)
+        var outcome = context.Outcome ??= JobOutcome.LaunchFailed("the agent ended the attempt without an outcome");
+        if (outcome.Kind == OutcomeKind.Detached)
         {
             lease.Detach();
             return null;
         }
 
-        context.EnterStage(context.Outcome.Kind == OutcomeKind.Completed ? ExecutionStage.Completed : ExecutionStage.Failed);
+        context.EnterStage(outcome.Kind == OutcomeKind.Completed ? ExecutionStage.Completed : ExecutionStage.Failed);
         CleanUp(context);
         context.EnterStage(ExecutionStage.CleanedUp);
         var completion = ToCompletion(context);
-        lease.Complete(completion);
+        await lease.FinishAsync(completion);
         return completion;
     }
 
@@ -112,13 +121,13 @@ public sealed class JobExecutor(
         var state = outcome.State;
         var error = outcome.Error;
         var retriesUsed = launch.Attempt - 1;
-        if (outcome.Kind == OutcomeKind.Failed && retriesUsed < launch.MaxRetries)
+        if (outcome.Kind == OutcomeKind.Failed && retriesUsed < launch.Spec.MaxRetries)
         {
             state = JobState.Pending;
-            error = string.Create(CultureInfo.InvariantCulture, $"{outcome.Error}; trying again (retry {retriesUsed + 1} of {launch.MaxRetries})");
+            error = string.Create(CultureInfo.InvariantCulture, $"{outcome.Error}; trying again (retry {retriesUsed + 1} of {launch.Spec.MaxRetries})");
             context.AddEvent(JobEventKind.Retry, error);
         }
-        else if (outcome.Kind == OutcomeKind.Lost && launch.Requeue)
+        else if (outcome.Kind == OutcomeKind.Lost && launch.Spec.Requeue)
         {
             state = JobState.Pending;
             error = outcome.Error + "; requeued as the job asked";
@@ -149,7 +158,7 @@ public sealed class JobExecutor(
         {
             context.Cgroup = cgroups.Open(name);
         }
-        else if (_options.UseCgroups && context.Launch.MemoryMiB is { } memory)
+        else if (_options.UseCgroups && context.Launch.Spec.MemoryMiB is { } memory)
         {
             context.Cgroup = cgroups.Create(name, memory);
         }
@@ -162,16 +171,16 @@ public sealed class JobExecutor(
     private async Task PrepareAsync(JobExecutionContext context)
     {
         var launch = context.Launch;
-        if (!Path.IsPathRooted(launch.WorkDir))
+        if (!Path.IsPathRooted(launch.Spec.WorkDir))
         {
-            throw ExecutionErrors.Allocation($"the working directory {launch.WorkDir} is not an absolute path");
+            throw ExecutionErrors.Allocation($"the working directory {launch.Spec.WorkDir} is not an absolute path");
         }
 
         var user = RunAs(launch);
-        var workDir = Path.GetFullPath(launch.WorkDir);
-        var values = new OutputPatternValues(launch.JobId.ToString(), launch.Name, user?.Name ?? launch.Account, launch.Node.Value);
-        context.StdoutPath = OutputPattern.Resolve(launch.StdoutPattern, values, workDir);
-        context.StderrPath = launch.StderrPattern is { } pattern ? OutputPattern.Resolve(pattern, values, workDir) : context.StdoutPath;
+        var workDir = Path.GetFullPath(launch.Spec.WorkDir);
+        var values = new OutputPatternValues(launch.JobId.ToString(), launch.Spec.Name, user?.Name ?? launch.Spec.Account, launch.Node.Value);
+        context.StdoutPath = OutputPattern.Resolve(launch.Spec.StdoutPattern, values, workDir);
+        context.StderrPath = launch.Spec.StderrPattern is { } pattern ? OutputPattern.Resolve(pattern, values, workDir) : context.StdoutPath;
 
         var directory = JobDirectory.For(_options.ScriptsDirectory, launch.JobId, launch.Attempt);
         try
@@ -201,10 +210,10 @@ public sealed class JobExecutor(
             throw ExecutionErrors.Allocation($"could not open the job's working directory or output files: {e.Message}", e);
         }
 
-        context.Environment = JobEnvironment.Build(launch with { WorkDir = workDir }, JobEnvironment.Current(), user);
+        context.Environment = JobEnvironment.Build(launch.WithSpec(s => s with { WorkDir = workDir }), JobEnvironment.Current(), user);
         var jobArgv = launch.Script.StartsWith("#!", StringComparison.Ordinal)
-            ? (IReadOnlyList<string>)[directory.ScriptPath, .. launch.Arguments]
-            : ["/bin/bash", directory.ScriptPath, .. launch.Arguments];
+            ? (IReadOnlyList<string>)[directory.ScriptPath, .. launch.Spec.Arguments]
+            : ["/bin/bash", directory.ScriptPath, .. launch.Spec.Arguments];
         if (user is not null)
         {
             jobArgv = JobWrapper.AsUser(user, jobArgv);
@@ -234,10 +243,11 @@ public sealed class JobExecutor(
             return null;
         }
 
-        var user = launch.User.Length == 0 ? UnixUser.Current : UnixUser.FindByName(launch.User);
+        var name = launch.Spec.User;
+        var user = name.Length == 0 ? UnixUser.Current : UnixUser.FindByName(name);
         if (user is null)
         {
-            throw ExecutionErrors.Allocation($"the job's user '{launch.User}' does not exist on node {launch.Node}");
+            throw ExecutionErrors.Allocation($"the job's user '{name}' does not exist on node {launch.Node}");
         }
 
         if (!user.IsRoot && !File.Exists(JobWrapper.SetPriv))
@@ -289,7 +299,7 @@ public sealed class JobExecutor(
         if (context.AdoptedProcess is { } adopted)
         {
             var ranFor = context.AdoptedLaunchTime is { } started ? time.GetUtcNow() - started : TimeSpan.Zero;
-            run = new JobRun(launch.JobId, launch.Attempt, adopted, context.Directory!.StatusPath, launch.TimeLimit - ranFor, runContext, context.Detach);
+            run = new JobRun(launch.JobId, launch.Attempt, adopted, context.Directory!.StatusPath, launch.Spec.TimeLimit - ranFor, runContext, context.Detach);
             context.SetRun(run);
             context.EnterStage(ExecutionStage.Running);
         }
@@ -319,7 +329,7 @@ public sealed class JobExecutor(
             }
 
             AgentLog.Launched(logger, launch.JobId, launch.Attempt, process.Pid);
-            run = new JobRun(launch.JobId, launch.Attempt, process, context.Directory!.StatusPath, launch.TimeLimit, runContext, context.Detach);
+            run = new JobRun(launch.JobId, launch.Attempt, process, context.Directory!.StatusPath, launch.Spec.TimeLimit, runContext, context.Detach);
             context.SetRun(run);
             context.EnterStage(ExecutionStage.Running);
             await RecordLaunchAsync(context, process);
@@ -333,8 +343,18 @@ public sealed class JobExecutor(
         }
 
         context.Result = result;
-        context.RecordUsage(Math.Max(result.Usage.MaxRssKiB, context.Cgroup?.PeakKiB() ?? 0), result.Usage.CpuSeconds);
+        // MaxRSS: the resident memory of the job's processes as the monitor sampled it, or the largest resident set of
+        // one of them as the kernel accounted it, whichever is larger. The kernel's figure for the wrapper starts at
+        // the agent's own peak (the wrapper was spawned sharing the agent's memory, and exec keeps that mark), so it
+        // says something of the job only when it is above that peak.
+        var kernelMaxRss = result.Usage.MaxRssKiB > ProcStat.SelfPeakRssKiB() ? result.Usage.MaxRssKiB : 0;
+        context.RecordUsage(kernelMaxRss, result.Usage.CpuSeconds);
         var oomKilled = context.Cgroup?.OomKilled() == true;
+        if (oomKilled)
+        {
+            context.AddEvent(JobEventKind.Signal, "the kernel killed the job at the memory limit of its cgroup");
+        }
+
         if (result.Exit is null && !context.Adopted && context.Directory is { } dir && !File.Exists(dir.StatusPath) &&
             result.Usage.WaitStatus is { } ws && ExitCode.FromWaitStatus(ws) == ExitCode.Exited(JobWrapper.CgroupJoinFailed))
         {
@@ -342,7 +362,7 @@ public sealed class JobExecutor(
             return;
         }
 
-        context.Outcome = JobOutcome.FromExit(result.Exit, result.Stop, launch.TimeLimit, launch.MemoryMiB, oomKilled);
+        context.Outcome = JobOutcome.FromExit(result.Exit, result.Stop, launch.Spec.TimeLimit, launch.Spec.MemoryMiB, oomKilled);
     }
 
     private async Task RecordLaunchAsync(JobExecutionContext context, LaunchedProcess process)
@@ -359,7 +379,12 @@ public sealed class JobExecutor(
                 context.Run?.Stop(StopReason.UserCancel);
             }
         }
-        catch (Exception e) when (!context.Detach.IsCancellationRequested)
+        catch (OperationCanceledException) when (context.Detach.IsCancellationRequested)
+        {
+            // The agent is shutting down: the job runs on, and the next start finds its wrapper and adopts it.
+            context.ReturnEvents(events);
+        }
+        catch (Exception e)
         {
             // The job runs on; its end is still recorded, and the events travel with it.
             context.ReturnEvents(events);

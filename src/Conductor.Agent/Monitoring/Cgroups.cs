@@ -9,8 +9,12 @@ public interface IJobCgroup : IDisposable
     /// <summary>The cgroup.procs file the job's wrapper writes its pid to, joining the group before the job starts.</summary>
     string ProcsPath { get; }
 
-    /// <summary>The group's peak memory use so far, in KiB, when the kernel reports it.</summary>
-    long? PeakKiB();
+    /// <summary>
+    /// The resident memory of the group's processes now, in KiB (anonymous memory, as <c>anon</c> in cgroup v2's
+    /// memory.stat or <c>rss</c> in v1's), when the kernel reports it. Page cache is not counted: it is not the job's
+    /// resident set (a job that writes files would otherwise show the cache it filled).
+    /// </summary>
+    long? ResidentKiB();
 
     /// <summary>True when the kernel's OOM killer has killed a process of the group.</summary>
     bool OomKilled();
@@ -208,10 +212,27 @@ public sealed class CgroupManager : ICgroupManager
     {
         public string ProcsPath => Path.Combine(path, "cgroup.procs");
 
-        public long? PeakKiB()
+        public long? ResidentKiB()
         {
-            var file = Path.Combine(path, v2 ? "memory.peak" : "memory.max_usage_in_bytes");
-            return ReadLong(file) is { } bytes ? bytes / 1024 : null;
+            var key = v2 ? "anon" : "rss";
+            try
+            {
+                foreach (var line in File.ReadLines(Path.Combine(path, "memory.stat")))
+                {
+                    var space = line.IndexOf(' ', StringComparison.Ordinal);
+                    if (space == key.Length && line.StartsWith(key, StringComparison.Ordinal) &&
+                        long.TryParse(line.AsSpan(space + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var bytes))
+                    {
+                        return bytes / 1024;
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                logger.LogDebug("Could not read the memory.stat of {Cgroup}: {Error}", path, e.Message);
+            }
+
+            return null;
         }
 
         public bool OomKilled()
@@ -237,17 +258,5 @@ public sealed class CgroupManager : ICgroupManager
         }
 
         public void Dispose() => TryRemove(path);
-
-        private static long? ReadLong(string file)
-        {
-            try
-            {
-                return long.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                return null;
-            }
-        }
     }
 }

@@ -89,14 +89,16 @@ public sealed class ProcessMonitor(
                 continue;
             }
 
-            context.RecordUsage(usage.RssKiB, usage.CpuTicks / ClockTicksPerSecond);
-            Check(context, watch, usage.RssKiB);
+            // Processes that left the job's session (setsid) are still in its cgroup, where there is one.
+            var rssKiB = Math.Max(usage.RssKiB, context.Cgroup?.ResidentKiB() ?? 0);
+            context.RecordUsage(rssKiB, usage.CpuTicks / ClockTicksPerSecond);
+            Check(context, watch, rssKiB);
         }
     }
 
     private void Check(JobExecutionContext context, WatchState watch, long rssKiB)
     {
-        if (context.Launch.MemoryMiB is not { } limitMiB)
+        if (context.Launch.Spec.MemoryMiB is not { } limitMiB)
         {
             return;
         }

@@ -12,10 +12,15 @@ public sealed class LoggingStep(ILogger<LoggingStep> logger) : IJobExecutionStep
     public async Task InvokeAsync(JobExecutionContext context, JobExecutionDelegate next)
     {
         logger.LogDebug("Job {JobId} attempt {Attempt} starts running ({Cpus} CPUs on {CpuIds})",
-            context.JobId, context.Attempt, context.Launch.TotalCpus, string.Join(',', context.CpuIds));
+            context.JobId, context.Attempt, context.Launch.Spec.TotalCpus, string.Join(',', context.CpuIds));
         try
         {
             await next(context);
+        }
+        catch (OperationCanceledException) when (context.Detach.IsCancellationRequested)
+        {
+            logger.LogInformation("Job {JobId} attempt {Attempt} left running: the agent stopped watching it", context.JobId, context.Attempt);
+            throw;
         }
         catch (Exception e)
         {
@@ -23,7 +28,11 @@ public sealed class LoggingStep(ILogger<LoggingStep> logger) : IJobExecutionStep
             throw;
         }
 
-        if (context.Outcome is { } outcome)
+        if (context.Outcome is { Kind: OutcomeKind.Detached })
+        {
+            logger.LogInformation("Job {JobId} attempt {Attempt} left running: the agent stopped watching it", context.JobId, context.Attempt);
+        }
+        else if (context.Outcome is { } outcome)
         {
             logger.LogInformation("Job {JobId} attempt {Attempt} ended {State} {Exit} after {Elapsed:0.###} s{Error}",
                 context.JobId, context.Attempt, outcome.State, outcome.ExitCode, context.Elapsed.TotalSeconds,
@@ -42,18 +51,28 @@ public sealed class MetricsStep(AgentMetrics metrics) : IJobExecutionStep
     {
         metrics.Running.Add(1);
         var started = Stopwatch.GetTimestamp();
-        var outcome = "error";
+        string? outcome = "error";
         try
         {
             await next(context);
-            outcome = context.Outcome?.State.ToString() ?? "detached";
+            outcome = context.Outcome is { Kind: not OutcomeKind.Detached } o ? o.State.ToString() : null;
+        }
+        catch (OperationCanceledException) when (context.Detach.IsCancellationRequested)
+        {
+            outcome = null;
+            throw;
         }
         finally
         {
             metrics.Running.Add(-1);
-            var tag = new KeyValuePair<string, object?>("outcome", outcome);
-            metrics.Duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tag);
-            metrics.Outcomes.Add(1, tag);
+
+            // A detached attempt has not ended: it is counted at its adoption's end, not here.
+            if (outcome is not null)
+            {
+                var tag = new KeyValuePair<string, object?>("outcome", outcome);
+                metrics.Duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tag);
+                metrics.Outcomes.Add(1, tag);
+            }
         }
     }
 }

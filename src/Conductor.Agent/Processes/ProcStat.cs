@@ -68,6 +68,27 @@ public readonly record struct ProcStat(int Pid, char State, int ProcessGroup, in
         return TryParse(line, out var stat) ? stat : null;
     }
 
+    /// <summary>This process's peak resident set so far (VmHWM of /proc/self/status), in KiB; 0 when unknown.</summary>
+    public static long SelfPeakRssKiB()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal) &&
+                    long.TryParse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var kib))
+                {
+                    return kib;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return 0;
+    }
+
     /// <summary>Every process currently listed in /proc.</summary>
     public static IEnumerable<ProcStat> All()
     {

@@ -1,9 +1,8 @@
 using System.CommandLine;
 using Conductor.Agent.Hosting;
+using Conductor.Cli.Hosting;
 using Conductor.Core.Nodes;
 using Conductor.Core.Parsing;
-using Conductor.Storage.Postgres;
-using Microsoft.Extensions.Options;
 
 namespace Conductor.Cli.Commands;
 
@@ -66,11 +65,6 @@ public static class AgentCommand
             return ExitCodes.Fail(ExitCodes.Usage, "--db needs a PostgreSQL connection string, e.g. \"Host=db;Database=conductor;Username=conductor\".");
         }
 
-        var nodeName = s.Resources.Node.Value;
-        var memoryMiB = s.Resources.MemoryMiB;
-        var partitionList = s.Resources.Partitions.ToList();
-        var killWait = s.Resources.KillWait;
-
         if (!ServerCommand.TryParseDuration(s.Heartbeat, out var heartbeat) || heartbeat < TimeSpan.FromMilliseconds(100))
         {
             return ExitCodes.Fail(ExitCodes.Usage, $"--heartbeat '{s.Heartbeat}' is not a duration of at least 100ms; use seconds such as 5s.");
@@ -82,73 +76,26 @@ public static class AgentCommand
             return ExitCodes.Fail(ExitCodes.Usage, directoryError);
         }
 
+        var setup = new AgentSetup(s.Database, s.Resources, dataDirectory, heartbeat, s.Drain);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
             Args = [],
             ContentRootPath = AppContext.BaseDirectory,
             ApplicationName = "Conductor",
         });
-        builder.Logging.AddConductorConsole();
-        builder.Logging.SetMinimumLevel(LogLevel.Information);
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-
         try
         {
-            builder.Services.AddConductorPostgresStorage(s.Database);
+            builder.AddConductorAgentNode(setup);
         }
         catch (ArgumentException e)
         {
             return ExitCodes.Fail(ExitCodes.Usage, $"--db: {e.Message}");
         }
 
-        builder.Services.AddConductorPostgresWakeBus();
-        builder.Services.AddConductorAgent(agent =>
-        {
-            agent.NodeName = nodeName;
-            agent.Cpus = s.Resources.Cpus;
-            agent.MemoryMiB = memoryMiB;
-            agent.Partitions = partitionList;
-            agent.ScriptsDirectory = Path.Combine(dataDirectory, "scripts");
-            agent.ProtectedDirectories = [dataDirectory];
-            agent.KillWait = killWait;
-            agent.HeartbeatInterval = heartbeat;
-            agent.Drain = s.Drain;
-        });
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = s.Drain ? TimeSpan.FromDays(1) : killWait + TimeSpan.FromSeconds(20));
-
-        IHost host;
-        try
-        {
-            host = builder.Build();
-
-            // Reach the database first, so that a wrong address is one sentence, not a failed host start.
-            await host.Services.GetRequiredService<PostgresStore>().MigrateAsync();
-            await host.StartAsync();
-        }
-        catch (OptionsValidationException e)
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, string.Join("; ", e.Failures) + ".");
-        }
-        catch (Exception e) when (DatabaseErrors.IsUnreachable(e))
-        {
-            return ExitCodes.Fail(ExitCodes.Unreachable, $"cannot use the database of --db: {DatabaseErrors.Describe(e)}");
-        }
-
-        var log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conductor");
-        log.LogInformation(
+        var node = setup.Node;
+        return await HostRun.RunAsync(builder.Build, cluster: true, listen: null, prepare: null, log => log.LogInformation(
             "Conductor agent of node {Node} ({Cpus} CPUs, {Memory}, partitions {Partitions}) on database {Database}; job scripts in {DataDirectory}",
-            nodeName, s.Resources.Cpus, MemorySize.Format(memoryMiB), string.Join(',', partitionList),
-            DatabaseErrors.DatabaseName(s.Database), dataDirectory);
-        await host.WaitForShutdownAsync();
-        if (host is IAsyncDisposable disposable)
-        {
-            await disposable.DisposeAsync();
-        }
-        else
-        {
-            host.Dispose();
-        }
-
-        return ExitCodes.Ok;
+            node.Node, node.Cpus, MemorySize.Format(node.MemoryMiB), string.Join(',', node.Partitions),
+            DatabaseErrors.DatabaseName(setup.Database), dataDirectory));
     }
 }

@@ -1,14 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
-using Conductor.Agent.Hosting;
+using Conductor.Cli.Hosting;
 using Conductor.Core.Nodes;
 using Conductor.Core.Parsing;
 using Conductor.Server.Hosting;
-using Conductor.Server.Jobs;
-using Conductor.Server.Scheduling;
-using Conductor.Storage.Postgres;
-using Conductor.Storage.Sqlite;
-using Microsoft.Extensions.Options;
 
 namespace Conductor.Cli.Commands;
 
@@ -93,46 +88,50 @@ public static class ServerCommand
         return command;
     }
 
-    /// <summary>The environment variable that gives the servers of a cluster one shared admin token.</summary>
-    public const string AdminTokenVariable = "CONDUCTOR_ADMIN_TOKEN";
-
     private sealed record ServerSettings(
         string DataDirectory, string Listen, NodeResources Resources, bool NodeGiven, bool NoAuth, bool Drain, string Retention,
         string? Database, string NodeTimeout, int MinUid, bool SharedUnixUser);
 
-    private static async Task<int> RunAsync(ServerSettings s)
+    /// <summary>The flags checked and made a <see cref="ServerSetup"/>, or the sentence that says what is wrong.</summary>
+    private static (ServerSetup? Setup, string? Error) Check(ServerSettings s)
     {
-        var nodeName = s.Resources.Node.Value;
-        var memoryMiB = s.Resources.MemoryMiB;
-        var partitionList = s.Resources.Partitions.ToList();
-        var killWait = s.Resources.KillWait;
-
-        if (!TryParseAge(s.Retention, out var retentionAge))
+        if (!TryParseAge(s.Retention, out var retention))
         {
-            return ExitCodes.Fail(ExitCodes.Usage, $"--retention '{s.Retention}' is not an age; use days such as 30d, or hours such as 12h.");
+            return (null, $"--retention '{s.Retention}' is not an age; use days such as 30d, or hours such as 12h.");
         }
 
         if (!TryParseDuration(s.NodeTimeout, out var nodeTimeout) || nodeTimeout < TimeSpan.FromSeconds(1))
         {
-            return ExitCodes.Fail(ExitCodes.Usage, $"--node-timeout '{s.NodeTimeout}' is not a duration of at least one second; use seconds such as 30s, or minutes such as 2m.");
+            return (null, $"--node-timeout '{s.NodeTimeout}' is not a duration of at least one second; use seconds such as 30s, or minutes such as 2m.");
         }
 
         var cluster = s.Database is not null;
         if (cluster && string.IsNullOrWhiteSpace(s.Database))
         {
-            return ExitCodes.Fail(ExitCodes.Usage, "--db needs a PostgreSQL connection string, e.g. \"Host=db;Database=conductor;Username=conductor\".");
+            return (null, "--db needs a PostgreSQL connection string, e.g. \"Host=db;Database=conductor;Username=conductor\".");
         }
 
         if (cluster && (s.NodeGiven || s.Drain))
         {
-            return ExitCodes.Fail(ExitCodes.Usage,
-                "--cpus, --memory, --node and --drain describe this machine's agent, and with --db the server runs none; give them to 'conductor agent' on each node.");
+            return (null, "--cpus, --memory, --node and --drain describe this machine's agent, and with --db the server runs none; give them to 'conductor agent' on each node.");
         }
 
         var dataDirectory = Path.GetFullPath(s.DataDirectory);
         if (HostDefaults.CreateDataDirectory(dataDirectory, withDatabase: !cluster) is { } directoryError)
         {
-            return ExitCodes.Fail(ExitCodes.Usage, directoryError);
+            return (null, directoryError);
+        }
+
+        return (new ServerSetup(dataDirectory, s.Listen, s.NoAuth, s.Resources.Partitions[0], retention, nodeTimeout, s.Database,
+            cluster ? null : s.Resources, s.Drain) { MinUid = s.MinUid, SharedUnixUser = s.SharedUnixUser }, null);
+    }
+
+    private static async Task<int> RunAsync(ServerSettings settings)
+    {
+        var (setup, error) = Check(settings);
+        if (setup is null)
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, error!);
         }
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
@@ -141,115 +140,33 @@ public static class ServerCommand
             ContentRootPath = AppContext.BaseDirectory,
             ApplicationName = "Conductor",
         });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            [$"{ServerOptions.SectionName}:DataDirectory"] = dataDirectory,
-            [$"{ServerOptions.SectionName}:Listen"] = s.Listen,
-            [$"{ServerOptions.SectionName}:NoAuth"] = s.NoAuth.ToString(CultureInfo.InvariantCulture),
-            [$"{ServerOptions.SectionName}:DefaultPartition"] = partitionList[0],
-            [$"{ServerOptions.SectionName}:AdminToken"] = Environment.GetEnvironmentVariable(AdminTokenVariable),
-            [$"{ServerOptions.SectionName}:MinUid"] = s.MinUid.ToString(CultureInfo.InvariantCulture),
-            [$"{ServerOptions.SectionName}:SharedUnixUser"] = s.SharedUnixUser.ToString(CultureInfo.InvariantCulture),
-        });
-        builder.Logging.AddConductorConsole();
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-        builder.Logging.AddFilter("Conductor.Server.Auth", LogLevel.Warning);
-
-        var serverOptions = new ServerOptions { DataDirectory = dataDirectory };
-        if (cluster)
-        {
-            try
-            {
-                builder.Services.AddConductorPostgresStorage(s.Database!);
-            }
-            catch (ArgumentException e)
-            {
-                return ExitCodes.Fail(ExitCodes.Usage, $"--db: {e.Message}");
-            }
-
-            builder.Services.AddConductorPostgresWakeBus();
-            builder.Services.AddConductorPostgresLeaderElection();
-        }
-        else
-        {
-            builder.Services.AddConductorSqliteStorage(serverOptions.DatabasePath);
-        }
-
-        builder.Services.AddConductorApi();
-        builder.Services.AddConductorScheduler();
-        builder.Services.AddConductorRetention();
-        builder.Services.Configure<RetentionOptions>(o => o.MaxAge = retentionAge);
-        if (cluster)
-        {
-            builder.Services.AddConductorNodeWatchdog();
-            builder.Services.Configure<NodeWatchdogOptions>(o => o.NodeTimeout = nodeTimeout);
-        }
-        else
-        {
-            builder.Services.AddConductorAgent(agent =>
-            {
-                agent.NodeName = nodeName;
-                agent.Cpus = s.Resources.Cpus;
-                agent.MemoryMiB = memoryMiB;
-                agent.Partitions = partitionList;
-                agent.ScriptsDirectory = serverOptions.ScriptsDirectory;
-                agent.ProtectedDirectories = [dataDirectory];
-                agent.KillWait = killWait;
-                agent.Drain = s.Drain;
-            });
-        }
-
-        // Draining waits for the jobs themselves; otherwise stopping only has to let go of them.
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = s.Drain ? TimeSpan.FromDays(1) : killWait + TimeSpan.FromSeconds(20));
-
-        WebApplication app;
         try
         {
-            app = builder.Build();
-            if (cluster)
+            builder.AddConductorServer(setup);
+        }
+        catch (ArgumentException e)
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"--db: {e.Message}");
+        }
+
+        var auth = setup.NoAuth ? "no token required" : $"admin token in {setup.Paths.AdminTokenPath}";
+        return await HostRun.RunAsync(builder.Build, setup.Cluster, setup.Listen, app => app.MapConductorApi(), log =>
+        {
+            if (setup.LocalNode is { } node)
             {
-                // Reach the database first, so that a wrong address is one sentence, not a failed host start.
-                await app.Services.GetRequiredService<PostgresStore>().MigrateAsync();
+                log.LogInformation(
+                    "Conductor is serving http://{Listen} for node {Node} ({Cpus} CPUs, {Memory}); data in {DataDirectory}; {Auth}",
+                    setup.Listen, node.Node, node.Cpus, MemorySize.Format(node.MemoryMiB), setup.DataDirectory, auth);
             }
-
-            app.MapConductorApi();
-            await app.StartAsync();
-        }
-        catch (OptionsValidationException e)
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, string.Join("; ", e.Failures) + ".");
-        }
-        catch (IOException e) when (e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
-        {
-            return ExitCodes.Fail(ExitCodes.Usage, $"cannot listen on {s.Listen}: the address is already in use.");
-        }
-        catch (Exception e) when (cluster && DatabaseErrors.IsUnreachable(e))
-        {
-            return ExitCodes.Fail(ExitCodes.Unreachable, $"cannot use the database of --db: {DatabaseErrors.Describe(e)}");
-        }
-
-        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conductor");
-        if (cluster)
-        {
-            log.LogInformation(
-                "Conductor is serving http://{Listen} in cluster mode on PostgreSQL database {Database}; node timeout {NodeTimeout}; {Auth}",
-                s.Listen, DatabaseErrors.DatabaseName(s.Database!), nodeTimeout,
-                s.NoAuth ? "no token required" : $"admin token in {serverOptions.AdminTokenPath}");
-            await app.WaitForShutdownAsync();
-            await app.DisposeAsync();
-            return ExitCodes.Ok;
-        }
-
-        log.LogInformation(
-            "Conductor is serving http://{Listen} for node {Node} ({Cpus} CPUs, {Memory}); data in {DataDirectory}; {Auth}",
-            s.Listen, nodeName, s.Resources.Cpus, MemorySize.Format(memoryMiB), dataDirectory,
-            s.NoAuth ? "no token required" : $"admin token in {serverOptions.AdminTokenPath}");
-        await app.WaitForShutdownAsync();
-        await app.DisposeAsync();
-        return ExitCodes.Ok;
+            else
+            {
+                log.LogInformation(
+                    "Conductor is serving http://{Listen} in cluster mode on PostgreSQL database {Database}; node timeout {NodeTimeout}; {Auth}",
+                    setup.Listen, DatabaseErrors.DatabaseName(setup.Database!), setup.NodeTimeout, auth);
+            }
+        });
     }
 
-    /// <summary>Seconds ("10", "10s") or minutes ("1m").</summary>
     /// <summary>Days ("30d") or hours ("12h").</summary>
     internal static bool TryParseAge(string text, out TimeSpan value)
     {
@@ -269,6 +186,7 @@ public static class ServerCommand
         return value > TimeSpan.Zero;
     }
 
+    /// <summary>Milliseconds ("500ms"), seconds ("10", "10s") or minutes ("1m"), up to an hour.</summary>
     internal static bool TryParseDuration(string text, out TimeSpan value)
     {
         value = default;

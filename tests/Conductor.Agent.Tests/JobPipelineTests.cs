@@ -4,13 +4,14 @@ using Conductor.Agent.Hosting;
 using Conductor.Agent.Pipeline;
 using Conductor.Agent.Processes;
 using Conductor.Core.Jobs;
+using Conductor.Core.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Conductor.Agent.Tests;
 
 /// <summary>The worker's design points, each shown with real processes.</summary>
 [Collection(ProcessCollection.Name)]
-public sealed class WorkerDesignTests : IDisposable
+public sealed class JobPipelineTests : IDisposable
 {
     private static readonly TimeSpan OutcomeTimeout = TimeSpan.FromSeconds(30);
     private readonly TempDirectory _temp = new();
@@ -42,8 +43,8 @@ public sealed class WorkerDesignTests : IDisposable
         using var harness = Harness();
         const string Script = "grep Cpus_allowed_list /proc/self/status | cut -f2\nsleep 0.5";
 
-        var first = harness.Start(Jobs.Launch(WorkDir, Script, l => l with { Cores = [0], StdoutPattern = "a-%j.out" }));
-        var second = harness.Start(Jobs.Launch(WorkDir, Script, l => l with { Cores = [1], StdoutPattern = "b-%j.out" }));
+        var first = harness.Start(Jobs.Launch(WorkDir, Script, l => (l with { Job = l.Job with { Cores = [0] } }).WithSpec(s => s with { StdoutPattern = "a-%j.out" })));
+        var second = harness.Start(Jobs.Launch(WorkDir, Script, l => (l with { Job = l.Job with { Cores = [1] } }).WithSpec(s => s with { StdoutPattern = "b-%j.out" })));
         var a = await CpusAllowedAsync(first);
         var b = await CpusAllowedAsync(second);
 
@@ -51,20 +52,36 @@ public sealed class WorkerDesignTests : IDisposable
         Assert.Equal(allowed[1].ToString(System.Globalization.CultureInfo.InvariantCulture), b);
         Assert.NotEqual(a, b);
 
-        var both = harness.Start(Jobs.Launch(WorkDir, Script, l => l with { Cores = [0, 1], CpusPerTask = 2, StdoutPattern = "c-%j.out" }));
+        var both = harness.Start(Jobs.Launch(WorkDir, Script, l => (l with { Job = l.Job with { Cores = [0, 1] } }).WithSpec(s => s with { CpusPerTask = 2, StdoutPattern = "c-%j.out" })));
         var c = await CpusAllowedAsync(both);
         Assert.Equal($"{allowed[0]}-{allowed[1]}", c.Replace(',', '-'));
     }
 
-    [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task MemoryLimit_EndsAGreedyJobOutOfMemory_ByCgroupOrByTheMonitor(bool useCgroups)
+    [CgroupFact]
+    public async Task MemoryLimit_EndsAGreedyJobOutOfMemory_ByTheKernelInItsCgroup()
+    {
+        var completion = await RunGreedyJobAsync(useCgroups: true);
+
+        Assert.Contains(completion.Events!, e => e.Kind == JobEventKind.Signal && e.Detail!.Contains("memory limit of its cgroup", StringComparison.Ordinal));
+        Assert.DoesNotContain(completion.Events!, e => e.Detail!.Contains("killing the job", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task MemoryLimit_EndsAGreedyJobOutOfMemory_ByTheMonitor_WithoutCgroups()
+    {
+        var completion = await RunGreedyJobAsync(useCgroups: false);
+
+        // The monitor warned at 90% of the limit, then killed the job itself.
+        Assert.Contains(completion.Events!, e => e.Kind == JobEventKind.Warning && e.Detail!.Contains("passed 90%", StringComparison.Ordinal));
+        Assert.Contains(completion.Events!, e => e.Kind == JobEventKind.Signal && e.Detail!.Contains("killing the job", StringComparison.Ordinal));
+    }
+
+    private async Task<JobCompletion> RunGreedyJobAsync(bool useCgroups)
     {
         using var harness = Harness(o => o.UseCgroups = useCgroups);
         var started = DateTime.UtcNow;
 
-        var run = harness.Start(Jobs.Launch(WorkDir, "head -c 2000M /dev/zero | tail", l => l with { MemoryMiB = 256 }));
+        var run = harness.Start(Jobs.Launch(WorkDir, "head -c 2000M /dev/zero | tail", l => l.WithSpec(s => s with { MemoryMiB = 256 })));
         var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
 
         Assert.Equal(OutcomeKind.OutOfMemory, outcome.Kind);
@@ -73,11 +90,45 @@ public sealed class WorkerDesignTests : IDisposable
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(20));
         var completion = Assert.Single(harness.Store.Finishes);
         Assert.True(completion.MaxRssKiB > 100 * 1024, $"MaxRSS {completion.MaxRssKiB} KiB was not recorded");
-        if (!useCgroups)
-        {
-            // The monitor warned at 90% of the limit before it killed the job.
-            Assert.Contains(completion.Events!, e => e.Kind == JobEventKind.Warning && e.Detail!.Contains("passed 90%", StringComparison.Ordinal));
-        }
+        return completion;
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Usage_MaxRssIsTheJobsResidentMemory_NotThePageCache(bool useCgroups)
+    {
+        using var harness = Harness(o => o.UseCgroups = useCgroups);
+
+        // tail holds its whole newline-free input, 200 MiB, until a slow reader has taken it.
+        var big = harness.Start(Jobs.Launch(WorkDir, "head -c 200M /dev/zero | tail | (sleep 1; wc -c)", l => l.WithSpec(s => s with { MemoryMiB = 1024 })));
+        Assert.Equal(OutcomeKind.Completed, (await big.Outcome.WaitAsync(OutcomeTimeout)).Kind);
+
+        // Writing 64 MiB fills the page cache, which is not the job's memory.
+        var small = harness.Start(Jobs.Launch(WorkDir, "echo hi\nhead -c 64M /dev/zero > written.bin\nsleep 0.5", l => l.WithSpec(s => s with { MemoryMiB = 1024 })));
+        Assert.Equal(OutcomeKind.Completed, (await small.Outcome.WaitAsync(OutcomeTimeout)).Kind);
+
+        var bigMiB = harness.Store.Finishes.Single(f => f.JobId == big.JobId).MaxRssKiB / 1024;
+        var smallMiB = harness.Store.Finishes.Single(f => f.JobId == small.JobId).MaxRssKiB / 1024;
+        Assert.InRange(bigMiB ?? 0, 195, 260);
+        Assert.InRange(smallMiB ?? 0, 1, 32);
+    }
+
+    [Fact]
+    public async Task Usage_TotalCpuCountsEveryProcessOfTheJob_BackgroundOnesIncluded()
+    {
+        using var harness = Harness();
+        const string Spin = "spin() { i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done; }\n";
+
+        var one = harness.Start(Jobs.Launch(WorkDir, Spin + "spin"));
+        Assert.Equal(OutcomeKind.Completed, (await one.Outcome.WaitAsync(OutcomeTimeout)).Kind);
+        var two = harness.Start(Jobs.Launch(WorkDir, Spin + "spin &\nspin\nwait"));
+        Assert.Equal(OutcomeKind.Completed, (await two.Outcome.WaitAsync(OutcomeTimeout)).Kind);
+
+        var oneCpu = harness.Store.Finishes.Single(f => f.JobId == one.JobId).CpuSeconds ?? 0;
+        var twoCpu = harness.Store.Finishes.Single(f => f.JobId == two.JobId).CpuSeconds ?? 0;
+        Assert.True(oneCpu > 0.1, $"one busy process used {oneCpu} s of CPU");
+        Assert.InRange(twoCpu / oneCpu, 1.5, 2.6);
     }
 
     [Fact]
@@ -85,7 +136,7 @@ public sealed class WorkerDesignTests : IDisposable
     {
         using var harness = Harness(o => o.UseCgroups = false);
 
-        var run = harness.Start(Jobs.Launch(WorkDir, "head -c 20M /dev/zero | tail\nsleep 0.5", l => l with { MemoryMiB = 256 }));
+        var run = harness.Start(Jobs.Launch(WorkDir, "head -c 20M /dev/zero | tail\nsleep 0.5", l => l.WithSpec(s => s with { MemoryMiB = 256 })));
         var outcome = await run.Outcome.WaitAsync(OutcomeTimeout);
 
         Assert.Equal(OutcomeKind.Completed, outcome.Kind);
@@ -145,8 +196,8 @@ public sealed class WorkerDesignTests : IDisposable
     {
         using var harness = Harness();
 
-        await harness.Start(Jobs.Launch(WorkDir, "exit 3", l => l with { MaxRetries = 2, Attempt = 2 })).Outcome.WaitAsync(OutcomeTimeout);
-        await harness.Start(Jobs.Launch(WorkDir, "exit 3", l => l with { MaxRetries = 2, Attempt = 3 })).Outcome.WaitAsync(OutcomeTimeout);
+        await harness.Start(Jobs.Launch(WorkDir, "exit 3", l => (l with { Job = l.Job with { Attempt = 2 } }).WithSpec(s => s with { MaxRetries = 2 }))).Outcome.WaitAsync(OutcomeTimeout);
+        await harness.Start(Jobs.Launch(WorkDir, "exit 3", l => (l with { Job = l.Job with { Attempt = 3 } }).WithSpec(s => s with { MaxRetries = 2 }))).Outcome.WaitAsync(OutcomeTimeout);
         await harness.Start(Jobs.Launch(WorkDir, "exit 3")).Outcome.WaitAsync(OutcomeTimeout);
 
         var finishes = harness.Store.Finishes.ToList();
@@ -161,7 +212,7 @@ public sealed class WorkerDesignTests : IDisposable
     public async Task Lease_IsReleasedOnce_AndTheEndReachesTheStoreThroughTransientFailures()
     {
         using var harness = Harness();
-        harness.Store.FailuresBeforeFinish = 2;
+        harness.Store.FinishFailuresLeft = 2;
 
         var completion = await harness.Start(Jobs.Launch(WorkDir, "true")).Completion.WaitAsync(OutcomeTimeout);
 

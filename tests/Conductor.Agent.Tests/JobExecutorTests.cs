@@ -7,7 +7,7 @@ namespace Conductor.Agent.Tests;
 
 /// <summary>Real /bin/bash jobs through the real launcher and runner. One class, so launches never overlap.</summary>
 [Collection(ProcessCollection.Name)]
-public sealed class ProcessIntegrationTests : IDisposable
+public sealed class JobExecutorTests : IDisposable
 {
     private static readonly TimeSpan OutcomeTimeout = TimeSpan.FromSeconds(30);
     private readonly TempDirectory _temp = new();
@@ -50,7 +50,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     private async Task<int> ReadPidFileAsync(string path)
     {
         var pid = 0;
-        Assert.True(await Eventually.TrueAsync(() =>
+        Assert.True(await Poll.TrueAsync(() =>
             File.Exists(path) && int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out pid)),
             $"{path} was not written");
         return pid;
@@ -93,7 +93,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     public async Task Start_TimesOut_WhenTimeLimitPasses()
     {
         var watch = Stopwatch.StartNew();
-        var (_, outcome) = await RunAsync("sleep 60", l => l with { TimeLimit = TimeSpan.FromSeconds(1) }, TimeSpan.FromSeconds(1));
+        var (_, outcome) = await RunAsync("sleep 60", l => l.WithSpec(s => s with { TimeLimit = TimeSpan.FromSeconds(1) }), TimeSpan.FromSeconds(1));
 
         Assert.Equal(OutcomeKind.TimedOut, outcome.Kind);
         Assert.Equal(JobState.Timeout, outcome.State);
@@ -112,14 +112,14 @@ public sealed class ProcessIntegrationTests : IDisposable
 
         Assert.Equal(OutcomeKind.Cancelled, outcome.Kind);
         Assert.Equal(JobState.Cancelled, outcome.State);
-        Assert.True(await Eventually.TrueAsync(() => !Jobs.IsAlive(grandchild)), $"grandchild {grandchild} survived");
+        Assert.True(await Poll.TrueAsync(() => !Jobs.IsAlive(grandchild)), $"grandchild {grandchild} survived");
     }
 
     [Fact]
     public async Task Stop_SendsSigkill_WhenScriptIgnoresSigterm()
     {
         var run = Start("trap '' TERM\necho ready > ready\nwhile true; do sleep 0.1; done", killWait: TimeSpan.FromSeconds(1));
-        Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "ready"))));
+        Assert.True(await Poll.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "ready"))));
 
         var watch = Stopwatch.StartNew();
         await run.StopAsync(StopReason.UserCancel);
@@ -135,7 +135,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     {
         var harness = new ExecutorHarness(Jobs.Options(_temp.Combine("scripts-detach")));
         var run = harness.Start(Jobs.Launch(WorkDir, "echo started > started\nsleep 300"));
-        Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "started"))));
+        Assert.True(await Poll.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "started"))));
 
         harness.Detach();
         var completion = await run.Completion.WaitAsync(OutcomeTimeout);
@@ -144,7 +144,29 @@ public sealed class ProcessIntegrationTests : IDisposable
         Assert.Empty(harness.Store.Finishes);
         Assert.True(run.Process!.IsAlive);
         new Conductor.Agent.Processes.PosixSignalSender(Microsoft.Extensions.Logging.Abstractions.NullLogger<Conductor.Agent.Processes.PosixSignalSender>.Instance).SignalJob(run.Process, 9);
-        Assert.True(await Eventually.TrueAsync(() => !run.Process.IsAlive));
+        Assert.True(await Poll.TrueAsync(() => !run.Process.IsAlive));
+        harness.Dispose();
+    }
+
+    [Fact]
+    public async Task Detach_LeavesTheJobRunning_WhenTheAgentShutsDownWhileTheLaunchIsRecorded()
+    {
+        var harness = new ExecutorHarness(Jobs.Options(_temp.Combine("scripts-detach-launch")));
+        harness.Store.LaunchGate = new TaskCompletionSource();
+        var run = harness.Start(Jobs.Launch(WorkDir, "sleep 300"));
+        await harness.Store.LaunchRecording.Task.WaitAsync(OutcomeTimeout);
+
+        harness.Detach();
+        var completion = await run.Completion.WaitAsync(OutcomeTimeout);
+
+        Assert.Null(completion);
+        Assert.Equal(OutcomeKind.Detached, run.Context.Outcome?.Kind);
+        Assert.Empty(harness.Store.Finishes);
+        Assert.Equal(0, harness.Get<Conductor.Agent.Resources.ResourceTracker>().AllocatedCpus);
+        Assert.True(run.Process!.IsAlive);
+        Assert.True(Directory.Exists(run.Context.Directory!.Root), "the job directory stays for the adoption");
+        new Conductor.Agent.Processes.PosixSignalSender(Microsoft.Extensions.Logging.Abstractions.NullLogger<Conductor.Agent.Processes.PosixSignalSender>.Instance).SignalJob(run.Process, 9);
+        Assert.True(await Poll.TrueAsync(() => !run.Process.IsAlive));
         harness.Dispose();
     }
 
@@ -153,13 +175,13 @@ public sealed class ProcessIntegrationTests : IDisposable
     {
         Environment.SetEnvironmentVariable("CONDUCTOR_TOKEN", "agent-secret-token");
         Environment.SetEnvironmentVariable("PGPASSWORD", "agent-db-password");
-        var (run, outcome) = await RunAsync("env", l => l with
+        var (run, outcome) = await RunAsync("env", l => l.WithSpec(s => s with
         {
             CpusPerTask = 2,
             Ntasks = 3,
             MemoryMiB = 512,
             Environment = new Dictionary<string, string> { ["MY_SETTING"] = "value with spaces", ["PATH"] = "/custom/bin:/usr/bin:/bin" },
-        });
+        }));
 
         Assert.Equal(OutcomeKind.Completed, outcome.Kind);
         var env = ReadOutput(run).Split('\n', StringSplitOptions.RemoveEmptyEntries)
@@ -182,7 +204,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     [Fact]
     public async Task Start_CreatesOutputDirectory_WhenPatternHasOne()
     {
-        var (run, outcome) = await RunAsync("echo logged", l => l with { Name = "myjob", StdoutPattern = "logs/%x-%j.out" });
+        var (run, outcome) = await RunAsync("echo logged", l => l.WithSpec(s => s with { Name = "myjob", StdoutPattern = "logs/%x-%j.out" }));
 
         Assert.Equal(OutcomeKind.Completed, outcome.Kind);
         var expected = Path.Combine(WorkDir, "logs", $"myjob-{run.JobId}.out");
@@ -193,7 +215,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     [Fact]
     public async Task Start_WritesStderrSeparately_WhenStderrPatternIsSet()
     {
-        var (run, _) = await RunAsync("echo out\necho err >&2", l => l with { StderrPattern = "err-%j.txt" });
+        var (run, _) = await RunAsync("echo out\necho err >&2", l => l.WithSpec(s => s with { StderrPattern = "err-%j.txt" }));
 
         Assert.Equal("out\n", ReadOutput(run));
         Assert.Equal(Path.Combine(WorkDir, $"err-{run.JobId}.txt"), run.StderrPath);
@@ -230,7 +252,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     [Fact]
     public async Task Start_PassesArguments_WhenJobHasThem()
     {
-        var (run, _) = await RunAsync("printf '[%s]' \"$@\"", l => l with { Arguments = ["a b", "c", ""] });
+        var (run, _) = await RunAsync("printf '[%s]' \"$@\"", l => l.WithSpec(s => s with { Arguments = ["a b", "c", ""] }));
 
         Assert.Equal("[a b][c][]", ReadOutput(run));
     }
@@ -239,7 +261,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     public async Task Start_CreatesAndUsesWorkDir_WhenItDoesNotExist()
     {
         var workDir = _temp.Combine("deep", "er", "work");
-        var (run, outcome) = await RunAsync("pwd", l => l with { WorkDir = workDir });
+        var (run, outcome) = await RunAsync("pwd", l => l.WithSpec(s => s with { WorkDir = workDir }));
 
         Assert.Equal(OutcomeKind.Completed, outcome.Kind);
         Assert.Equal(workDir + "\n", File.ReadAllText(run.StdoutPath!));
@@ -252,8 +274,8 @@ public sealed class ProcessIntegrationTests : IDisposable
 
         Assert.Equal(OutcomeKind.Completed, outcome.Kind);
         var background = await ReadPidFileAsync(Path.Combine(WorkDir, "bg.pid"));
-        Assert.True(await Eventually.TrueAsync(() => !Jobs.IsAlive(background)), $"background {background} survived");
-        Assert.True(await Eventually.TrueAsync(() => !Jobs.SessionHasLiveProcesses(run.Process!.Pid)));
+        Assert.True(await Poll.TrueAsync(() => !Jobs.IsAlive(background)), $"background {background} survived");
+        Assert.True(await Poll.TrueAsync(() => !Jobs.SessionHasLiveProcesses(run.Process!.Pid)));
     }
 
     [Fact]
@@ -276,7 +298,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     public async Task Start_RecordsProcessIdentity_WhenLaunched()
     {
         var run = Start("echo started > started\nsleep 300");
-        Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "started"))));
+        Assert.True(await Poll.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "started"))));
 
         var stat = Conductor.Agent.Processes.ProcStat.Read(run.Process!.Pid);
         Assert.NotNull(stat);
@@ -303,7 +325,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     [Fact]
     public async Task Start_FailsToLaunch_WhenOutputDirectoryCannotBeCreated()
     {
-        var (_, outcome) = await RunAsync("echo never", l => l with { StdoutPattern = "/proc/conductor-no-such-dir/out.txt" });
+        var (_, outcome) = await RunAsync("echo never", l => l.WithSpec(s => s with { StdoutPattern = "/proc/conductor-no-such-dir/out.txt" }));
 
         Assert.Equal(OutcomeKind.LaunchFailed, outcome.Kind);
         Assert.StartsWith("could not create the output directory /proc/conductor-no-such-dir:", outcome.Error, StringComparison.Ordinal);
@@ -313,7 +335,7 @@ public sealed class ProcessIntegrationTests : IDisposable
     public async Task Start_WritesScriptWithOwnerOnlyMode_WhenPreparing()
     {
         var run = Start("cp \"$0\" copy-of-script; stat -c %a \"$0\" > mode; sleep 300");
-        Assert.True(await Eventually.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "mode")) && File.ReadAllText(Path.Combine(WorkDir, "mode")).Length > 0));
+        Assert.True(await Poll.TrueAsync(() => File.Exists(Path.Combine(WorkDir, "mode")) && File.ReadAllText(Path.Combine(WorkDir, "mode")).Length > 0));
 
         Assert.Equal("700\n", File.ReadAllText(Path.Combine(WorkDir, "mode")));
         await run.StopAsync(StopReason.UserCancel);
