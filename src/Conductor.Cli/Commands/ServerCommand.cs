@@ -123,7 +123,8 @@ public static class ServerCommand
         }
 
         return (new ServerSetup(dataDirectory, s.Listen, s.NoAuth, s.Resources.Partitions[0], retention, nodeTimeout, s.Database,
-            cluster ? null : s.Resources, s.Drain) { MinUid = s.MinUid, SharedUnixUser = s.SharedUnixUser }, null);
+            cluster ? null : s.Resources, s.Drain)
+        { MinUid = s.MinUid, SharedUnixUser = s.SharedUnixUser }, null);
     }
 
     private static async Task<int> RunAsync(ServerSettings settings)
