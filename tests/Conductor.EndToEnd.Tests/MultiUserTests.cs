@@ -196,4 +196,96 @@ public sealed class MultiUserTests(MultiUserFixture fixture) : IClassFixture<Mul
         Assert.Contains("account", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         await alice.PostAsync($"/api/v1/jobs/{id}/cancel", null);
     }
+
+    [Fact]
+    public async Task Attack_SetsidAndDoubleForkedProcesses_DieWithTheJob_AndNodesSayHowJobsAreContained()
+    {
+        using var alice = fixture.Alice();
+        var marker = "9" + Random.Shared.Next(100_000, 999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var id = await MultiUserFixture.SubmitAsync(alice,
+            $"#!/bin/bash\nsetsid sleep {marker} &\n( ( sleep {marker}1 & ) & )\nsleep 0.3\n",
+            new JsonObject { ["current_working_directory"] = Users.Home(Users.Alice) });
+        var job = await MultiUserFixture.WaitForEndAsync(alice, id);
+
+        Assert.Equal("COMPLETED", job["state"]!.GetValue<string>());
+        await Poll.UntilAsync(() => !Survivors(marker).Any(), TimeSpan.FromSeconds(10), "the job's escaped sleeps to be killed");
+        var nodes = JsonNode.Parse(await alice.GetStringAsync("/api/v1/nodes"))!.AsArray();
+        Assert.StartsWith("cgroup", nodes[0]!["containment"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Attack_OutputToTheDatabase_ThroughASymlink_OrIntoAFifo_FailsThatJobWithTheReason_AndTheNodeGoesOn()
+    {
+        using var alice = fixture.Alice();
+        var home = Users.Home(Users.Alice);
+        var database = Path.Combine(Data, "conductor.db");
+        var before = new FileInfo(database).Length;
+        await UnixUsers.RunAsAsync(Users.Alice, "mkfifo", Path.Combine(home, "freeze.fifo"));
+        await UnixUsers.RunAsAsync(Users.Alice, "ln", "-s", database, Path.Combine(home, "db.link"));
+
+        var reasons = new Dictionary<string, string>();
+        foreach (var (output, reason) in new[]
+        {
+            (database, "Permission denied"),
+            (Path.Combine(home, "db.link"), "symbolic link"),
+            (Path.Combine(home, "freeze.fifo"), "FIFO"),
+        })
+        {
+            var id = await MultiUserFixture.SubmitAsync(alice, "#!/bin/bash\necho overwritten\n",
+                new JsonObject { ["current_working_directory"] = home, ["standard_output"] = output });
+            var job = await MultiUserFixture.WaitForEndAsync(alice, id);
+            Assert.Equal("FAILED", job["state"]!.GetValue<string>());
+            Assert.Contains(reason, job["error_msg"]!.GetValue<string>(), StringComparison.Ordinal);
+            reasons[output] = job["error_msg"]!.GetValue<string>();
+        }
+
+        var next = await MultiUserFixture.SubmitAsync(alice, "#!/bin/bash\necho fine\n",
+            new JsonObject { ["current_working_directory"] = home });
+        Assert.Equal("COMPLETED", (await MultiUserFixture.WaitForEndAsync(alice, next))["state"]!.GetValue<string>());
+        Assert.True(new FileInfo(database).Length >= before, $"the database shrank: {string.Join("; ", reasons.Values)}");
+        using var admin = fixture.Admin();
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/api/v1/jobs?limit=5")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Attack_CancelRightAfterSubmit_NeverLeavesCpusAllocated()
+    {
+        using var bob = fixture.Bob();
+        var home = Users.Home(Users.Bob);
+        for (var i = 0; i < 20; i++)
+        {
+            var id = await MultiUserFixture.SubmitAsync(bob, "#!/bin/bash\nsleep 30\n",
+                new JsonObject { ["current_working_directory"] = home, ["cpus_per_task"] = 2 });
+            await bob.PostAsync($"/api/v1/jobs/{id}/cancel", null);
+        }
+
+        await Poll.UntilAsync(
+            async () => JsonNode.Parse(await bob.GetStringAsync("/api/v1/nodes"))!.AsArray()[0]!["cpus_allocated"]!.GetValue<int>(),
+            allocated => allocated == 0, TimeSpan.FromSeconds(20), "the node's CPUs to be free");
+        var after = await MultiUserFixture.SubmitAsync(bob, "#!/bin/bash\ntrue\n",
+            new JsonObject { ["current_working_directory"] = home, ["cpus_per_task"] = 2 });
+        Assert.Equal("COMPLETED", (await MultiUserFixture.WaitForEndAsync(bob, after))["state"]!.GetValue<string>());
+    }
+
+    private static IEnumerable<int> Survivors(string marker) =>
+        Directory.EnumerateDirectories("/proc")
+            .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
+            .Where(pid => pid > 0 && ReadCommandLine(pid).Contains("sleep\0" + marker, StringComparison.Ordinal));
+
+    private static string ReadCommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline");
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
 }

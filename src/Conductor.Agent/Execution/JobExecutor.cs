@@ -158,9 +158,9 @@ public sealed class JobExecutor(
         {
             context.Cgroup = cgroups.Open(name);
         }
-        else if (_options.UseCgroups && context.Launch.Spec.MemoryMiB is { } memory)
+        else if (_options.UseCgroups)
         {
-            context.Cgroup = cgroups.Create(name, memory);
+            context.Cgroup = cgroups.Create(name, context.Launch.Spec.MemoryMiB);
         }
     }
 
@@ -299,7 +299,7 @@ public sealed class JobExecutor(
         if (context.AdoptedProcess is { } adopted)
         {
             var ranFor = context.AdoptedLaunchTime is { } started ? time.GetUtcNow() - started : TimeSpan.Zero;
-            run = new JobRun(launch.JobId, launch.Attempt, adopted, context.Directory!.StatusPath, launch.Spec.TimeLimit - ranFor, runContext, context.Detach);
+            run = new JobRun(launch.JobId, launch.Attempt, adopted with { CgroupProcsPath = context.Cgroup?.ProcsPath }, context.Directory!.StatusPath, launch.Spec.TimeLimit - ranFor, runContext, context.Detach);
             context.SetRun(run);
             context.EnterStage(ExecutionStage.Running);
         }
@@ -329,6 +329,7 @@ public sealed class JobExecutor(
             }
 
             AgentLog.Launched(logger, launch.JobId, launch.Attempt, process.Pid);
+            process = process with { CgroupProcsPath = context.Cgroup?.ProcsPath };
             run = new JobRun(launch.JobId, launch.Attempt, process, context.Directory!.StatusPath, launch.Spec.TimeLimit, runContext, context.Detach);
             context.SetRun(run);
             context.EnterStage(ExecutionStage.Running);

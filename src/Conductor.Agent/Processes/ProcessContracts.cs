@@ -47,6 +47,9 @@ public sealed record LaunchedProcess(int Pid, long StartTicks)
     /// <summary>False for a process adopted after a restart: it is not this agent's child, so it cannot be reaped.</summary>
     public bool IsChild { get; init; } = true;
 
+    /// <summary>The cgroup.procs file of the job's own cgroup, when it has one: every process of the job is listed there.</summary>
+    public string? CgroupProcsPath { get; init; }
+
     /// <summary>True while a process with this pid and this start time exists and has not exited.</summary>
     public bool IsAlive => ProcStat.Read(Pid) is { } stat && stat.StartTicks == StartTicks && !stat.IsZombie;
 }
@@ -95,8 +98,8 @@ public interface IProcessLauncher
 public interface ISignalSender
 {
     /// <summary>
-    /// Sends <paramref name="signal"/> to the job's process group and to every other live process of its session.
-    /// Returns how many live (non-zombie) processes, the leader excluded, were found in the session.
+    /// Sends <paramref name="signal"/> to the job's process group, to every other live process of its session and to
+    /// every process of its cgroup. Returns how many live (non-zombie) processes, the leader excluded, were found.
     /// </summary>
     int SignalJob(LaunchedProcess process, int signal);
 }

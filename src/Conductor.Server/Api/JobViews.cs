@@ -139,6 +139,9 @@ public sealed record NodeView(
     DateTimeOffset? LastHeartbeat,
     RecoveryView? Recovery)
 {
+    /// <summary>How the node contains jobs: "cgroup v1", "cgroup v2", or "session only (no cgroups)" (then a job's setsid or double-forked processes can outlive it).</summary>
+    public string? Containment { get; init; }
+
     public static NodeView From(NodeRecord n) => new(
         n.Name.Value,
         n.State.ToString().ToUpperInvariant(),
@@ -153,7 +156,10 @@ public sealed record NodeView(
         n.AllocatedMemoryMiB,
         n.RunningJobs,
         n.LastHeartbeat,
-        n.LastRecovery is { } r ? new RecoveryView(r.Time, r.Total, r.Recovered, r.Skipped, Math.Round(r.Duration.TotalMilliseconds, 1), r.Actions) : null);
+        n.LastRecovery is { } r ? new RecoveryView(r.Time, r.Total, r.Recovered, r.Skipped, Math.Round(r.Duration.TotalMilliseconds, 1), r.Actions) : null)
+    {
+        Containment = n.LastRecovery?.Containment,
+    };
 }
 
 /// <summary>What the node's agent found and did at its last start.</summary>
