@@ -58,9 +58,15 @@ public static class ServerCommand
             Description = "Not as root: accept a tokens file of other users although all their jobs run as this server's Unix user.",
         };
 
+        var tlsCert = new Option<string?>("--tls-cert")
+        {
+            Description = "A PEM certificate file: serve HTTPS. Needed to listen beyond loopback without sending tokens in clear.",
+        };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "The PEM private key of --tls-cert." };
+
         var command = new Command("server", "Run the server: REST API, scheduler and a local agent on an embedded SQLite database, or with --db a cluster server on PostgreSQL.")
         {
-            dataDir, listen, noAuth, retention, db, nodeTimeout, minUid, sharedUnixUser,
+            dataDir, listen, noAuth, retention, db, nodeTimeout, minUid, sharedUnixUser, tlsCert, tlsKey,
         };
         foreach (var option in nodeFlags.All)
         {
@@ -83,14 +89,16 @@ public static class ServerCommand
                     parse.GetValue(db),
                     parse.GetValue(nodeTimeout)!,
                     parse.GetValue(minUid),
-                    parse.GetValue(sharedUnixUser)));
+                    parse.GetValue(sharedUnixUser),
+                    parse.GetValue(tlsCert),
+                    parse.GetValue(tlsKey)));
         });
         return command;
     }
 
     private sealed record ServerSettings(
         string DataDirectory, string Listen, NodeResources Resources, bool NodeGiven, bool NoAuth, bool Drain, string Retention,
-        string? Database, string NodeTimeout, int MinUid, bool SharedUnixUser);
+        string? Database, string NodeTimeout, int MinUid, bool SharedUnixUser, string? TlsCert, string? TlsKey);
 
     /// <summary>The flags checked and made a <see cref="ServerSetup"/>, or the sentence that says what is wrong.</summary>
     private static (ServerSetup? Setup, string? Error) Check(ServerSettings s)
@@ -124,7 +132,12 @@ public static class ServerCommand
 
         return (new ServerSetup(dataDirectory, s.Listen, s.NoAuth, s.Resources.Partitions[0], retention, nodeTimeout, s.Database,
             cluster ? null : s.Resources, s.Drain)
-        { MinUid = s.MinUid, SharedUnixUser = s.SharedUnixUser }, null);
+        {
+            MinUid = s.MinUid,
+            SharedUnixUser = s.SharedUnixUser,
+            TlsCertificate = s.TlsCert is null ? null : Path.GetFullPath(s.TlsCert),
+            TlsKey = s.TlsKey is null ? null : Path.GetFullPath(s.TlsKey),
+        }, null);
     }
 
     private static async Task<int> RunAsync(ServerSettings settings)

@@ -32,6 +32,11 @@ public sealed record ServerSetup(
     /// <summary>Not as root: the tokens file's users deliberately share the server's Unix user.</summary>
     public bool SharedUnixUser { get; init; }
 
+    /// <summary>PEM certificate and key files for HTTPS; null serves plain HTTP.</summary>
+    public string? TlsCertificate { get; init; }
+
+    public string? TlsKey { get; init; }
+
     public ServerOptions Paths => new() { DataDirectory = DataDirectory };
 
     public TimeSpan ShutdownTimeout => HostRun.ShutdownTimeout(Drain, LocalNode?.KillWait ?? TimeSpan.Zero);
@@ -64,6 +69,8 @@ public static class ConductorHosts
             [$"{ServerOptions.SectionName}:AdminToken"] = Environment.GetEnvironmentVariable(HostRun.AdminTokenVariable),
             [$"{ServerOptions.SectionName}:MinUid"] = setup.MinUid.ToString(CultureInfo.InvariantCulture),
             [$"{ServerOptions.SectionName}:SharedUnixUser"] = setup.SharedUnixUser.ToString(CultureInfo.InvariantCulture),
+            [$"{ServerOptions.SectionName}:TlsCertificate"] = setup.TlsCertificate,
+            [$"{ServerOptions.SectionName}:TlsKey"] = setup.TlsKey,
         });
         builder.Logging.AddConductorConsole();
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);

@@ -33,6 +33,7 @@ async function api(path, options = {}) {
   const headers = { Accept: "application/json" };
   const token = localStorage.getItem(TOKEN_KEY);
   if (token) headers.Authorization = "Bearer " + token;
+  if (options.method === "POST") headers["Content-Type"] = "application/json";
   const response = await fetch(path, { ...options, headers });
   if (response.status === 401) throw new Unauthorized();
   const body = await response.json().catch(() => null);
