@@ -58,4 +58,18 @@ public static class HostDefaults
             return $"cannot use the data directory {dataDirectory}: {e.Message}";
         }
     }
+
+    /// <summary>
+    /// Makes this process non-dumpable: no process of the same user (a job of an unprivileged server, which runs as
+    /// the server's user) may ptrace it, read its memory or environment through /proc, or get a core dump of it with
+    /// the tokens and connection string it holds. Jobs start dumpable again, as every exec does.
+    /// </summary>
+    public static void ForbidInspection()
+    {
+        const int PR_SET_DUMPABLE = 4;
+        _ = prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int prctl(int option, ulong arg2, ulong arg3, ulong arg4, ulong arg5);
 }

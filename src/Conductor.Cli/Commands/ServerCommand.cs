@@ -42,6 +42,7 @@ public static class ServerCommand
             Description = "Cluster mode: a PostgreSQL connection string, e.g. \"Host=db;Database=conductor;Username=conductor\". " +
                 "The server then runs no local agent; each compute node runs 'conductor agent --db ...'.",
         };
+        var dbFile = DatabaseSource.FileOption();
         var nodeTimeout = new Option<string>("--node-timeout")
         {
             Description = "Cluster mode: a node whose agent sends no heartbeat for this long is marked DOWN, e.g. 30s or 2m.",
@@ -66,7 +67,7 @@ public static class ServerCommand
 
         var command = new Command("server", "Run the server: REST API, scheduler and a local agent on an embedded SQLite database, or with --db a cluster server on PostgreSQL.")
         {
-            dataDir, listen, noAuth, retention, db, nodeTimeout, minUid, sharedUnixUser, tlsCert, tlsKey,
+            dataDir, listen, noAuth, retention, db, dbFile, nodeTimeout, minUid, sharedUnixUser, tlsCert, tlsKey,
         };
         foreach (var option in nodeFlags.All)
         {
@@ -76,6 +77,12 @@ public static class ServerCommand
         command.SetAction((parse, ct) =>
         {
             var (resources, error) = nodeFlags.Resolve(parse);
+            var (database, databaseError) = DatabaseSource.Resolve(parse.GetValue(db), parse.GetValue(dbFile));
+            if (databaseError is not null)
+            {
+                return Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, databaseError));
+            }
+
             return resources is null
                 ? Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, error!))
                 : RunAsync(new ServerSettings(
@@ -86,7 +93,7 @@ public static class ServerCommand
                     parse.GetValue(noAuth),
                     parse.GetValue(nodeFlags.Drain),
                     parse.GetValue(retention)!,
-                    parse.GetValue(db),
+                    database,
                     parse.GetValue(nodeTimeout)!,
                     parse.GetValue(minUid),
                     parse.GetValue(sharedUnixUser),

@@ -151,6 +151,7 @@ public static class HostRun
     public static async Task<int> RunAsync<THost>(Func<THost> build, bool cluster, string? listen, Action<THost>? prepare, Action<ILogger> banner)
         where THost : IHost
     {
+        Commands.HostDefaults.ForbidInspection();
         THost host;
         try
         {
