@@ -25,6 +25,7 @@ public sealed class PostgresLeaderElection : BackgroundService, ILeadership
     private readonly Lock _gate = new();
     private TaskCompletionSource _leader = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _isLeader;
+    private int _lostAttempts;
 
     public PostgresLeaderElection(PostgresStoreOptions options, TimeProvider? time = null, ILogger<PostgresLeaderElection>? logger = null)
     {
@@ -47,6 +48,9 @@ public sealed class PostgresLeaderElection : BackgroundService, ILeadership
     public TimeSpan CheckInterval { get; init; } = TimeSpan.FromSeconds(2);
 
     public bool IsLeader => _isLeader;
+
+    /// <summary>How many times this instance has tried to take the lock and found it held by another.</summary>
+    public int LostAttempts => Volatile.Read(ref _lostAttempts);
 
     public Task WaitForLeadershipAsync(CancellationToken ct)
     {
@@ -116,6 +120,10 @@ public sealed class PostgresLeaderElection : BackgroundService, ILeadership
                     }
 
                     _logger.LogInformation("This server holds the scheduler role now");
+                }
+                else
+                {
+                    Interlocked.Increment(ref _lostAttempts);
                 }
             }
             else

@@ -1,141 +1,132 @@
+using System.Text;
+using Conductor.Core.Jobs;
+using Conductor.Core.Scheduling;
 using Conductor.Core.Storage;
+using Conductor.Storage.Relational;
 using Npgsql;
+using NpgsqlTypes;
 
 namespace Conductor.Storage.Postgres;
 
 /// <summary>
-/// The PostgreSQL store: a pooled <see cref="NpgsqlDataSource"/>, every state write a guarded
-/// <c>UPDATE ... WHERE state = expected</c>, and every read-modify-write a READ COMMITTED transaction that locks
-/// the rows it reads with <c>SELECT ... FOR UPDATE</c>. Several servers and agents may share one database.
+/// The relational store on a PostgreSQL server (see <see cref="PostgresDialect"/>), where a round trip costs enough
+/// to take two paths of its own: the scheduler's commit as a set (one statement, whatever the size of the plan), and
+/// a submit in one statement (the job, its script and its event: less than half the time of three statements in a
+/// transaction, measured on a busy machine).
 /// </summary>
-public sealed partial class PostgresStore : IJobStore, INodeStore, ISchedulerStore, IAgentStore, IDisposable, IAsyncDisposable
+public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStore(new PostgresDialect(options))
 {
-    private readonly NpgsqlDataSource _dataSource;
-    private readonly SemaphoreSlim _migrationLock = new(1, 1);
-    private volatile bool _migrated;
-
-    public PostgresStore(PostgresStoreOptions options)
+    public override async Task<JobId> SubmitAsync(NewJob job, CancellationToken ct)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        var builder = PostgresStoreOptions.Parse(options.ConnectionString);
-        _dataSource = new NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
-    }
-
-    /// <summary>The schema version this code writes; a database at a later version is refused.</summary>
-    public static int SchemaVersion => Schema.Migrations.Count;
-
-    /// <summary>
-    /// Creates or upgrades the schema. Idempotent and safe to call from several processes at once: the migration
-    /// transaction first takes a transaction-scoped advisory lock, so exactly one of them applies each version.
-    /// Every other operation calls it on first use, so a host calls it at start only to fail early.
-    /// </summary>
-    public async Task MigrateAsync(CancellationToken ct = default)
-    {
-        if (_migrated)
-        {
-            return;
-        }
-
-        await _migrationLock.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            if (_migrated)
-            {
-                return;
-            }
-
-            await using var connection = await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-            await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct).ConfigureAwait(false);
-            await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock(@key);", connection, tx))
-            {
-                lockCommand.Parameters.AddWithValue("key", Schema.MigrationLockKey);
-                await lockCommand.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-
-            await ExecuteAsync(connection, tx, """
-                CREATE TABLE IF NOT EXISTS schema_version (
-                    version     integer PRIMARY KEY,
-                    applied_at  timestamptz NOT NULL DEFAULT now()
-                );
-                """, ct).ConfigureAwait(false);
-
-            int current;
-            await using (var read = new NpgsqlCommand("SELECT COALESCE(MAX(version), 0) FROM schema_version;", connection, tx))
-            {
-                current = Convert.ToInt32(await read.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            if (current > Schema.Migrations.Count)
-            {
-                throw new InvalidOperationException(
-                    $"The database '{connection.Database}' has schema version {current}, newer than this program's {Schema.Migrations.Count}.");
-            }
-
-            for (var version = current + 1; version <= Schema.Migrations.Count; version++)
-            {
-                await ExecuteAsync(connection, tx, Schema.Migrations[version - 1], ct).ConfigureAwait(false);
-                await using var record = new NpgsqlCommand("INSERT INTO schema_version (version) VALUES (@v);", connection, tx);
-                record.Parameters.AddWithValue("v", version);
-                await record.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
-
-            await tx.CommitAsync(ct).ConfigureAwait(false);
-            _migrated = true;
-        }
-        finally
-        {
-            _migrationLock.Release();
-        }
-    }
-
-    /// <summary>Closes the pooled connections.</summary>
-    public void Dispose()
-    {
-        _dataSource.Dispose();
-        _migrationLock.Dispose();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _dataSource.DisposeAsync().ConfigureAwait(false);
-        _migrationLock.Dispose();
-    }
-
-    private async Task<NpgsqlConnection> OpenAsync(CancellationToken ct)
-    {
-        if (!_migrated)
-        {
-            await MigrateAsync(ct).ConfigureAwait(false);
-        }
-
-        return await _dataSource.OpenConnectionAsync(ct).ConfigureAwait(false);
-    }
-
-    /// <summary>Runs <paramref name="work"/> in a READ COMMITTED transaction and commits it.</summary>
-    private async Task<T> WriteAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken ct)
-    {
+        ArgumentNullException.ThrowIfNull(job);
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, ct).ConfigureAwait(false);
-        var result = await work(connection, tx).ConfigureAwait(false);
-        await tx.CommitAsync(ct).ConfigureAwait(false);
-        return result;
+        await using var insert = WithJob(Command(connection, null, $"""
+            WITH job AS (
+            {InsertJob}),
+            script AS (
+                INSERT INTO job_scripts (job_id, script) SELECT id, @script FROM job),
+            submitted AS (
+                INSERT INTO job_events (job_id, time, kind, detail) SELECT id, @submit_time, @kind, NULL FROM job)
+            SELECT id FROM job;
+            """), job)
+            .With("script", job.Script)
+            .With("kind", JobEventKind.Submitted.ToWireName());
+        return new JobId((long)(await insert.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
     }
 
-    /// <summary>Runs <paramref name="work"/> in a read-only REPEATABLE READ transaction, so that several queries see one snapshot.</summary>
-    private async Task<T> ReadAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, CancellationToken ct)
+    public override Task<IReadOnlyList<JobStart>> CommitAsync(SchedulingPlan plan, DateTimeOffset now, CancellationToken ct)
     {
-        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
-        var result = await work(connection, tx).ConfigureAwait(false);
-        await tx.CommitAsync(ct).ConfigureAwait(false);
-        return result;
+        ArgumentNullException.ThrowIfNull(plan);
+        if (plan.Starts.Count == 0 && plan.ReasonChanges.Count == 0)
+        {
+            return Task.FromResult<IReadOnlyList<JobStart>>([]);
+        }
+
+        return WriteAsync<IReadOnlyList<JobStart>>(async (connection, tx) =>
+        {
+            // The rows are passed as arrays.
+            await using var command = (NpgsqlCommand)Command(connection, tx, "");
+            var sql = new StringBuilder();
+
+            // First lock every job the plan touches, in id order, so that two schedulers committing overlapping
+            // plans queue on each other instead of deadlocking; the guarded writes below then make the later one
+            // skip whatever the earlier one started.
+            // Before them, share-lock the nodes of the starts (the node watchdog locks nodes, then jobs, in the
+            // same order): a node being declared down meanwhile is waited for and then seen Down, and gets nothing.
+            if (plan.Starts.Count > 0)
+            {
+                sql.AppendLine("SELECT name FROM nodes WHERE name = ANY(@start_nodes) ORDER BY name COLLATE \"C\" FOR SHARE;");
+            }
+
+            var touched = plan.Starts.Select(s => s.JobId.Value).Concat(plan.ReasonChanges.Select(r => r.JobId.Value)).Distinct().ToArray();
+            sql.AppendLine("SELECT id FROM jobs WHERE id = ANY(@touched) ORDER BY id FOR UPDATE;");
+            Array(command, "touched", NpgsqlDbType.Bigint, touched);
+
+            if (plan.Starts.Count > 0)
+            {
+                // A job listed twice starts once, with its first placement (DISTINCT ON keeps the lowest ordinal).
+                sql.AppendLine($"""
+                    WITH plan AS (
+                        SELECT DISTINCT ON (p.id) p.id, p.node, p.cores, p.cpus, p.memory_mib, p.ord
+                        FROM unnest(@start_ids, @start_nodes, @start_cores, @start_cpus, @start_memory)
+                             WITH ORDINALITY AS p(id, node, cores, cpus, memory_mib, ord)
+                        ORDER BY p.id, p.ord),
+                    started AS (
+                        UPDATE jobs j SET {StartAttempt("p.node", "p.cores")}
+                        FROM plan p
+                        WHERE j.id = p.id AND j.state = 'PENDING'
+                          AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = p.node AND n.state = 'Down')
+                        RETURNING j.id, j.exclusive, j.attempt, p.node, p.cores, p.cpus, p.memory_mib, p.ord),
+                    allocated AS (
+                        INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time)
+                        SELECT id, node, cores, cpus, memory_mib, exclusive, attempt, @now FROM started),
+                    scheduled AS (
+                        INSERT INTO job_events (job_id, time, kind, detail)
+                        SELECT id, @now, @scheduled, 'node=' || node || ' cpus=' || cpus || ' cores=' || cores
+                        FROM started ORDER BY ord)
+                    SELECT ord FROM started ORDER BY ord;
+                    """);
+                var starts = plan.Starts;
+                Array(command, "start_ids", NpgsqlDbType.Bigint, starts.Select(s => s.JobId.Value).ToArray());
+                Array(command, "start_nodes", NpgsqlDbType.Text, starts.Select(s => s.Node.Value).ToArray());
+                Array(command, "start_cores", NpgsqlDbType.Text, starts.Select(s => StoreValues.FormatCores(s.Cores)).ToArray());
+                Array(command, "start_cpus", NpgsqlDbType.Integer, starts.Select(s => s.Cores.Count).ToArray());
+                Array(command, "start_memory", NpgsqlDbType.Bigint, starts.Select(s => s.MemoryMiB).ToArray());
+                command.With("now", now).With("scheduled", JobEventKind.Scheduled.ToWireName());
+            }
+
+            if (plan.ReasonChanges.Count > 0)
+            {
+                // Only pending jobs take a reason; a job listed twice takes its last one; unchanged rows are not written.
+                sql.AppendLine("""
+                    UPDATE jobs j SET reason = r.reason
+                    FROM (SELECT DISTINCT ON (c.id) c.id, c.reason
+                          FROM unnest(@reason_ids, @reason_texts) WITH ORDINALITY AS c(id, reason, ord)
+                          ORDER BY c.id, c.ord DESC) r
+                    WHERE j.id = r.id AND j.state = 'PENDING' AND j.reason IS DISTINCT FROM r.reason;
+                    """);
+                Array(command, "reason_ids", NpgsqlDbType.Bigint, plan.ReasonChanges.Select(c => c.JobId.Value).ToArray());
+                Array(command, "reason_texts", NpgsqlDbType.Text, plan.ReasonChanges.Select(c => c.Reason).ToArray());
+            }
+
+            command.CommandText = sql.ToString();
+            var won = new List<JobStart>(plan.Starts.Count);
+            await using (var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                // With starts, the results are the node lock, the job lock, then the ordinals of the winners.
+                if (plan.Starts.Count > 0 && await reader.NextResultAsync(ct).ConfigureAwait(false) && await reader.NextResultAsync(ct).ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        won.Add(plan.Starts[(int)reader.GetInt64(0) - 1]);
+                    }
+                }
+            }
+
+            return won;
+        }, ct);
     }
 
-    private static NpgsqlCommand Command(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql) => new(sql, connection, tx);
-
-    private static async Task<int> ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql, CancellationToken ct)
-    {
-        await using var command = Command(connection, tx, sql);
-        return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
+    private static void Array<T>(NpgsqlCommand command, string name, NpgsqlDbType element, T[] values) =>
+        command.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Array | element) { Value = values });
 }

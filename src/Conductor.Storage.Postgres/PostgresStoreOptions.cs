@@ -8,6 +8,13 @@ public sealed class PostgresStoreOptions
     /// <summary>An Npgsql connection string, e.g. <c>Host=db;Database=conductor;Username=conductor</c>.</summary>
     public required string ConnectionString { get; init; }
 
+    /// <summary>
+    /// How long the server lets one of the store's sessions sit idle inside a transaction before it ends the session
+    /// and so releases its row locks. The store's transactions take milliseconds; one idle this long belongs to a
+    /// frozen or stopped process, whose locks would otherwise keep others (the node watchdog above all) waiting.
+    /// </summary>
+    public TimeSpan IdleTransactionTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
     /// <summary>Parses <paramref name="connectionString"/>, or throws an <see cref="ArgumentException"/> whose message is one sentence.</summary>
     internal static NpgsqlConnectionStringBuilder Parse(string? connectionString)
     {

@@ -1,6 +1,6 @@
 using Conductor.Core.Hosting;
 using Conductor.Core.Signals;
-using Conductor.Core.Storage;
+using Conductor.Storage.Relational;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -18,13 +18,7 @@ public static class ServiceCollectionExtensions
         PostgresStoreOptions.Parse(connectionString);
 
         services.AddSingleton(new PostgresStoreOptions { ConnectionString = connectionString });
-        services.AddSingleton(sp => new PostgresStore(sp.GetRequiredService<PostgresStoreOptions>()));
-        services.AddSingleton<IJobStore>(sp => sp.GetRequiredService<PostgresStore>());
-        services.AddSingleton<INodeStore>(sp => sp.GetRequiredService<PostgresStore>());
-        services.AddSingleton<ISchedulerStore>(sp => sp.GetRequiredService<PostgresStore>());
-        services.AddSingleton<IAgentStore>(sp => sp.GetRequiredService<PostgresStore>());
-        services.AddHostedService<PostgresMigrationService>();
-        return services;
+        return services.AddRelationalStore(sp => new PostgresStore(sp.GetRequiredService<PostgresStoreOptions>()));
     }
 
     /// <summary>
@@ -65,12 +59,4 @@ public static class ServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<PostgresLeaderElection>());
         return services;
     }
-}
-
-/// <summary>Migrates the schema at host start, so that an unreachable or newer database fails the start rather than the first request.</summary>
-internal sealed class PostgresMigrationService(PostgresStore store) : IHostedService
-{
-    public Task StartAsync(CancellationToken cancellationToken) => store.MigrateAsync(cancellationToken);
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -1,6 +1,5 @@
-using Conductor.Core.Storage;
+using Conductor.Storage.Relational;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 
 namespace Conductor.Storage.Sqlite;
 
@@ -16,20 +15,6 @@ public static class ServiceCollectionExtensions
         ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
 
         services.AddSingleton(new SqliteStoreOptions { DatabasePath = databasePath });
-        services.AddSingleton(sp => new SqliteStore(sp.GetRequiredService<SqliteStoreOptions>()));
-        services.AddSingleton<IJobStore>(sp => sp.GetRequiredService<SqliteStore>());
-        services.AddSingleton<INodeStore>(sp => sp.GetRequiredService<SqliteStore>());
-        services.AddSingleton<ISchedulerStore>(sp => sp.GetRequiredService<SqliteStore>());
-        services.AddSingleton<IAgentStore>(sp => sp.GetRequiredService<SqliteStore>());
-        services.AddHostedService<SqliteMigrationService>();
-        return services;
+        return services.AddRelationalStore(sp => new SqliteStore(sp.GetRequiredService<SqliteStoreOptions>()));
     }
-}
-
-/// <summary>Migrates the schema at host start, so that a bad database file fails the start rather than the first request.</summary>
-internal sealed class SqliteMigrationService(SqliteStore store) : IHostedService
-{
-    public Task StartAsync(CancellationToken cancellationToken) => store.MigrateAsync(cancellationToken);
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

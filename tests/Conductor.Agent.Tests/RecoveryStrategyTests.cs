@@ -15,19 +15,19 @@ public sealed class RecoveryStrategyTests
 
     private static RecoveryCandidate Candidate(
         bool launched = true, LaunchedProcess? live = null, ExitCode? status = null, TimeSpan? limit = null,
-        TimeSpan? ranFor = null, bool requeue = false)
+        TimeSpan? ranFor = null, bool requeue = false, int attempt = 1, int maxRetries = 0)
     {
         var job = new JobRecord
         {
             Id = new JobId(7),
-            Attempt = 1,
+            Attempt = attempt,
             State = JobState.Running,
             SubmitTime = Now.AddHours(-1),
             StartTime = Now - (ranFor ?? TimeSpan.FromMinutes(1)),
             Node = new NodeName("n1"),
             ProcessId = launched ? 4242 : null,
             ProcessStartTicks = launched ? 777 : null,
-            Spec = new JobSpec { Name = "j", Account = "a", Partition = "p", WorkDir = "/tmp", TimeLimit = limit, Requeue = requeue },
+            Spec = new JobSpec { Name = "j", Account = "a", Partition = "p", WorkDir = "/tmp", TimeLimit = limit, Requeue = requeue, MaxRetries = maxRetries },
         };
         return new RecoveryCandidate(new Dispatch(job, "true"), new JobDirectory("/nonexistent/job-7-1"), live, status);
     }
@@ -64,6 +64,28 @@ public sealed class RecoveryStrategyTests
         Assert.Equal(state, finish.State);
         Assert.Equal(new ExitCode(code, signal), finish.Exit);
         Assert.Null(new FinishedWhileAwayRecovery().Decide(Candidate(), Now));
+    }
+
+    [Fact]
+    public void FinishedWhileAway_RetriesAFailedScript_AsTheAgentWouldHave_WhileRetriesAreLeft()
+    {
+        var retried = Assert.IsType<RecoveryAction.Finish>(new FinishedWhileAwayRecovery().Decide(Candidate(status: ExitCode.Exited(3), maxRetries: 1), Now));
+        var spent = Assert.IsType<RecoveryAction.Finish>(new FinishedWhileAwayRecovery().Decide(Candidate(status: ExitCode.Exited(3), attempt: 2, maxRetries: 1), Now));
+
+        Assert.Equal(JobState.Pending, retried.State);
+        Assert.Contains("retry 1 of 1", retried.Error, StringComparison.Ordinal);
+        Assert.Equal(ExitCode.Exited(3), retried.Exit);
+        Assert.Equal(JobState.Failed, spent.State);
+    }
+
+    [Fact]
+    public void Orphan_EndsTheJobFailed_WhenItWasRestartedTooOften()
+    {
+        var finish = Assert.IsType<RecoveryAction.Finish>(
+            new OrphanJobRecovery().Decide(Candidate(requeue: true, attempt: JobTransitions.MaxRequeues + 1), Now));
+
+        Assert.Equal(JobState.Failed, finish.State);
+        Assert.Contains("not requeued again", finish.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -9,24 +9,41 @@ public sealed class LoopingServiceTests
 {
     private static Task Until(Func<bool> condition) => Poll.UntilAsync(condition, TimeSpan.FromSeconds(10), "the loop's runs");
 
+    /// <summary>
+    /// Moves the fake clock on by <paramref name="step"/> at every poll until the condition holds: the loop may not yet
+    /// wait on the clock when a test first advances it, and an advance made before its timer exists would be lost.
+    /// </summary>
+    private static Task AdvanceUntil(FakeTimeProvider time, TimeSpan step, Func<bool> condition) =>
+        Poll.UntilAsync(() =>
+        {
+            if (condition())
+            {
+                return true;
+            }
+
+            time.Advance(step);
+            return false;
+        }, TimeSpan.FromSeconds(10), "the loop's runs as the fake clock moves");
+
+    private static double[] Gaps(CountingLoop loop)
+    {
+        var times = loop.RunTimes.ToArray();
+        return times.Zip(times.Skip(1), (a, b) => (b - a).TotalSeconds).ToArray();
+    }
+
     [Fact]
     public async Task ExecuteAsync_RunsOncePerInterval_OnTheInjectedClock()
     {
         var time = new FakeTimeProvider();
-        var start = time.GetUtcNow();
         using var loop = new CountingLoop(time, TimeSpan.FromMinutes(1));
         await loop.StartAsync(CancellationToken.None);
         await Until(() => loop.Runs == 1);
 
-        time.Advance(TimeSpan.FromSeconds(59));
-        time.Advance(TimeSpan.FromSeconds(1));
-        await Until(() => loop.Runs == 2);
-        time.Advance(TimeSpan.FromMinutes(1));
-        await Until(() => loop.Runs == 3);
+        await AdvanceUntil(time, TimeSpan.FromSeconds(1), () => loop.Runs == 3);
         await loop.StopAsync(CancellationToken.None);
 
-        // Each run happened at a whole interval of the fake clock: none at 59 s.
-        Assert.Equal([0, 60, 120], loop.RunTimes.Select(t => (t - start).TotalSeconds));
+        // The runs were a whole interval of the fake clock apart (the clock moves a second at a time).
+        Assert.All(Gaps(loop), gap => Assert.InRange(gap, 60, 62));
     }
 
     [Fact]
@@ -37,12 +54,13 @@ public sealed class LoopingServiceTests
         await loop.StartAsync(CancellationToken.None);
         await Until(() => loop.Runs == 1 && loop.Failures == 1);
 
-        time.Advance(TimeSpan.FromSeconds(1));
-        await Until(() => loop.Runs == 2 && loop.Failures == 2);
-        time.Advance(TimeSpan.FromSeconds(2));
-        await Until(() => loop.Runs == 3 && loop.Failures == 0);
-
+        await AdvanceUntil(time, TimeSpan.FromMilliseconds(100), () => loop.Runs == 3 && loop.Failures == 0);
         await loop.StopAsync(CancellationToken.None);
+
+        // Half a second after the first failure, a second after the second (with jitter; the clock moves 0.1 s at a time).
+        var gaps = Gaps(loop);
+        Assert.InRange(gaps[0], 0.4, 0.8);
+        Assert.InRange(gaps[1], 0.8, 1.5);
     }
 
     [Fact]

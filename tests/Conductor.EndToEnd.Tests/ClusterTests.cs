@@ -64,14 +64,14 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         var server2 = StartServer("server2", environment);
         var agentA = StartAgent("nodeA", environment);
         var agentB = StartAgent("nodeB", environment);
-        await WaitForHealthAsync(server1);
-        await WaitForHealthAsync(server2);
-        using var client1 = Client(server1);
-        using var client2 = Client(server2);
+        await server1.WaitForHealthAsync();
+        await server2.WaitForHealthAsync();
+        using var client1 = server1.Client(AdminToken);
+        using var client2 = server2.Client(AdminToken);
         await Poll.UntilAsync(
             async () => (await client1.GetFromJsonAsync<JsonNode>("/api/v1/nodes"))!.AsArray().Count(n => n!["state"]!.GetValue<string>() == "UP"),
             n => n == 2, Soon, "both nodes to register");
-        var leaders = await Task.WhenAll(RoleAsync(client1), RoleAsync(client2));
+        var leaders = await Task.WhenAll(server1.RoleAsync(), server2.RoleAsync());
         Assert.Equal(["leader", "standby"], leaders.Order());
 
         // (a) 8 one-CPU jobs of 2 s on 2 nodes of 2 CPUs: 4 at a time, never more than 2 on a node. The first
@@ -85,10 +85,10 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
 
         // Cancel through one server reaches the agent that runs the job, through the database.
         var long1 = await SubmitAsync(client2, "#!/bin/bash\nsleep 120\n", new { name = "to-cancel" });
-        var running = await WaitForStateAsync(client2, long1, Soon, "RUNNING");
+        var running = await client2.WaitForStateAsync(long1, Soon, "RUNNING");
         var runningPid = await Poll.UntilAsync(() => Task.FromResult(ClusterProcess.FindJobProcess(_root, long1)), p => p is not null, Soon, $"job {long1}'s process");
         Assert.Equal(HttpStatusCode.OK, (await client1.PostAsync($"/api/v1/jobs/{long1}/cancel", null)).StatusCode);
-        var cancelled = await WaitForStateAsync(client1, long1, Soon, "CANCELLED");
+        var cancelled = await client1.WaitForStateAsync(long1, Soon, "CANCELLED");
         await Poll.UntilAsync(() => !Processes.IsAlive(runningPid!.Value), Soon, $"job {long1}'s process to die after cancel");
         output.WriteLine($"cancelled job {long1} on {running["detail"]!["node_list"]}: {cancelled["state"]}, its process gone");
 
@@ -107,12 +107,12 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         var killedJobs = victim.KillJobProcesses();
         output.WriteLine($"killed the agent of {victimNode} and {killedJobs} job process group(s); plain job on it: {plainOnVictim}");
 
-        var requeued = await WaitForStateAsync(client2, requeue, TimeSpan.FromSeconds(60), "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
+        var requeued = await client2.WaitForStateAsync(requeue, TimeSpan.FromSeconds(60), "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
         output.WriteLine($"requeue job {requeue} COMPLETED on {requeued["detail"]!["node_list"]} {killedAt.Elapsed.TotalSeconds:0.0} s after the kill");
         Assert.Equal("COMPLETED", requeued["state"]!.GetValue<string>());
         Assert.Equal(2, requeued["attempt"]!.GetValue<int>());
         Assert.Equal(survivorNode, requeued["detail"]!["node_list"]!.GetValue<string>());
-        var plainEnd = await WaitForStateAsync(client2, plain, TimeSpan.FromSeconds(60), "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
+        var plainEnd = await client2.WaitForStateAsync(plain, TimeSpan.FromSeconds(60), "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
         if (plainOnVictim)
         {
             Assert.Equal("NODE_FAIL", plainEnd["state"]!.GetValue<string>());
@@ -128,17 +128,17 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("DOWN", nodes.Single(n => n!["name"]!.GetValue<string>() == victimNode)!["state"]!.GetValue<string>());
 
         // (c) kill -9 of the scheduler leader: the other server takes the role and scheduling goes on.
-        var leader = await RoleAsync(client1) == "leader" ? server1 : server2;
+        var leader = await server1.RoleAsync() == "leader" ? server1 : server2;
         var survivor = leader == server1 ? server2 : server1;
-        using var survivorClient = Client(survivor);
+        using var survivorClient = survivor.Client(AdminToken);
         await leader.KillAsync();
         var failover = Stopwatch.StartNew();
         var after = await SubmitAsync(survivorClient, "#!/bin/bash\necho after the leader died\n", new { name = "after-failover" });
-        var afterJob = await WaitForStateAsync(survivorClient, after, TimeSpan.FromSeconds(20), "COMPLETED", "FAILED");
+        var afterJob = await survivorClient.WaitForStateAsync(after, TimeSpan.FromSeconds(20), "COMPLETED", "FAILED");
         output.WriteLine($"killed leader {leader.Name}; job {after} submitted to {survivor.Name} COMPLETED {failover.Elapsed.TotalSeconds:0.0} s later");
         Assert.Equal("COMPLETED", afterJob["state"]!.GetValue<string>());
         Assert.Equal(survivorNode, afterJob["detail"]!["node_list"]!.GetValue<string>());
-        Assert.Equal("leader", await RoleAsync(survivorClient));
+        Assert.Equal("leader", await survivor.RoleAsync());
 
         // (d) fencing: the surviving agent freezes past the node timeout; its node is declared DOWN and its requeue
         // job goes back to the queue while the job's process still runs. When the agent wakes, it stops that
@@ -150,7 +150,7 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         survivorAgent.Pause();
         try
         {
-            await WaitForStateAsync(survivorClient, fenced, Soon, "PENDING");
+            await survivorClient.WaitForStateAsync(fenced, Soon, "PENDING");
             Assert.True(Processes.IsAlive(stalePid), "the job's process runs on while its agent is frozen");
         }
         finally
@@ -159,7 +159,7 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         }
 
         await Poll.UntilAsync(() => !Processes.IsAlive(stalePid), TimeSpan.FromSeconds(15), $"the stale process of job {fenced} to be stopped");
-        var rerun = await WaitForStateAsync(survivorClient, fenced, Soon, "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
+        var rerun = await survivorClient.WaitForStateAsync(fenced, Soon, "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
         Assert.Equal("COMPLETED", rerun["state"]!.GetValue<string>());
         Assert.Equal(2, rerun["attempt"]!.GetValue<int>());
         Assert.Contains("was declared down", survivorAgent.ReadLog(), StringComparison.Ordinal);
@@ -173,11 +173,11 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         await WaitForLaunchedAsync(survivorClient, orphaned);
         var orphanPid = ClusterProcess.FindJobProcess(_root, orphaned)!.Value;
         await survivorAgent.KillAsync();
-        await WaitForStateAsync(survivorClient, orphaned, Soon, "PENDING");
+        await survivorClient.WaitForStateAsync(orphaned, Soon, "PENDING");
         Assert.True(Processes.IsAlive(orphanPid), "the job's process outlives its killed agent");
         var restarted = StartAgent(survivorNode, environment);
         await Poll.UntilAsync(() => !Processes.IsAlive(orphanPid), Soon, $"the restarted agent to kill job {orphaned}'s stale process");
-        var again = await WaitForStateAsync(survivorClient, orphaned, Soon, "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
+        var again = await survivorClient.WaitForStateAsync(orphaned, Soon, "COMPLETED", "FAILED", "NODE_FAIL", "CANCELLED");
         Assert.Equal("COMPLETED", again["state"]!.GetValue<string>());
         Assert.Equal(2, again["attempt"]!.GetValue<int>());
         Assert.Contains("no longer placed on this node", restarted.ReadLog(), StringComparison.Ordinal);
@@ -197,7 +197,7 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         var jobs = new List<JsonNode>();
         foreach (var id in ids)
         {
-            jobs.Add(await WaitForStateAsync(client1, id, Soon, "COMPLETED", "FAILED", "CANCELLED", "NODE_FAIL"));
+            jobs.Add(await client1.WaitForStateAsync(id, Soon, "COMPLETED", "FAILED", "CANCELLED", "NODE_FAIL"));
         }
 
         watch.Stop();
@@ -243,37 +243,6 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         return process;
     }
 
-    private static HttpClient Client(ClusterProcess server)
-    {
-        var client = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
-        return client;
-    }
-
-    private static async Task WaitForHealthAsync(ClusterProcess server)
-    {
-        using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
-        await Poll.UntilAsync(async () =>
-        {
-            if (server.HasExited)
-            {
-                throw new InvalidOperationException($"{server.Name} exited: {server.ReadLog()}");
-            }
-
-            try
-            {
-                return (await probe.GetAsync("/api/v1/healthz")).StatusCode == HttpStatusCode.OK;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-                return false;
-            }
-        }, ok => ok, TimeSpan.FromSeconds(60), $"{server.Name} to answer /api/v1/healthz");
-    }
-
-    private static async Task<string> RoleAsync(HttpClient client) =>
-        (await client.GetFromJsonAsync<JsonNode>("/api/v1/healthz"))!["scheduler"]!.GetValue<string>();
-
     private async Task<string> SubmitAsync(HttpClient client, string script, object job)
     {
         var spec = System.Text.Json.JsonSerializer.SerializeToNode(job)!.AsObject();
@@ -285,20 +254,9 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         return JsonNode.Parse(body)!["job_id"]!.GetValue<string>();
     }
 
-    private static async Task<JsonNode> GetJobAsync(HttpClient client, string id)
-    {
-        var response = await client.GetAsync($"/api/v1/jobs/{id}");
-        response.EnsureSuccessStatusCode();
-        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
-    }
-
-    private static Task<JsonNode> WaitForStateAsync(HttpClient client, string id, TimeSpan timeout, params string[] states) =>
-        Poll.UntilAsync(() => GetJobAsync(client, id), j => states.Contains(j["state"]!.GetValue<string>()), timeout,
-            $"job {id} to reach {string.Join(" or ", states)}");
-
     /// <summary>Waits until the job runs with a process.</summary>
     private Task<JsonNode> WaitForLaunchedAsync(HttpClient client, string id) =>
-        Poll.UntilAsync(() => GetJobAsync(client, id),
+        Poll.UntilAsync(() => client.GetJobAsync(id),
             j => j["state"]!.GetValue<string>() == "RUNNING" && ClusterProcess.FindJobProcess(_root, id) is not null, Soon, $"job {id} to run");
 
     private static int MaxOverlap(IEnumerable<(string Node, DateTimeOffset Start, DateTimeOffset End)> jobs)

@@ -61,23 +61,44 @@ public sealed class DatabaseRestartTests(ITestOutputHelper output) : IAsyncLifet
     [OwnPostgresFact]
     public async Task Restart_OfTheDatabaseWhile50JobsRunAndEnd_LosesNothing()
     {
+        try
+        {
+            await RunRestartScenarioAsync();
+        }
+        catch
+        {
+            // What each process said is the story of a failure.
+            foreach (var process in _processes)
+            {
+                var log = process.ReadLog();
+                output.WriteLine($"--- {process.Name} (last lines) ---\n{log[Math.Max(0, log.Length - 6000)..]}");
+            }
+
+            throw;
+        }
+    }
+
+    private async Task RunRestartScenarioAsync()
+    {
         var environment = new Dictionary<string, string> { ["CONDUCTOR_ADMIN_TOKEN"] = AdminToken };
         var servers = new[] { StartServer("server1", environment), StartServer("server2", environment) };
         StartAgent("nodeA", environment);
         StartAgent("nodeB", environment);
         foreach (var server in servers)
         {
-            await WaitForHealthAsync(server);
+            await server.WaitForHealthAsync();
         }
 
-        using var client = Client(servers[0]);
+        using var client = servers[0].Client(AdminToken);
         await Poll.UntilAsync(
             async () => (await client.GetFromJsonAsync<JsonNode>("/api/v1/nodes"))!.AsArray().Count(n => n!["state"]!.GetValue<string>() == "UP"),
             n => n == 2, Soon, "both nodes to register");
 
-        // 50 one-CPU jobs on 2 x 25 CPUs: all run at once. Each leaves its id in a marker file when it ends.
+        // 50 one-CPU jobs on 2 x 25 CPUs: all run at once, each until the test releases it; each leaves its id in a
+        // marker file when it ends.
         var marker = Path.Combine(WorkDir, "ran.txt");
-        var script = $"#!/bin/bash\nsleep 5\necho $SLURM_JOB_ID >> {marker}\n";
+        var release = Path.Combine(WorkDir, "release");
+        var script = $"#!/bin/bash\nwhile [ ! -e {release} ]; do sleep 0.2; done\necho $SLURM_JOB_ID >> {marker}\n";
         var ids = new List<string>();
         for (var i = 0; i < Jobs; i++)
         {
@@ -90,18 +111,19 @@ public sealed class DatabaseRestartTests(ITestOutputHelper output) : IAsyncLifet
         // agents' outboxes, the servers answer errors, the leader loses its lock.
         var restart = Stopwatch.StartNew();
         await _postgres!.StopAsync();
+        await File.WriteAllTextAsync(release, "");
         await Poll.UntilAsync(() => File.Exists(marker) && File.ReadAllLines(marker).Length == Jobs, Soon, $"all {Jobs} jobs to end while the database is down");
         await _postgres.StartServerAsync();
         output.WriteLine($"PostgreSQL was down for {restart.Elapsed.TotalSeconds:0.0} s while {Jobs} jobs ended");
 
         // Every job ends COMPLETED with exit 0:0, as its own process decided, recorded after the reconnect.
-        using var after = Client(servers[1]);
+        using var after = servers[1].Client(AdminToken);
         await Poll.UntilAsync(async () => await TryAsync(() => CountAsync(after, ids, "COMPLETED", launched: false)), n => n == Jobs, Soon,
             $"all {Jobs} jobs to be recorded COMPLETED after the restart");
         output.WriteLine($"all {Jobs} ends recorded {restart.Elapsed.TotalSeconds:0.0} s after the restart began");
         foreach (var id in ids)
         {
-            var job = await GetJobAsync(after, id);
+            var job = await after.GetJobAsync(id);
             Assert.Equal("0:0", job["exit_code"]!.GetValue<string>());
             Assert.Equal(1, job["attempt"]!.GetValue<int>());
         }
@@ -113,10 +135,10 @@ public sealed class DatabaseRestartTests(ITestOutputHelper output) : IAsyncLifet
             n => n == 0, Soon, "the allocations to be released");
 
         // One server holds the scheduler role, and new work is scheduled.
-        await Poll.UntilAsync(async () => await Task.WhenAll(servers.Select(s => RoleAsync(s))),
+        await Poll.UntilAsync(async () => await Task.WhenAll(servers.Select(s => s.RoleAsync())),
             roles => roles.Count(r => r == "leader") == 1 && roles.Count(r => r == "standby") == 1, Soon, "one leader and one standby");
         var next = await SubmitAsync(after, "#!/bin/bash\necho after the restart\n");
-        var ended = await Poll.UntilAsync(() => GetJobAsync(client, next), j => j["state"]!.GetValue<string>() is "COMPLETED" or "FAILED", Soon,
+        var ended = await Poll.UntilAsync(() => client.GetJobAsync(next), j => j["state"]!.GetValue<string>() is "COMPLETED" or "FAILED", Soon,
             $"job {next} submitted after the restart to end");
         Assert.Equal("COMPLETED", ended["state"]!.GetValue<string>());
         foreach (var process in _processes)
@@ -142,7 +164,7 @@ public sealed class DatabaseRestartTests(ITestOutputHelper output) : IAsyncLifet
         var count = 0;
         foreach (var id in ids)
         {
-            var job = await GetJobAsync(client, id);
+            var job = await client.GetJobAsync(id);
             if (job["state"]!.GetValue<string>() == state && (!launched || ClusterProcess.FindJobProcess(_root, id) is not null))
             {
                 count++;
@@ -165,47 +187,6 @@ public sealed class DatabaseRestartTests(ITestOutputHelper output) : IAsyncLifet
         _processes.Add(ClusterProcess.Start(_root, node, environment, null,
             "agent", "--db", _connectionString, "--node", node, "--cpus", "25", "--memory", "8G", "--heartbeat", "1s", "--kill-wait", "2s"));
 
-    private static HttpClient Client(ClusterProcess server)
-    {
-        var client = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminToken);
-        return client;
-    }
-
-    private static async Task WaitForHealthAsync(ClusterProcess server)
-    {
-        using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
-        await Poll.UntilAsync(async () =>
-        {
-            if (server.HasExited)
-            {
-                throw new InvalidOperationException($"{server.Name} exited: {server.ReadLog()}");
-            }
-
-            try
-            {
-                return (await probe.GetAsync("/api/v1/healthz")).StatusCode == HttpStatusCode.OK;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-                return false;
-            }
-        }, ok => ok, Soon, $"{server.Name} to answer /api/v1/healthz");
-    }
-
-    private static async Task<string> RoleAsync(ClusterProcess server)
-    {
-        using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
-        try
-        {
-            return (await probe.GetFromJsonAsync<JsonNode>("/api/v1/healthz"))!["scheduler"]!.GetValue<string>();
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-        {
-            return "unreachable";
-        }
-    }
-
     private async Task<string> SubmitAsync(HttpClient client, string script)
     {
         var spec = new JsonObject { ["current_working_directory"] = WorkDir, ["cpus_per_task"] = 1, ["name"] = "restart" };
@@ -213,12 +194,5 @@ public sealed class DatabaseRestartTests(ITestOutputHelper output) : IAsyncLifet
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.Created, $"submit answered {(int)response.StatusCode}: {body}");
         return JsonNode.Parse(body)!["job_id"]!.GetValue<string>();
-    }
-
-    private static async Task<JsonNode> GetJobAsync(HttpClient client, string id)
-    {
-        var response = await client.GetAsync($"/api/v1/jobs/{id}");
-        response.EnsureSuccessStatusCode();
-        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
     }
 }

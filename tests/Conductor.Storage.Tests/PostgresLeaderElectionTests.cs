@@ -55,7 +55,8 @@ public sealed class PostgresLeaderElectionTests : IAsyncLifetime
         await first.WaitForLeadershipAsync(CancellationToken.None).WaitAsync(Deadline);
         var second = await StartAsync();
 
-        await Task.Delay(TimeSpan.FromMilliseconds(800));
+        // The second has tried, more than once, and found the role taken.
+        await Poll.UntilAsync(() => second.LostAttempts >= 3, Deadline, "the second instance to try for the role");
         Assert.True(first.IsLeader);
         Assert.False(second.IsLeader);
         var takeover = second.WaitForLeadershipAsync(CancellationToken.None);

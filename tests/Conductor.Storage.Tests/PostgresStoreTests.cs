@@ -256,6 +256,36 @@ public sealed class PostgresStoreTests(ITestOutputHelper output) : StoreContract
         }
     }
 
+    [PostgresFact]
+    public async Task MarkNodesDownAsync_GoesAhead_WhenAFrozenProcessHoldsARowOfItsJobsInAnOpenTransaction()
+    {
+        await RegisterAsync(Node1);
+        var id = await SubmitAsync(Spec() with { Requeue = true });
+        await StartAsync(id, Node1, [0]);
+
+        // A process of the cluster (an agent stopped by SIGSTOP, say) froze in the middle of a write to the job.
+        using var frozen = new PostgresDialect(new PostgresStoreOptions { ConnectionString = ConnectionString, IdleTransactionTimeout = TimeSpan.FromSeconds(1) });
+        await using var connection = await frozen.OpenAsync(Ct);
+        var tx = await frozen.BeginWriteAsync(connection, Ct);
+        await using (var hold = connection.CreateCommand())
+        {
+            hold.Transaction = tx;
+            hold.CommandText = $"SELECT 1 FROM jobs WHERE id = {id.Value} FOR UPDATE;";
+            await hold.ExecuteNonQueryAsync(Ct);
+        }
+
+        var watch = Stopwatch.StartNew();
+        var down = await Nodes.MarkNodesDownAsync(T0.AddSeconds(30), T0.AddSeconds(60), Ct).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        output.WriteLine($"The watchdog's write waited {watch.ElapsedMilliseconds} ms for the frozen session to be ended");
+
+        Assert.Equal([id], Assert.Single(down).Requeued);
+        Assert.Equal(JobState.Pending, (await GetAsync(id)).State);
+
+        // When the process wakes, its transaction is gone: nothing of it is written.
+        var error = await Assert.ThrowsAsync<PostgresException>(() => tx.CommitAsync(Ct));
+        Assert.Equal("25P03", error.SqlState);
+    }
+
     private Task InsertPendingAsync(int count) => ExecuteAsync($"""
         INSERT INTO jobs (state, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, work_dir,
                           stdout_pattern, environment, arguments, exclusive, requeue, max_retries, nice, hold,

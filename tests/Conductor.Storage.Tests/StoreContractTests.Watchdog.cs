@@ -140,4 +140,65 @@ public abstract partial class StoreContractTests
         Assert.Equal(0, (await NodeAsync(Node1)).AllocatedCpus);
         Assert.Equal(JobState.Running, (await GetAsync(other)).State);
     }
+
+    [StoreFact]
+    public async Task Requeue_LeavesTheSameJob_WhetherTheAgentOrTheNodeWatchdogPutItBack()
+    {
+        await RegisterAsync(Node1);
+        var byAgent = await SubmitAsync(Spec(name: "agent") with { Requeue = true });
+        var byWatchdog = await SubmitAsync(Spec(name: "watchdog") with { Requeue = true });
+        await StartAsync(byAgent, Node1, [0]);
+        await StartAsync(byWatchdog, Node1, [1]);
+        foreach (var id in new[] { byAgent, byWatchdog })
+        {
+            Assert.True(await Agent.MarkLaunchedAsync(id, 1, Launch(), Ct));
+            await Agent.RecordUsageAsync(id, 1, 2.5, 4096, Ct);
+        }
+
+        var now = T0.AddSeconds(60);
+        var lost = JobTransitions.Lost(JobState.Failed, "the job's processes were gone", requeue: true, attempt: 1);
+        Assert.Equal(FinishOutcome.Finished, await Agent.FinishAsync(
+            new JobCompletion(byAgent, 1, lost.State, ExitCode.Killed(9), lost.Error, now, 2.5, 4096), Ct));
+        var down = Assert.Single(await Nodes.MarkNodesDownAsync(T0.AddSeconds(30), now, Ct));
+
+        Assert.Equal([byWatchdog], down.Requeued);
+        var (agentJob, watchdogJob) = (await GetAsync(byAgent), await GetAsync(byWatchdog));
+        Assert.Equal(Shape(agentJob), Shape(watchdogJob));
+        Assert.Equal([JobState.Pending, 1, null, now, 2.5, 4096L], Shape(agentJob)[..6]);
+        Assert.All(Shape(agentJob)[6..], Assert.Null);
+        Assert.EndsWith("; requeued as the job asked", agentJob.ErrorMessage, StringComparison.Ordinal);
+        Assert.EndsWith("; requeued as the job asked", watchdogJob.ErrorMessage, StringComparison.Ordinal);
+        Assert.Equal(JobEventKind.Requeued, (await Jobs.GetEventsAsync(byAgent, Ct))[^1].Kind);
+        Assert.Equal(JobEventKind.Requeued, (await Jobs.GetEventsAsync(byWatchdog, Ct))[^1].Kind);
+        Assert.Equal(0, (await NodeAsync(Node1)).RunningJobs);
+
+        // Every column "back to PENDING" governs, in a fixed order: what is kept first, then what is cleared.
+        static object?[] Shape(JobRecord job) =>
+        [
+            job.State, job.Attempt, job.Reason, job.EligibleTime, job.CpuSeconds, job.MaxRssKiB,
+            job.Node?.Value, job.Cores.Count == 0 ? null : job.Cores, job.StartTime, job.EndTime, job.ExitCode,
+            job.ProcessId, job.ProcessStartTicks,
+        ];
+    }
+
+    [StoreFact]
+    public async Task MarkNodesDownAsync_EndsARequeueJobNodeFail_WhenItWasRestartedTooOften()
+    {
+        await RegisterAsync(Node1);
+        var id = await SubmitAsync(Spec() with { Requeue = true });
+        for (var attempt = 1; attempt <= JobTransitions.MaxRequeues; attempt++)
+        {
+            await StartAsync(id, Node1, [0]);
+            Assert.Equal(FinishOutcome.Finished, await Agent.FinishAsync(
+                new JobCompletion(id, attempt, JobState.Pending, ExitCode.Killed(9), "lost", T0.AddSeconds(attempt)), Ct));
+        }
+
+        await StartAsync(id, Node1, [0]);
+        var down = Assert.Single(await Nodes.MarkNodesDownAsync(T0.AddSeconds(30), T0.AddSeconds(60), Ct));
+
+        Assert.Equal([id], down.Failed);
+        var job = await GetAsync(id);
+        Assert.Equal((JobState.NodeFail, JobTransitions.MaxRequeues + 1), (job.State, job.Attempt));
+        Assert.Contains("not requeued again", job.ErrorMessage, StringComparison.Ordinal);
+    }
 }

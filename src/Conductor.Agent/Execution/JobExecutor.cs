@@ -113,33 +113,28 @@ public sealed class JobExecutor(
         return completion;
     }
 
-    /// <summary>The store's record of the attempt's end; a failed script is retried when the job asked for it.</summary>
+    /// <summary>The store's record of the attempt's end, as <see cref="JobTransitions"/> decides it (a retry, a requeue, or the end).</summary>
     private JobCompletion ToCompletion(JobExecutionContext context)
     {
         var outcome = context.Outcome!;
         var launch = context.Launch;
-        var state = outcome.State;
-        var error = outcome.Error;
-        var retriesUsed = launch.Attempt - 1;
-        if (outcome.Kind == OutcomeKind.Failed && retriesUsed < launch.Spec.MaxRetries)
+        var end = outcome.Kind switch
         {
-            state = JobState.Pending;
-            error = string.Create(CultureInfo.InvariantCulture, $"{outcome.Error}; trying again (retry {retriesUsed + 1} of {launch.Spec.MaxRetries})");
-            context.AddEvent(JobEventKind.Retry, error);
-        }
-        else if (outcome.Kind == OutcomeKind.Lost && launch.Spec.Requeue)
+            OutcomeKind.Failed => JobTransitions.ScriptFailed(outcome.Error, launch.Attempt, launch.Spec.MaxRetries),
+            OutcomeKind.Lost => JobTransitions.Lost(JobState.Failed, outcome.Error ?? "the job's processes were lost", launch.Spec.Requeue, launch.Attempt),
+            _ => JobTransitions.Finish(outcome.State, outcome.Error),
+        };
+        if (end.Retry)
         {
-            state = JobState.Pending;
-            error = outcome.Error + "; requeued as the job asked";
-            context.AddEvent(JobEventKind.Requeued, error);
+            context.AddEvent(JobEventKind.Retry, end.Error);
         }
 
         return new JobCompletion(
             context.JobId,
             context.Attempt,
-            state,
+            end.State,
             outcome.ExitCode,
-            error,
+            end.Error,
             time.GetUtcNow(),
             context.CpuSeconds,
             context.MaxRssKiB > 0 ? context.MaxRssKiB : null,

@@ -73,8 +73,14 @@ public sealed class FinishedWhileAwayRecovery : IRecoveryStrategy
             return null;
         }
 
-        var outcome = JobOutcome.FromExit(status, StopReason.None, candidate.Job.Spec.TimeLimit);
-        return new RecoveryAction.Finish(outcome.State, status, outcome.Error, $"ended while the agent was away with {status}");
+        // Decided as the agent would have decided it had it watched: a failed script is retried while retries are left.
+        var job = candidate.Job;
+        var outcome = JobOutcome.FromExit(status, StopReason.None, job.Spec.TimeLimit);
+        var end = outcome.Kind == OutcomeKind.Failed
+            ? JobTransitions.ScriptFailed(outcome.Error, job.Attempt, job.Spec.MaxRetries)
+            : JobTransitions.Finish(outcome.State, outcome.Error);
+        return new RecoveryAction.Finish(end.State, status, end.Error,
+            end.Retry ? $"ended while the agent was away with {status}: retried" : $"ended while the agent was away with {status}");
     }
 }
 
@@ -96,9 +102,8 @@ public sealed class OrphanJobRecovery : IRecoveryStrategy
             return null;
         }
 
-        return candidate.Job.Spec.Requeue
-            ? new RecoveryAction.Finish(JobState.Pending, ExitCode.Killed(9), Reason + "; requeued as the job asked", "orphaned: requeued")
-            : new RecoveryAction.Finish(JobState.Failed, ExitCode.Killed(9), Reason, "orphaned: failed");
+        var end = JobTransitions.Lost(JobState.Failed, Reason, candidate.Job.Spec.Requeue, candidate.Job.Attempt);
+        return new RecoveryAction.Finish(end.State, ExitCode.Killed(9), end.Error, end.Requeued ? "orphaned: requeued" : "orphaned: failed");
     }
 }
 
@@ -107,11 +112,16 @@ public sealed class NeverStartedRecovery : IRecoveryStrategy
 {
     public string Name => "never started";
 
-    public RecoveryAction? Decide(RecoveryCandidate candidate, DateTimeOffset now) =>
-        candidate.Live is null && candidate.Status is null && !candidate.Launched
-            ? new RecoveryAction.Finish(JobState.Pending, ExitCode.Success,
-                "dispatched to the node but never started before the agent stopped; back in the queue", "never started: requeued")
-            : null;
+    public RecoveryAction? Decide(RecoveryCandidate candidate, DateTimeOffset now)
+    {
+        if (candidate.Live is not null || candidate.Status is not null || candidate.Launched)
+        {
+            return null;
+        }
+
+        var end = JobTransitions.NeverStarted("dispatched to the node but never started before the agent stopped; back in the queue");
+        return new RecoveryAction.Finish(end.State, ExitCode.Success, end.Error, "never started: requeued");
+    }
 }
 
 /// <summary>Strategies tried in order; the first that decides wins.</summary>

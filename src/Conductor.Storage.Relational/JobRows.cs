@@ -2,7 +2,7 @@ using System.Data.Common;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 
-namespace Conductor.Storage.Common;
+namespace Conductor.Storage.Relational;
 
 /// <summary>The job columns a <see cref="JobRecord"/> is built from (never the script), and the mapping.</summary>
 public static class JobRows

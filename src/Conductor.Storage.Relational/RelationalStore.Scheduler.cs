@@ -1,28 +1,28 @@
+using System.Data;
+using System.Data.Common;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Scheduling;
-using Conductor.Storage.Common;
 
-namespace Conductor.Storage.Sqlite;
+namespace Conductor.Storage.Relational;
 
-public sealed partial class SqliteStore
+public abstract partial class RelationalStore
 {
     public Task<SchedulerSnapshot> LoadSnapshotAsync(CancellationToken ct) =>
         ReadAsync(async (connection, tx) =>
         {
-            var pending = new List<PendingJob>();
-            await using (var command = Command(connection, tx, """
+            // The hot path of every scheduling pass: only the columns the policy needs, from the partial index of
+            // pending jobs, and one string per distinct partition.
+            var partitions = new Dictionary<string, string>(StringComparer.Ordinal);
+            List<PendingJob> pending;
+            await using (var command = Command(connection, tx, $"""
                 SELECT id, priority, submit_time, partition, ntasks * cpus_per_task, memory_mib, exclusive, hold,
                        begin_time, time_limit_seconds, reason
-                FROM jobs INDEXED BY ix_jobs_pending
+                FROM {Dialect.PendingJobs}
                 WHERE state = 'PENDING';
                 """))
             {
-                // The hot path of every scheduling pass: a plain synchronous loop (the provider's async reads
-                // complete synchronously anyway) and one string per distinct partition.
-                var partitions = new Dictionary<string, string>(StringComparer.Ordinal);
-                await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                while (r.Read())
+                pending = await ReadAllAsync(command, r =>
                 {
                     var partition = r.GetString(3);
                     if (!partitions.TryGetValue(partition, out var shared))
@@ -31,7 +31,7 @@ public sealed partial class SqliteStore
                     }
 
                     var limit = r.GetInt64OrNull(9);
-                    pending.Add(new PendingJob(
+                    return new PendingJob(
                         new JobId(r.GetInt64(0)),
                         r.GetInt32(1),
                         StoreValues.FromMs(r.GetInt64(2)),
@@ -42,29 +42,27 @@ public sealed partial class SqliteStore
                         r.GetBoolean(7),
                         r.GetTimeOrNull(8),
                         limit is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
-                        r.GetStringOrNull(10)));
-                }
+                        r.GetStringOrNull(10));
+                }, ct).ConfigureAwait(false);
             }
 
             var nodes = new List<NodeSnapshot>();
-            await using (var command = Command(connection, tx, """
+            await using (var command = Command(connection, tx, $"""
                 SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state,
                        a.job_id, a.cores, a.memory_mib, a.exclusive, a.created_time, j.time_limit_seconds
                 FROM nodes n
                 LEFT JOIN allocations a ON a.node = n.name
                 LEFT JOIN jobs j ON j.id = a.job_id
-                ORDER BY n.name, a.job_id;
+                ORDER BY n.name{Dialect.ByteOrder}, a.job_id;
                 """))
             {
                 await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                string? currentName = null;
                 List<RunningAllocation>? allocations = null;
                 while (await r.ReadAsync(ct).ConfigureAwait(false))
                 {
                     var name = r.GetString(0);
-                    if (name != currentName)
+                    if (nodes.Count == 0 || nodes[^1].Name.Value != name)
                     {
-                        currentName = name;
                         allocations = [];
                         nodes.Add(new NodeSnapshot(
                             new NodeName(name),
@@ -92,61 +90,45 @@ public sealed partial class SqliteStore
             return new SchedulerSnapshot(pending, nodes);
         }, ct);
 
-    public Task<IReadOnlyList<JobStart>> CommitAsync(SchedulingPlan plan, DateTimeOffset now, CancellationToken ct)
+    /// <summary>
+    /// Commits a plan in one transaction, row by row with one prepared statement of each kind: each start a
+    /// guarded PENDING → RUNNING with its allocation and its scheduled event, then the reasons of the jobs left
+    /// waiting. A backend whose database can take the whole plan as a set in one statement overrides this.
+    /// </summary>
+    public virtual Task<IReadOnlyList<JobStart>> CommitAsync(SchedulingPlan plan, DateTimeOffset now, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(plan);
         return WriteAsync<IReadOnlyList<JobStart>>(async (connection, tx) =>
         {
             var won = new List<JobStart>(plan.Starts.Count);
-            var nowMs = SqlValues.ToMs(now);
-
             if (plan.Starts.Count > 0)
             {
-                // One command of each kind, rebound per row: the statements are compiled once per transaction.
-                await using var start = Command(connection, tx, """
-                    UPDATE jobs SET
-                        state = 'RUNNING', reason = NULL, attempt = attempt + 1, node = @node, cores = @cores,
-                        start_time = @now, end_time = NULL, exit_code = NULL, error_msg = NULL,
-                        pid = NULL, pid_start_ticks = NULL, launched_time = NULL, stdout_path = NULL, stderr_path = NULL,
-                        cpu_seconds = NULL, max_rss_kib = NULL
+                await using var start = Command(connection, tx, $"""
+                    UPDATE jobs SET {StartAttempt("@node", "@cores")}
                     WHERE id = @id AND state = 'PENDING'
                       AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = @node AND n.state = 'Down')
                     RETURNING exclusive, attempt;
-                    """);
-                var startId = start.Add("@id");
-                var startNode = start.Add("@node");
-                var startCores = start.Add("@cores");
-                start.Parameters.AddWithValue("@now", nowMs);
+                    """).With("now", now);
+                var startRow = Bind(start, ("id", DbType.Int64), ("node", DbType.String), ("cores", DbType.String));
 
                 await using var allocate = Command(connection, tx, """
                     INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time)
                     VALUES (@id, @node, @cores, @cpus, @memory, @exclusive, @attempt, @now);
-                    """);
-                var allocId = allocate.Add("@id");
-                var allocNode = allocate.Add("@node");
-                var allocCores = allocate.Add("@cores");
-                var allocCpus = allocate.Add("@cpus");
-                var allocMemory = allocate.Add("@memory");
-                var allocExclusive = allocate.Add("@exclusive");
-                var allocAttempt = allocate.Add("@attempt");
-                allocate.Parameters.AddWithValue("@now", nowMs);
+                    """).With("now", now);
+                var allocationRow = Bind(allocate, ("id", DbType.Int64), ("node", DbType.String), ("cores", DbType.String),
+                    ("cpus", DbType.Int32), ("memory", DbType.Int64), ("exclusive", DbType.Boolean), ("attempt", DbType.Int32));
 
-                await using var scheduled = Command(connection, tx,
-                    "INSERT INTO job_events (job_id, time, kind, detail) VALUES (@id, @now, @kind, @detail);");
-                var eventId = scheduled.Add("@id");
-                var eventDetail = scheduled.Add("@detail");
-                scheduled.Parameters.AddWithValue("@now", nowMs);
-                scheduled.Parameters.AddWithValue("@kind", JobEventKind.Scheduled.ToWireName());
+                await using var scheduled = Command(connection, tx, "INSERT INTO job_events (job_id, time, kind, detail) VALUES (@id, @now, @kind, @detail);")
+                    .With("now", now)
+                    .With("kind", JobEventKind.Scheduled.ToWireName());
+                var eventRow = Bind(scheduled, ("id", DbType.Int64), ("detail", DbType.String));
 
                 foreach (var job in plan.Starts)
                 {
                     var cores = StoreValues.FormatCores(job.Cores);
-                    startId.Value = job.JobId.Value;
-                    startNode.Value = job.Node.Value;
-                    startCores.Value = cores;
-
                     bool exclusive;
-                    long attempt;
+                    int attempt;
+                    startRow(job.JobId.Value, job.Node.Value, cores);
                     await using (var reader = await start.ExecuteReaderAsync(ct).ConfigureAwait(false))
                     {
                         if (!await reader.ReadAsync(ct).ConfigureAwait(false))
@@ -157,22 +139,13 @@ public sealed partial class SqliteStore
                         }
 
                         exclusive = reader.GetBoolean(0);
-                        attempt = reader.GetInt64(1);
+                        attempt = reader.GetInt32(1);
                     }
 
-                    allocId.Value = job.JobId.Value;
-                    allocNode.Value = job.Node.Value;
-                    allocCores.Value = cores;
-                    allocCpus.Value = job.Cores.Count;
-                    allocMemory.Value = job.MemoryMiB;
-                    allocExclusive.Value = exclusive;
-                    allocAttempt.Value = attempt;
+                    allocationRow(job.JobId.Value, job.Node.Value, cores, job.Cores.Count, job.MemoryMiB, exclusive, attempt);
                     await allocate.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-
-                    eventId.Value = job.JobId.Value;
-                    eventDetail.Value = $"node={job.Node.Value} cpus={job.Cores.Count} cores={cores}";
+                    eventRow(job.JobId.Value, $"node={job.Node.Value} cpus={job.Cores.Count} cores={cores}");
                     await scheduled.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-
                     won.Add(job);
                 }
             }
@@ -180,12 +153,10 @@ public sealed partial class SqliteStore
             if (plan.ReasonChanges.Count > 0)
             {
                 await using var reason = Command(connection, tx, "UPDATE jobs SET reason = @reason WHERE id = @id AND state = 'PENDING';");
-                var reasonId = reason.Add("@id");
-                var reasonText = reason.Add("@reason");
+                var reasonRow = Bind(reason, ("id", DbType.Int64), ("reason", DbType.String));
                 foreach (var change in plan.ReasonChanges)
                 {
-                    reasonId.Value = change.JobId.Value;
-                    reasonText.Value = change.Reason;
+                    reasonRow(change.JobId.Value, change.Reason);
                     await reason.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 }
             }
@@ -193,4 +164,30 @@ public sealed partial class SqliteStore
             return won;
         }, ct);
     }
+
+    /// <summary>
+    /// The columns of a PENDING → RUNNING start (with the start time in <c>@now</c>): the next attempt on its
+    /// placement, with everything the previous attempt left (times, exit code, error, process, output paths, usage) cleared.
+    /// </summary>
+    protected static string StartAttempt(string node, string cores) => $"""
+        state = 'RUNNING', reason = NULL, attempt = attempt + 1, node = {node}, cores = {cores},
+        start_time = @now, end_time = NULL, exit_code = NULL, error_msg = NULL,
+        pid = NULL, pid_start_ticks = NULL, launched_time = NULL, stdout_path = NULL, stderr_path = NULL,
+        cpu_seconds = NULL, max_rss_kib = NULL
+        """;
+
+    /// <summary>Adds parameters to a command run once per row, and returns what binds a row's values to them, in order.</summary>
+    private static BindRow Bind(DbCommand command, params (string Name, DbType Type)[] columns)
+    {
+        var parameters = columns.Select(c => command.Parameter(c.Name, c.Type)).ToArray();
+        return values =>
+        {
+            for (var i = 0; i < parameters.Length; i++)
+            {
+                parameters[i].Value = values[i];
+            }
+        };
+    }
+
+    private delegate void BindRow(params object[] values);
 }

@@ -5,7 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Conductor.Core.Jobs;
 
-namespace Conductor.Storage.Common;
+namespace Conductor.Storage.Relational;
 
 /// <summary>How both stores write domain values into columns and read them back.</summary>
 public static class StoreValues
