@@ -268,6 +268,29 @@ public sealed class MultiUserTests(MultiUserFixture fixture) : IClassFixture<Mul
         Assert.Equal("COMPLETED", (await MultiUserFixture.WaitForEndAsync(bob, after))["state"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task UnprivilegedServer_WithATokensFileOfOtherUsers_RefusesToStart_UnlessTheyShareItsUser()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "conductor-e2e-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(data);
+        await File.WriteAllTextAsync(Path.Combine(data, "tokens"), $"{Users.Bob} {fixture.BobToken}\n");
+        await UnixUsers.RunAsync("chown", "-R", Users.Alice, data);
+        try
+        {
+            var (code, output) = await UnixUsers.RunAsAsync(Users.Alice, "env", "HOME=" + Users.Home(Users.Alice), "DOTNET_CLI_HOME=/tmp",
+                "dotnet", Path.Combine(AppContext.BaseDirectory, "conductor.dll"), "server", "--data-dir", data, "--listen", "127.0.0.1:0");
+
+            Assert.Equal(1, code);
+            Assert.Contains("--shared-unix-user", output, StringComparison.Ordinal);
+            Assert.Contains(Users.Bob, output, StringComparison.Ordinal);
+            Assert.Single(output.Trim().Split('\n'));
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
     private static IEnumerable<int> Survivors(string marker) =>
         Directory.EnumerateDirectories("/proc")
             .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
