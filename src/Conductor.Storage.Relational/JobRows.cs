@@ -15,10 +15,10 @@ public static class JobRows
         "j.arguments, j.exclusive, j.requeue, j.max_retries, j.nice, j.hold, j.begin_time, j.submit_time, " +
         "j.eligible_time, j.start_time, j.end_time, j.attempt, j.node, j.cores, j.exit_code, j.error_msg, " +
         "j.stdout_path, j.stderr_path, j.pid, j.cpu_seconds, j.max_rss_kib, j.pid_start_ticks, " +
-        "j.gres, j.devices, j.expected_start";
+        "j.gres, j.devices, j.expected_start, j.owner";
 
     /// <summary>The number of columns in <see cref="Columns"/>; extra columns of a query follow from here.</summary>
-    public const int Count = 40;
+    public const int Count = 41;
 
     public static JobRecord Read(DbDataReader r)
     {
@@ -45,6 +45,7 @@ public static class JobRows
             Hold = r.GetBoolean(20),
             Begin = r.GetTimeOrNull(21),
             Gres = GresList.Parse(r.GetStringOrNull(37)),
+            User = r.GetString(40),
         };
 
         var node = r.GetStringOrNull(27);

@@ -34,12 +34,12 @@ public abstract partial class RelationalStore
         INSERT INTO jobs (
             state, reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib,
             time_limit_seconds, work_dir, stdout_pattern, stderr_pattern, environment, arguments, exclusive,
-            requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt, gres)
+            requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt, gres, owner)
         VALUES (
             'PENDING', NULL, @name, @account, @partition, @cpus_per_task, @ntasks, @ntasks_per_node, @memory_mib,
             @time_limit_seconds, @work_dir, @stdout_pattern, @stderr_pattern,
             CAST(@environment AS {Dialect.JsonType}), CAST(@arguments AS {Dialect.JsonType}), @exclusive,
-            @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0, @gres)
+            @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0, @gres, @owner)
         RETURNING id
         """;
 
@@ -51,6 +51,7 @@ public abstract partial class RelationalStore
         return command
             .With("name", spec.Name)
             .With("account", spec.Account)
+            .With("owner", spec.Owner)
             .With("partition", spec.Partition)
             .With("cpus_per_task", spec.CpusPerTask)
             .With("ntasks", spec.Ntasks)
@@ -100,6 +101,12 @@ public abstract partial class RelationalStore
             }
 
             sql.Append(')');
+        }
+
+        if (query.User is { } user)
+        {
+            sql.Append(" AND j.owner = @owner");
+            bind.Add(c => c.With("owner", user));
         }
 
         if (query.Account is { } account)
@@ -168,6 +175,22 @@ public abstract partial class RelationalStore
             if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
             {
                 throw new InvalidOperationException($"Job {id} changed state although its row was locked.");
+            }
+
+            if (!pending)
+            {
+                // Placed but never launched: no process holds the CPUs, so they are free at once and the job has
+                // ended with 0:0. Should the agent be spawning it right now, it learns of the cancel when it records
+                // the launch, stops the process and reports its real exit code.
+                await using var release = Command(connection, tx,
+                        "DELETE FROM allocations WHERE job_id = @id AND (SELECT launched_time FROM jobs WHERE id = @id) IS NULL;")
+                    .With("id", id.Value);
+                if (await release.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 1)
+                {
+                    pending = true;
+                    await using var ended = Command(connection, tx, "UPDATE jobs SET exit_code = '0:0' WHERE id = @id;").With("id", id.Value);
+                    await ended.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
             }
 
             List<AgentEvent> events = [new(now, JobEventKind.CancelRequested, detail)];

@@ -125,6 +125,12 @@ internal static class Schema
             "partition, ntasks, cpus_per_task, memory_mib, exclusive, hold, begin_time, time_limit_seconds, reason, account, gres", "state = 'PENDING'")};
         """,
         _ => HistoryQueries.Migration,
+        _ => """
+        -- The owner (the Unix user a job runs as) apart from the account, the charge label; older rows' owner was their account.
+        ALTER TABLE jobs ADD COLUMN owner text NOT NULL DEFAULT '';
+        UPDATE jobs SET owner = account;
+        CREATE INDEX ix_jobs_owner ON jobs (owner, id);
+        """,
     ];
 
     /// <summary>The schema version this code writes.</summary>

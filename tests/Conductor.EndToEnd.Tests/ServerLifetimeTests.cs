@@ -32,6 +32,25 @@ public sealed class ServerLifetimeTests
     }
 
     [Theory]
+    [InlineData("server")]
+    [InlineData("agent")]
+    public async Task PasswordOnTheCommandLine_IsRefused_AndADbFileIsRead(string command)
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "conductor-e2e-" + Guid.NewGuid().ToString("N")[..8]);
+        var (code, stderr) = await RunCliAsync(command, "--db", "Host=127.0.0.1;Port=1;Username=u;Password=hunter2", "--data-dir", dataDir);
+        var file = Path.Combine(Path.GetTempPath(), "conductor-e2e-db-" + Guid.NewGuid().ToString("N")[..8]);
+        await File.WriteAllTextAsync(file, "Host=127.0.0.1;Port=1;Username=u;Password=hunter2;Timeout=2\n");
+        var (fileCode, fileStderr) = await RunCliAsync(command, "--db-file", file, "--data-dir", dataDir);
+        File.Delete(file);
+
+        Assert.Equal(1, code);
+        Assert.Contains("--db-file", stderr, StringComparison.Ordinal);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.Equal(3, fileCode);
+        Assert.DoesNotContain("hunter2", fileStderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("--cpus", "0", "--cpus")]
     [InlineData("--memory", "16GB", "--memory")]
     [InlineData("--kill-wait", "soon", "--kill-wait")]

@@ -37,6 +37,16 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public static Task<ServerProcess> StartListeningAsync(string host, params string[] extraArgs) =>
         StartInAsync(Path.Combine(Path.GetTempPath(), "conductor-e2e-" + Guid.NewGuid().ToString("N")[..10]), host, FreePort(), extraArgs);
 
+    /// <summary>Starts a server whose data directory <paramref name="prepare"/> fills first (a tokens file, an accounts file).</summary>
+    public static Task<ServerProcess> StartPreparedAsync(Action<string> prepare, params string[] extraArgs)
+    {
+        ArgumentNullException.ThrowIfNull(prepare);
+        var root = Path.Combine(Path.GetTempPath(), "conductor-e2e-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(Path.Combine(root, "data"));
+        prepare(Path.Combine(root, "data"));
+        return StartInAsync(root, "127.0.0.1", FreePort(), extraArgs);
+    }
+
     /// <summary>Starts the same server again (same data directory, port and flags), e.g. after <see cref="Kill"/>.</summary>
     public Task<ServerProcess> RestartAsync() => StartInAsync(Root, "127.0.0.1", Port, _args);
 

@@ -57,6 +57,7 @@ public abstract partial class StoreContractTests
         var cancelled = await SubmitAsync();
         await StartAsync(running, Node1, [0]);
         await StartAsync(cancelled, Node1, [1]);
+        Assert.True(await Agent.MarkLaunchedAsync(cancelled, 1, Launch(), Ct));
         await Jobs.CancelAsync(cancelled, T0.AddSeconds(3), "test", Ct);
         Assert.Equal(2, (await NodeAsync(Node1)).AllocatedCpus);
 
@@ -116,6 +117,7 @@ public abstract partial class StoreContractTests
         await RegisterAsync(Node1);
         var id = await SubmitAsync();
         await StartAsync(id, Node1, [0]);
+        Assert.True(await Agent.MarkLaunchedAsync(id, 1, Launch(), Ct));
         await Jobs.CancelAsync(id, T0.AddDays(1), "test", Ct);
 
         Assert.Equal(0, await Jobs.PurgeAsync(T0.AddDays(30), 1000, Ct));

@@ -1,4 +1,7 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
+using Conductor.Agent.Processes;
+using Conductor.Core.Identity;
 using Conductor.Core.Jobs;
 
 namespace Conductor.Agent.Execution;
@@ -20,7 +23,12 @@ public sealed class JobDirectory(string root)
 
     public bool Exists => System.IO.Directory.Exists(Root);
 
-    public void Create(string script)
+    /// <summary>
+    /// Writes the script. For a job of another user (<paramref name="owner"/>) the directory stays the agent's and
+    /// may only be passed through (0711), and the script becomes the owner's alone (0500): the job reads its script,
+    /// no other user does, and nobody but the agent can put a status file there.
+    /// </summary>
+    public void Create(string script, UnixUser? owner = null)
     {
         System.IO.Directory.CreateDirectory(Root, DirectoryMode);
         File.Delete(StatusPath);
@@ -31,7 +39,20 @@ public sealed class JobDirectory(string root)
             writer.Write(script);
         }
 
-        File.SetUnixFileMode(ScriptPath, DirectoryMode);
+        if (owner is null || owner.Uid == UnixUser.Current.Uid)
+        {
+            File.SetUnixFileMode(Root, DirectoryMode);
+            File.SetUnixFileMode(ScriptPath, DirectoryMode);
+            return;
+        }
+
+        File.SetUnixFileMode(Root, DirectoryMode | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        if (NativeMethods.chown(ScriptPath, owner.Uid, owner.Gid) != 0)
+        {
+            throw new IOException($"could not give the script to user {owner.Name}: {NativeMethods.ErrorText(Marshal.GetLastPInvokeError())}");
+        }
+
+        File.SetUnixFileMode(ScriptPath, UnixFileMode.UserRead | UnixFileMode.UserExecute);
     }
 
     public ExitCode? ReadStatus() => JobWrapper.ReadStatus(StatusPath);

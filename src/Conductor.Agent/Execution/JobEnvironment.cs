@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Globalization;
 using Conductor.Core.Scheduling;
+using Conductor.Core.Identity;
 
 namespace Conductor.Agent.Execution;
 
@@ -26,8 +27,10 @@ public static class JobEnvironment
     /// </summary>
     /// <param name="jobDirectory">The attempt's own directory, removed once its end is recorded: given to the job as
     /// <c>CONDUCTOR_JOB_DIR</c>, where srun counts the job's steps.</param>
+    /// <param name="user">The Unix user the job runs as, whose passwd entry says who the job is.</param>
     public static IReadOnlyDictionary<string, string> Build(
-        JobLaunch launch, IReadOnlyDictionary<string, string> agentEnvironment, string? commandsDirectory = null, string? jobDirectory = null)
+        JobLaunch launch, IReadOnlyDictionary<string, string> agentEnvironment, string? commandsDirectory = null, string? jobDirectory = null,
+        UnixUser? user = null)
     {
         ArgumentNullException.ThrowIfNull(launch);
         ArgumentNullException.ThrowIfNull(agentEnvironment);
@@ -76,6 +79,19 @@ public static class JobEnvironment
             env[JobDirectoryVariable] = jobDirectory;
         }
 
+        if (user is not null)
+        {
+            // Who the job is comes from the passwd entry of the user it runs as, never from the submission.
+            env["HOME"] = user.Home;
+            env["USER"] = user.Name;
+            env["LOGNAME"] = user.Name;
+            env["SHELL"] = user.Shell;
+            env["SLURM_JOB_USER"] = user.Name;
+            env["CONDUCTOR_JOB_USER"] = user.Name;
+            env["SLURM_JOB_UID"] = user.Uid.ToString(CultureInfo.InvariantCulture);
+            env["CONDUCTOR_JOB_UID"] = env["SLURM_JOB_UID"];
+        }
+
         env["PWD"] = launch.Spec.WorkDir;
         return env;
     }
@@ -103,7 +119,7 @@ public static class JobEnvironment
         yield return ("JOBID", launch.JobId.ToString());
         yield return ("JOB_NAME", launch.Spec.Name);
         yield return ("JOB_ACCOUNT", launch.Spec.Account);
-        yield return ("JOB_USER", launch.Spec.Account);
+        yield return ("JOB_USER", launch.Spec.Owner);
         yield return ("JOB_PARTITION", launch.Spec.Partition);
         yield return ("JOB_NODELIST", launch.Node.Value);
         yield return ("NODELIST", launch.Node.Value);

@@ -4,12 +4,14 @@ using Conductor.Agent.Monitoring;
 using Conductor.Agent.Pipeline;
 using Conductor.Agent.Processes;
 using Conductor.Agent.Resources;
+using Conductor.Core.Identity;
 using Conductor.Core.Jobs;
 using Conductor.Core.Parsing;
 using Conductor.Core.Signals;
 using Conductor.Core.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Microsoft.Win32.SafeHandles;
 
 namespace Conductor.Agent.Execution;
 
@@ -34,6 +36,9 @@ public sealed class JobExecutor(
     IOptions<AgentOptions> options,
     ILogger<JobExecutor> logger)
 {
+    /// <summary>Held while a script is written and while a job is spawned, never both at once.</summary>
+    private static readonly Lock SpawnLock = new();
+
     private readonly AgentOptions _options = options.Value;
 
     /// <summary>A new attempt, from its dispatch.</summary>
@@ -74,7 +79,7 @@ public sealed class JobExecutor(
             context.EnterStage(ExecutionStage.ResourcesAllocated);
             if (!context.Adopted)
             {
-                Prepare(context);
+                await PrepareAsync(context);
                 context.EnterStage(ExecutionStage.Prepared);
             }
 
@@ -148,14 +153,17 @@ public sealed class JobExecutor(
         {
             context.Cgroup = cgroups.Open(name);
         }
-        else if (_options.UseCgroups && context.Launch.Spec.MemoryMiB is { } memory)
+        else if (_options.UseCgroups)
         {
-            context.Cgroup = cgroups.Create(name, memory);
+            context.Cgroup = cgroups.Create(name, context.Launch.Spec.MemoryMiB);
         }
     }
 
-    /// <summary>Working directory, output directories, the job directory with its script, the environment and the command.</summary>
-    private void Prepare(JobExecutionContext context)
+    /// <summary>
+    /// The user the job runs as, the job directory with its script, the working directory and output files (made and
+    /// opened with the user's rights, off the agent's loop and within a deadline), the environment and the command.
+    /// </summary>
+    private async Task PrepareAsync(JobExecutionContext context)
     {
         var launch = context.Launch;
         if (!Path.IsPathRooted(launch.Spec.WorkDir))
@@ -163,23 +171,20 @@ public sealed class JobExecutor(
             throw ExecutionErrors.Allocation($"the working directory {launch.Spec.WorkDir} is not an absolute path");
         }
 
+        var user = RunAs(launch);
         var workDir = Path.GetFullPath(launch.Spec.WorkDir);
-        CreateDirectory(workDir, "the working directory");
-        var values = new OutputPatternValues(launch.JobId.ToString(), launch.Spec.Name, launch.Spec.Account, launch.Node.Value);
+        var values = new OutputPatternValues(launch.JobId.ToString(), launch.Spec.Name, user?.Name ?? launch.Spec.Account, launch.Node.Value);
         context.StdoutPath = OutputPattern.Resolve(launch.Spec.StdoutPattern, values, workDir);
         context.StderrPath = launch.Spec.StderrPattern is { } pattern ? OutputPattern.Resolve(pattern, values, workDir) : context.StdoutPath;
-        foreach (var file in new[] { context.StdoutPath, context.StderrPath }.Distinct())
-        {
-            if (Path.GetDirectoryName(file) is { } dir)
-            {
-                CreateDirectory(dir, "the output directory");
-            }
-        }
 
         var directory = JobDirectory.For(_options.ScriptsDirectory, launch.JobId, launch.Attempt);
         try
         {
-            directory.Create(launch.Script);
+            // No script file is ever open for writing while a job is being spawned (a child would hold it: ETXTBSY).
+            lock (SpawnLock)
+            {
+                directory.Create(launch.Script, user);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -187,10 +192,28 @@ public sealed class JobExecutor(
         }
 
         context.Directory = directory;
-        context.Environment = JobEnvironment.Build(launch.WithSpec(s => s with { WorkDir = workDir }), JobEnvironment.Current(), _options.CommandsDirectory, directory.Root);
+        var (stdout, stderr) = (context.StdoutPath, context.StderrPath);
+        var protectedDirectories = ProtectedDirectories();
+        LaunchFiles files;
+        try
+        {
+            files = await UserFileAccess.RunAsync(
+                user, () => OpenFiles(workDir, stdout, stderr, protectedDirectories), _options.FileAccessTimeout, context.Detach);
+        }
+        catch (TimeoutException e)
+        {
+            throw ExecutionErrors.Allocation($"could not open the job's working directory or output files: {e.Message}", e);
+        }
+
+        context.Environment = JobEnvironment.Build(launch.WithSpec(s => s with { WorkDir = workDir }), JobEnvironment.Current(), _options.CommandsDirectory, directory.Root, user);
         var jobArgv = launch.Script.StartsWith("#!", StringComparison.Ordinal)
             ? (IReadOnlyList<string>)[directory.ScriptPath, .. launch.Spec.Arguments]
             : ["/bin/bash", directory.ScriptPath, .. launch.Spec.Arguments];
+        if (user is not null)
+        {
+            jobArgv = JobWrapper.AsUser(user, jobArgv);
+        }
+
         context.Request = new LaunchRequest(
             JobWrapper.Shell,
             JobWrapper.Argv(directory.Root, context.Cgroup?.ProcsPath, jobArgv),
@@ -200,7 +223,66 @@ public sealed class JobExecutor(
             context.StderrPath == context.StdoutPath ? null : context.StderrPath)
         {
             CpuIds = context.CpuIds,
+            Files = files,
         };
+    }
+
+    /// <summary>
+    /// The Unix user of the job when the agent runs as root (null otherwise: every job runs as the agent's user).
+    /// A user this node does not know is a failed launch with that reason.
+    /// </summary>
+    private static UnixUser? RunAs(JobLaunch launch)
+    {
+        if (!UnixUser.ProcessIsRoot)
+        {
+            return null;
+        }
+
+        var name = launch.Spec.User;
+        var user = name.Length == 0 ? UnixUser.Current : UnixUser.FindByName(name);
+        if (user is null)
+        {
+            throw ExecutionErrors.Allocation($"the job's user '{name}' does not exist on node {launch.Node}");
+        }
+
+        if (!user.IsRoot && !File.Exists(JobWrapper.SetPriv))
+        {
+            throw ExecutionErrors.Allocation($"{JobWrapper.SetPriv} is missing on node {launch.Node}; it is needed to run jobs as their user");
+        }
+
+        return user;
+    }
+
+    /// <summary>The data directory and the job scripts: no job output goes there.</summary>
+    private List<string> ProtectedDirectories() => [.. _options.ProtectedDirectories, _options.ScriptsDirectory];
+
+    /// <summary>Runs with the job's user's rights: makes the directories, opens the working directory and the output files.</summary>
+    private static LaunchFiles OpenFiles(string workDir, string stdoutPath, string stderrPath, IReadOnlyList<string> protectedDirectories)
+    {
+        CreateDirectory(workDir, "the working directory");
+        foreach (var file in new[] { stdoutPath, stderrPath }.Distinct())
+        {
+            if (Path.GetDirectoryName(file) is { } dir)
+            {
+                CreateDirectory(dir, "the output directory");
+            }
+        }
+
+        SafeFileHandle? directory = null;
+        SafeFileHandle? stdout = null;
+        try
+        {
+            directory = SafeFiles.OpenDirectory(workDir);
+            stdout = SafeFiles.OpenOutput(stdoutPath, protectedDirectories);
+            var stderr = stderrPath == stdoutPath ? null : SafeFiles.OpenOutput(stderrPath, protectedDirectories);
+            return new LaunchFiles(stdout, stderr, directory);
+        }
+        catch (UnsafePathException e)
+        {
+            directory?.Dispose();
+            stdout?.Dispose();
+            throw ExecutionErrors.Allocation(e.Message, e);
+        }
     }
 
     /// <summary>The pipeline's innermost step: start (or take over) the process, record the launch, wait for the end.</summary>
@@ -212,7 +294,7 @@ public sealed class JobExecutor(
         if (context.AdoptedProcess is { } adopted)
         {
             var ranFor = context.AdoptedLaunchTime is { } started ? time.GetUtcNow() - started : TimeSpan.Zero;
-            run = new JobRun(launch.JobId, launch.Attempt, adopted, context.Directory!.StatusPath, launch.Spec.TimeLimit - ranFor, runContext, context.Detach);
+            run = new JobRun(launch.JobId, launch.Attempt, adopted with { CgroupProcsPath = context.Cgroup?.ProcsPath }, context.Directory!.StatusPath, launch.Spec.TimeLimit - ranFor, runContext, context.Detach);
             context.SetRun(run);
             context.EnterStage(ExecutionStage.Running);
         }
@@ -222,7 +304,13 @@ public sealed class JobExecutor(
             LaunchedProcess process;
             try
             {
-                process = resilience.Launch.Execute(() => launcher.Launch(request));
+                process = resilience.Launch.Execute(() =>
+                {
+                    lock (SpawnLock)
+                    {
+                        return launcher.Launch(request);
+                    }
+                });
             }
             catch (ProcessLaunchException e)
             {
@@ -230,8 +318,13 @@ public sealed class JobExecutor(
                 context.NoProcess();
                 return;
             }
+            finally
+            {
+                request.Files?.Dispose();
+            }
 
             AgentLog.Launched(logger, launch.JobId, launch.Attempt, process.Pid);
+            process = process with { CgroupProcsPath = context.Cgroup?.ProcsPath };
             run = new JobRun(launch.JobId, launch.Attempt, process, context.Directory!.StatusPath, launch.Spec.TimeLimit, runContext, context.Detach);
             context.SetRun(run);
             context.EnterStage(ExecutionStage.Running);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Conductor.Core.Identity;
 using Conductor.Core.Jobs;
 
 namespace Conductor.Agent.Execution;
@@ -29,6 +30,7 @@ public static class JobWrapper
           wait "$p"; s=$?
           kill -0 "$p" 2>/dev/null || break
         done
+        umask 077
         echo "$s" > "$d/status"
         exit "$s"
         """;
@@ -38,6 +40,34 @@ public static class JobWrapper
 
     public static IReadOnlyList<string> Argv(string jobDirectory, string? cgroupProcsPath, IReadOnlyList<string> jobArgv) =>
         [Shell, "-c", Script, ProcessName, jobDirectory, cgroupProcsPath ?? "", .. jobArgv];
+
+    /// <summary>Where setpriv(1) is: the one program the wrapper runs besides the job, when the job has another user.</summary>
+    public const string SetPriv = "/usr/bin/setpriv";
+
+    /// <summary>
+    /// The job's command as <paramref name="user"/> when that is not the wrapper's own user: setpriv takes the user's
+    /// uid, gid and supplementary groups and then executes the job. The wrapper itself stays with the agent's user,
+    /// so the job can neither signal it nor write the status file, and the exit status it records stays the job's.
+    /// </summary>
+    public static IReadOnlyList<string> AsUser(UnixUser user, IReadOnlyList<string> jobArgv)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        if (user.Uid == UnixUser.Current.Uid)
+        {
+            return jobArgv;
+        }
+
+        var groups = user.Groups.Where(g => g != user.Gid).ToList();
+        return
+        [
+            SetPriv,
+            string.Create(CultureInfo.InvariantCulture, $"--reuid={user.Uid}"),
+            string.Create(CultureInfo.InvariantCulture, $"--regid={user.Gid}"),
+            groups.Count == 0 ? "--clear-groups" : "--groups=" + string.Join(',', groups.Select(g => g.ToString(CultureInfo.InvariantCulture))),
+            "--",
+            .. jobArgv,
+        ];
+    }
 
     /// <summary>
     /// Reads a status the wrapper wrote: the shell's <c>$?</c>, where 129–192 means killed by signal 1–64 and

@@ -49,6 +49,12 @@ public sealed class AgentOptions
     /// <summary>Let the kernel enforce memory limits through cgroups where the machine allows it.</summary>
     public bool UseCgroups { get; set; } = true;
 
+    /// <summary>How long making and opening a job's working directory and output files may take before the launch fails.</summary>
+    public TimeSpan FileAccessTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Directories no job output may be written into (the data directory), besides the scripts directory.</summary>
+    public IList<string> ProtectedDirectories { get; set; } = [];
+
     /// <summary>On shutdown, wait for running jobs to finish instead of leaving them to be adopted at the next start.</summary>
     public bool Drain { get; set; }
 }

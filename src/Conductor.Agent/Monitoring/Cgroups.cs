@@ -3,7 +3,11 @@ using Microsoft.Extensions.Logging;
 
 namespace Conductor.Agent.Monitoring;
 
-/// <summary>A job's own cgroup, where the kernel enforces its memory limit.</summary>
+/// <summary>
+/// A job's own cgroup: every process the job starts is in it (setsid and double fork included; the group belongs to
+/// root and the job cannot leave it), so all of them are found and killed at the job's end, and the kernel enforces
+/// the job's memory limit there.
+/// </summary>
 public interface IJobCgroup : IDisposable
 {
     /// <summary>The cgroup.procs file the job's wrapper writes its pid to, joining the group before the job starts.</summary>
@@ -23,11 +27,14 @@ public interface IJobCgroup : IDisposable
 /// <summary>Creates job cgroups where the machine lets the agent: cgroup v2, or v1's memory controller.</summary>
 public interface ICgroupManager
 {
-    /// <summary>Whether memory limits are enforced by the kernel here; otherwise the process monitor enforces them.</summary>
+    /// <summary>Whether jobs get cgroups here; otherwise the process monitor enforces memory limits and a job is its session.</summary>
     bool IsAvailable { get; }
 
-    /// <summary>A new cgroup for the job with its memory limit, or null when cgroups cannot be used.</summary>
-    IJobCgroup? Create(string name, long memoryLimitMiB);
+    /// <summary>How jobs are contained here, in a few words (shown with the node).</summary>
+    string Containment => IsAvailable ? "cgroup" : "session only (no cgroups)";
+
+    /// <summary>A new cgroup for the job, with its memory limit when it has one, or null when cgroups cannot be used.</summary>
+    IJobCgroup? Create(string name, long? memoryLimitMiB);
 
     /// <summary>The job's existing cgroup (an adopted job's), or null.</summary>
     IJobCgroup? Open(string name);
@@ -51,17 +58,21 @@ public sealed class CgroupManager : ICgroupManager
         (_parent, _v2) = FindParent();
         if (_parent is null)
         {
-            logger.LogInformation("No writable memory cgroup: memory limits are enforced by the process monitor");
+            logger.LogWarning(
+                "No writable cgroup: memory limits are enforced by the process monitor, and a job's processes that leave its session (setsid, double fork) are not contained");
         }
         else
         {
-            logger.LogInformation("Memory limits are enforced by cgroup {Version} under {Path}", _v2 ? "v2" : "v1", _parent);
+            logger.LogInformation("Every job runs in its own cgroup ({Version}, under {Path}), which holds all its processes and its memory limit", _v2 ? "v2" : "v1", _parent);
         }
     }
 
     public bool IsAvailable => _parent is not null;
 
-    public IJobCgroup? Create(string name, long memoryLimitMiB)
+    /// <summary>How jobs are contained here, in a few words for the node list.</summary>
+    public string Containment => _parent is null ? "session only (no cgroups)" : _v2 ? "cgroup v2" : "cgroup v1";
+
+    public IJobCgroup? Create(string name, long? memoryLimitMiB)
     {
         if (_parent is null)
         {
@@ -72,7 +83,12 @@ public sealed class CgroupManager : ICgroupManager
         try
         {
             Directory.CreateDirectory(path);
-            var bytes = (memoryLimitMiB * 1024 * 1024).ToString(CultureInfo.InvariantCulture);
+            if (memoryLimitMiB is not { } limit)
+            {
+                return new JobCgroup(path, _v2, _logger);
+            }
+
+            var bytes = (limit * 1024 * 1024).ToString(CultureInfo.InvariantCulture);
             if (_v2)
             {
                 File.WriteAllText(Path.Combine(path, "memory.max"), bytes);

@@ -70,6 +70,12 @@ internal static class NativeMethods
     [DllImport(LibC)]
     public static extern int posix_spawn_file_actions_addchdir_np(IntPtr fileActions, IntPtr path);
 
+    [DllImport(LibC)]
+    public static extern int posix_spawn_file_actions_addfchdir_np(IntPtr fileActions, int fd);
+
+    [DllImport(LibC, SetLastError = true, CharSet = CharSet.Ansi, BestFitMapping = false)]
+    public static extern int chown([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int owner, int group);
+
     [DllImport(LibC, SetLastError = true)]
     public static extern int sigemptyset(IntPtr set);
 

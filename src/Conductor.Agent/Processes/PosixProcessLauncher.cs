@@ -59,6 +59,37 @@ public sealed class PosixProcessLauncher : IProcessLauncher
         Check(NativeMethods.posix_spawn_file_actions_addopen(
             actions, 0, memory.Utf8("/dev/null"), NativeMethods.O_RDONLY | NativeMethods.O_NOCTTY, 0),
             "posix_spawn_file_actions_addopen(stdin)");
+        if (request.Files is { } files)
+        {
+            // Opened beforehand with the job's user's rights; dup2 clears close-on-exec on the copies the child keeps.
+            var stdout = (int)files.Stdout.DangerousGetHandle();
+            Check(NativeMethods.posix_spawn_file_actions_adddup2(actions, stdout, 1), "posix_spawn_file_actions_adddup2(stdout)");
+            var stderr = files.Stderr is { } err ? (int)err.DangerousGetHandle() : 1;
+            Check(NativeMethods.posix_spawn_file_actions_adddup2(actions, stderr, 2), "posix_spawn_file_actions_adddup2(stderr)");
+            Check(NativeMethods.posix_spawn_file_actions_addfchdir_np(actions, (int)files.WorkingDirectory.DangerousGetHandle()),
+                "posix_spawn_file_actions_addfchdir_np");
+        }
+        else
+        {
+            AddPathActions(request, memory, actions);
+        }
+
+        var argv = memory.StringArray(request.Argv);
+        var envp = memory.StringArray(request.Environment.Select(kv => kv.Key + "=" + kv.Value).ToList());
+        var rc = SpawnPinned(request.CpuIds, memory.Utf8(request.Executable), actions, attr, argv, envp, out var pid);
+        if (rc != 0)
+        {
+            throw new ProcessLaunchException(
+                $"could not start {request.Executable} in {request.WorkingDirectory}: {NativeMethods.ErrorText(rc)}");
+        }
+
+        // The child has exec'd (posix_spawn reports exec failures), so its stat line is there until it is reaped.
+        var startTicks = ProcStat.Read(pid)?.StartTicks ?? 0;
+        return new LaunchedProcess(pid, startTicks);
+    }
+
+    private static void AddPathActions(LaunchRequest request, NativeAllocations memory, IntPtr actions)
+    {
         const int outputFlags = NativeMethods.O_WRONLY | NativeMethods.O_CREAT | NativeMethods.O_TRUNC | NativeMethods.O_NOCTTY;
         Check(NativeMethods.posix_spawn_file_actions_addopen(
             actions, 1, memory.Utf8(request.StdoutPath), outputFlags, FileMode0644),
@@ -76,19 +107,6 @@ public sealed class PosixProcessLauncher : IProcessLauncher
 
         Check(NativeMethods.posix_spawn_file_actions_addchdir_np(actions, memory.Utf8(request.WorkingDirectory)),
             "posix_spawn_file_actions_addchdir_np");
-
-        var argv = memory.StringArray(request.Argv);
-        var envp = memory.StringArray(request.Environment.Select(kv => kv.Key + "=" + kv.Value).ToList());
-        var rc = SpawnPinned(request.CpuIds, memory.Utf8(request.Executable), actions, attr, argv, envp, out var pid);
-        if (rc != 0)
-        {
-            throw new ProcessLaunchException(
-                $"could not start {request.Executable} in {request.WorkingDirectory}: {NativeMethods.ErrorText(rc)}");
-        }
-
-        // The child has exec'd (posix_spawn reports exec failures), so its stat line is there until it is reaped.
-        var startTicks = ProcStat.Read(pid)?.StartTicks ?? 0;
-        return new LaunchedProcess(pid, startTicks);
     }
 
     /// <summary>

@@ -4,8 +4,8 @@ using Microsoft.Extensions.Logging;
 namespace Conductor.Agent.Processes;
 
 /// <summary>
-/// Signals a job with kill(-pgid) and then sweeps /proc for processes of the job's session that moved to another
-/// process group. Callers keep the leader unreaped while they signal, so neither the group nor the session id can
+/// Signals a job with kill(-pgid), then sweeps /proc for processes of the job's session that moved to another
+/// process group, and the job's cgroup for processes that left the session. Callers keep the leader unreaped while they signal, so neither the group nor the session id can
 /// have been reused. (A process found by the sweep could in principle exit and have its pid reused between the
 /// read and the kill; that window is a few microseconds and needs a pid to wrap around.)
 /// </summary>
@@ -42,6 +42,46 @@ public sealed class PosixSignalSender(ILogger<PosixSignalSender> logger) : ISign
             }
         }
 
-        return others;
+        return others + SignalCgroup(process, signal);
+    }
+
+    /// <summary>
+    /// Signals the processes of the job's cgroup that are not in its session (setsid, double fork): they cannot leave
+    /// the group, so none escapes. Returns how many live ones it found.
+    /// </summary>
+    private int SignalCgroup(LaunchedProcess process, int signal)
+    {
+        if (process.CgroupProcsPath is not { } procs)
+        {
+            return 0;
+        }
+
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(procs);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+
+        var found = 0;
+        foreach (var line in lines)
+        {
+            if (!int.TryParse(line, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid) ||
+                pid == process.Pid || ProcStat.Read(pid) is not { } stat || stat.IsZombie || stat.Session == process.Pid)
+            {
+                continue;
+            }
+
+            found++;
+            if (NativeMethods.kill(pid, signal) != 0 && Marshal.GetLastPInvokeError() is var errno && errno != NativeMethods.ESRCH)
+            {
+                logger.LogWarning("kill({Pid}, {Signal}) failed: {Error}", pid, signal, NativeMethods.ErrorText(errno));
+            }
+        }
+
+        return found;
     }
 }

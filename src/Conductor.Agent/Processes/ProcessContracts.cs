@@ -1,3 +1,5 @@
+using Microsoft.Win32.SafeHandles;
+
 namespace Conductor.Agent.Processes;
 
 /// <summary>
@@ -15,6 +17,24 @@ public sealed record LaunchRequest(
 {
     /// <summary>The CPUs the process (and everything it starts) may run on; empty for no pinning.</summary>
     public IReadOnlyList<int> CpuIds { get; init; } = [];
+
+    /// <summary>
+    /// Output files and working directory opened beforehand (with the job's user's rights); when given they are used
+    /// instead of <see cref="StdoutPath"/>, <see cref="StderrPath"/> and <see cref="WorkingDirectory"/>, so the spawn
+    /// itself opens nothing and cannot block.
+    /// </summary>
+    public LaunchFiles? Files { get; init; }
+}
+
+/// <summary>A job's opened output files and working directory, handed to the process at spawn.</summary>
+public sealed record LaunchFiles(SafeFileHandle Stdout, SafeFileHandle? Stderr, SafeFileHandle WorkingDirectory) : IDisposable
+{
+    public void Dispose()
+    {
+        Stdout.Dispose();
+        Stderr?.Dispose();
+        WorkingDirectory.Dispose();
+    }
 }
 
 /// <summary>
@@ -26,6 +46,9 @@ public sealed record LaunchedProcess(int Pid, long StartTicks)
 {
     /// <summary>False for a process adopted after a restart: it is not this agent's child, so it cannot be reaped.</summary>
     public bool IsChild { get; init; } = true;
+
+    /// <summary>The cgroup.procs file of the job's own cgroup, when it has one: every process of the job is listed there.</summary>
+    public string? CgroupProcsPath { get; init; }
 
     /// <summary>True while a process with this pid and this start time exists and has not exited.</summary>
     public bool IsAlive => ProcStat.Read(Pid) is { } stat && stat.StartTicks == StartTicks && !stat.IsZombie;
@@ -75,8 +98,8 @@ public interface IProcessLauncher
 public interface ISignalSender
 {
     /// <summary>
-    /// Sends <paramref name="signal"/> to the job's process group and to every other live process of its session.
-    /// Returns how many live (non-zombie) processes, the leader excluded, were found in the session.
+    /// Sends <paramref name="signal"/> to the job's process group, to every other live process of its session and to
+    /// every process of its cgroup. Returns how many live (non-zombie) processes, the leader excluded, were found.
     /// </summary>
     int SignalJob(LaunchedProcess process, int signal);
 }

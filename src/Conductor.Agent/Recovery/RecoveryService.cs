@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Conductor.Agent.Execution;
 using Conductor.Agent.Hosting;
+using Conductor.Agent.Monitoring;
 using Conductor.Agent.Processes;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
@@ -26,6 +27,7 @@ public sealed class RecoveryService(
     IAgentStore agentStore,
     INodeStore nodeStore,
     ISignalSender signals,
+    ICgroupManager cgroups,
     IRecoveryStrategy strategy,
     AgentResilience resilience,
     TimeProvider time,
@@ -109,7 +111,10 @@ public sealed class RecoveryService(
         }
 
         recovered += FenceStaleWrappers(onNode, actions);
-        var report = new RecoveryReport(now, nodeJobs.Count(j => j.State.IsTerminal()) + assigned.Count, recovered, skipped, watch.Elapsed, actions);
+        var report = new RecoveryReport(now, nodeJobs.Count(j => j.State.IsTerminal()) + assigned.Count, recovered, skipped, watch.Elapsed, actions)
+        {
+            Containment = _options.UseCgroups ? cgroups.Containment : "session only (cgroups turned off)",
+        };
         logger.LogInformation("Recovery on node {Node}: {Total} job(s), {Recovered} recovered, {Skipped} skipped, in {Duration:0.#} ms{Actions}",
             node, report.Total, report.Recovered, report.Skipped, report.Duration.TotalMilliseconds,
             actions.Count == 0 ? "" : "; " + string.Join("; ", actions));

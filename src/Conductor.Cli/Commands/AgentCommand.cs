@@ -18,8 +18,8 @@ public static class AgentCommand
         var db = new Option<string>("--db")
         {
             Description = "The cluster's PostgreSQL connection string, the same as the servers', e.g. \"Host=db;Database=conductor;Username=conductor\".",
-            Required = true,
         };
+        var dbFile = DatabaseSource.FileOption();
         var nodeFlags = new NodeFlags("Comma-separated partitions of this node.");
         var dataDir = new Option<string>("--data-dir")
         {
@@ -34,7 +34,7 @@ public static class AgentCommand
 
         var command = new Command("agent", "Run the agent of one compute node of a cluster: it runs the jobs the scheduler places on this node.")
         {
-            db, dataDir, heartbeat,
+            db, dbFile, dataDir, heartbeat,
         };
         foreach (var option in nodeFlags.All)
         {
@@ -44,10 +44,16 @@ public static class AgentCommand
         command.SetAction((parse, ct) =>
         {
             var (resources, error) = nodeFlags.Resolve(parse);
+            var (database, databaseError) = DatabaseSource.Resolve(parse.GetValue(db), parse.GetValue(dbFile));
+            if (databaseError is not null)
+            {
+                return Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, databaseError));
+            }
+
             return resources is null
                 ? Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, error!))
                 : RunAsync(new AgentSettings(
-                    parse.GetValue(db)!,
+                    database ?? "",
                     resources,
                     parse.GetValue(dataDir)!,
                     parse.GetValue(heartbeat)!,
@@ -62,7 +68,7 @@ public static class AgentCommand
     {
         if (string.IsNullOrWhiteSpace(s.Database))
         {
-            return ExitCodes.Fail(ExitCodes.Usage, "--db needs a PostgreSQL connection string, e.g. \"Host=db;Database=conductor;Username=conductor\".");
+            return ExitCodes.Fail(ExitCodes.Usage, $"the agent needs the cluster's PostgreSQL connection string: --db \"Host=db;Database=conductor;Username=conductor\", --db-file FILE or {DatabaseSource.Variable}.");
         }
 
         if (!ServerCommand.TryParseDuration(s.Heartbeat, out var heartbeat) || heartbeat < TimeSpan.FromMilliseconds(100))

@@ -45,6 +45,7 @@ public static class ServerCommand
             Description = "Cluster mode: a PostgreSQL connection string, e.g. \"Host=db;Database=conductor;Username=conductor\". " +
                 "The server then runs no local agent; each compute node runs 'conductor agent --db ...'.",
         };
+        var dbFile = DatabaseSource.FileOption();
         var nodeTimeout = new Option<string>("--node-timeout")
         {
             Description = "Cluster mode: a node whose agent sends no heartbeat for this long is marked DOWN, e.g. 30s or 2m.",
@@ -59,9 +60,25 @@ public static class ServerCommand
             AllowMultipleArgumentsPerToken = false,
         };
 
+        var minUid = new Option<int>("--min-uid")
+        {
+            Description = "As root: the lowest uid whose jobs may run; tokens of users below it are refused [1000].",
+            DefaultValueFactory = _ => 1000,
+        };
+        var sharedUnixUser = new Option<bool>("--shared-unix-user")
+        {
+            Description = "Not as root: accept a tokens file of other users although all their jobs run as this server's Unix user.",
+        };
+
+        var tlsCert = new Option<string?>("--tls-cert")
+        {
+            Description = "A PEM certificate file: serve HTTPS. Needed to listen beyond loopback without sending tokens in clear.",
+        };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "The PEM private key of --tls-cert." };
+
         var command = new Command("server", "Run the server: REST API, scheduler and a local agent on an embedded SQLite database, or with --db a cluster server on PostgreSQL.")
         {
-            dataDir, listen, noAuth, retention, db, nodeTimeout, partitionLimits,
+            dataDir, listen, noAuth, retention, db, dbFile, nodeTimeout, partitionLimits, minUid, sharedUnixUser, tlsCert, tlsKey,
         };
         var schedulerFlags = new SchedulerFlags();
         foreach (var option in nodeFlags.All.Concat(schedulerFlags.All))
@@ -72,6 +89,12 @@ public static class ServerCommand
         command.SetAction((parse, ct) =>
         {
             var (resources, error) = nodeFlags.Resolve(parse);
+            var (database, databaseError) = DatabaseSource.Resolve(parse.GetValue(db), parse.GetValue(dbFile));
+            if (databaseError is not null)
+            {
+                return Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, databaseError));
+            }
+
             var (scheduling, schedulingError) = schedulerFlags.Resolve(parse);
             var partitions = new List<PartitionLimits>();
             foreach (var line in parse.GetValue(partitionLimits) ?? [])
@@ -95,17 +118,22 @@ public static class ServerCommand
                     parse.GetValue(noAuth),
                     parse.GetValue(nodeFlags.Drain),
                     parse.GetValue(retention)!,
-                    parse.GetValue(db),
+                    database,
                     parse.GetValue(nodeTimeout)!,
                     scheduling,
-                    partitions));
+                    partitions,
+                    parse.GetValue(minUid),
+                    parse.GetValue(sharedUnixUser),
+                    parse.GetValue(tlsCert),
+                    parse.GetValue(tlsKey)));
         });
         return command;
     }
 
     private sealed record ServerSettings(
         string DataDirectory, string Listen, NodeResources Resources, bool NodeGiven, bool NoAuth, bool Drain, string Retention,
-        string? Database, string NodeTimeout, Action<SchedulerOptions> Scheduling, IReadOnlyList<PartitionLimits> Partitions);
+        string? Database, string NodeTimeout, Action<SchedulerOptions> Scheduling, IReadOnlyList<PartitionLimits> Partitions,
+        int MinUid, bool SharedUnixUser, string? TlsCert, string? TlsKey);
 
     /// <summary>The flags checked and made a <see cref="ServerSetup"/>, or the sentence that says what is wrong.</summary>
     private static (ServerSetup? Setup, string? Error) Check(ServerSettings s)
@@ -132,13 +160,19 @@ public static class ServerCommand
         }
 
         var dataDirectory = Path.GetFullPath(s.DataDirectory);
-        if (HostDefaults.CreateDataDirectory(dataDirectory) is { } directoryError)
+        if (HostDefaults.CreateDataDirectory(dataDirectory, withDatabase: !cluster) is { } directoryError)
         {
             return (null, directoryError);
         }
 
         return (new ServerSetup(dataDirectory, s.Listen, s.NoAuth, s.Resources.Partitions[0], retention, nodeTimeout, s.Database,
-            cluster ? null : s.Resources, s.Drain, s.Scheduling, s.Partitions), null);
+            cluster ? null : s.Resources, s.Drain, s.Scheduling, s.Partitions)
+        {
+            MinUid = s.MinUid,
+            SharedUnixUser = s.SharedUnixUser,
+            TlsCertificate = s.TlsCert is null ? null : Path.GetFullPath(s.TlsCert),
+            TlsKey = s.TlsKey is null ? null : Path.GetFullPath(s.TlsKey),
+        }, null);
     }
 
     private static async Task<int> RunAsync(ServerSettings settings)

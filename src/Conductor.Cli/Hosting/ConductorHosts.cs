@@ -28,6 +28,17 @@ public sealed record ServerSetup(
 {
     public bool Cluster => Database is not null;
 
+    /// <summary>As root: the lowest uid a token's user may have.</summary>
+    public int MinUid { get; init; } = 1000;
+
+    /// <summary>Not as root: the tokens file's users deliberately share the server's Unix user.</summary>
+    public bool SharedUnixUser { get; init; }
+
+    /// <summary>PEM certificate and key files for HTTPS; null serves plain HTTP.</summary>
+    public string? TlsCertificate { get; init; }
+
+    public string? TlsKey { get; init; }
+
     public ServerOptions Paths => new() { DataDirectory = DataDirectory };
 
     public TimeSpan ShutdownTimeout => HostRun.ShutdownTimeout(Drain, LocalNode?.KillWait ?? TimeSpan.Zero);
@@ -58,6 +69,10 @@ public static class ConductorHosts
             [$"{ServerOptions.SectionName}:NoAuth"] = setup.NoAuth.ToString(CultureInfo.InvariantCulture),
             [$"{ServerOptions.SectionName}:DefaultPartition"] = setup.DefaultPartition,
             [$"{ServerOptions.SectionName}:AdminToken"] = Environment.GetEnvironmentVariable(HostRun.AdminTokenVariable),
+            [$"{ServerOptions.SectionName}:MinUid"] = setup.MinUid.ToString(CultureInfo.InvariantCulture),
+            [$"{ServerOptions.SectionName}:SharedUnixUser"] = setup.SharedUnixUser.ToString(CultureInfo.InvariantCulture),
+            [$"{ServerOptions.SectionName}:TlsCertificate"] = setup.TlsCertificate,
+            [$"{ServerOptions.SectionName}:TlsKey"] = setup.TlsKey,
         });
         builder.Logging.AddConductorConsole();
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
@@ -127,6 +142,7 @@ public static class ConductorHosts
         agent.Partitions = node.Partitions.ToList();
         agent.Gres = node.Gres.ToString();
         agent.ScriptsDirectory = scriptsDirectory;
+        agent.ProtectedDirectories = Path.GetDirectoryName(Path.GetFullPath(scriptsDirectory)) is { } dataDirectory ? [dataDirectory] : [];
         agent.KillWait = node.KillWait;
         agent.Drain = drain;
     }
@@ -148,6 +164,7 @@ public static class HostRun
     public static async Task<int> RunAsync<THost>(Func<THost> build, bool cluster, string? listen, Action<THost>? prepare, Action<ILogger> banner)
         where THost : IHost
     {
+        Commands.HostDefaults.ForbidInspection();
         THost host;
         try
         {

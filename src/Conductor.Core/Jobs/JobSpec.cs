@@ -6,7 +6,16 @@ namespace Conductor.Core.Jobs;
 public sealed record JobSpec
 {
     public required string Name { get; init; }
+
+    /// <summary>The charge label for accounting and fair-share (Slurm's account); it grants nothing.</summary>
     public required string Account { get; init; }
+
+    /// <summary>
+    /// The owner: the Unix user the job runs as (when the agent runs as root) and the only non-admin who may see,
+    /// change or cancel it. Set by the server from the caller, never by the submitted fields.
+    /// </summary>
+    public string User { get; init; } = "";
+
     public required string Partition { get; init; }
     public int CpusPerTask { get; init; } = 1;
     public int Ntasks { get; init; } = 1;
@@ -39,6 +48,9 @@ public sealed record JobSpec
 
     public bool Hold { get; init; }
     public DateTimeOffset? Begin { get; init; }
+
+    /// <summary>The owner, for rows written before owners were recorded: then the account named the owner.</summary>
+    public string Owner => User.Length > 0 ? User : Account;
 
     /// <summary>CPUs the job occupies on its node: tasks × CPUs per task.</summary>
     public int TotalCpus => Ntasks * CpusPerTask;
@@ -83,4 +95,7 @@ public sealed record JobSpecInput
 
     public bool? Hold { get; init; }
     public IReadOnlyList<string>? Arguments { get; init; }
+
+    /// <summary>The user to run the job as (Slurm's <c>--uid</c>); only the admin may name another user.</summary>
+    public string? Uid { get; init; }
 }

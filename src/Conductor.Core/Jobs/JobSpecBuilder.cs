@@ -7,13 +7,17 @@ namespace Conductor.Core.Jobs;
 /// <summary>What the submitter's side supplies beyond the spec itself.</summary>
 public sealed record SubmitDefaults
 {
+    /// <summary>The account charged when the job names none: its user's name.</summary>
     public required string Account { get; init; }
 
-    /// <summary>When true the caller may not choose another account (a non-admin token).</summary>
+    /// <summary>When true the caller may charge only <see cref="Account"/> and <see cref="OtherAccounts"/> (not the admin).</summary>
     public bool AccountIsFixed { get; init; }
 
     /// <summary>When true the caller may give a negative nice, raising the job above others (the admin).</summary>
     public bool MayRaisePriority { get; init; }
+
+    /// <summary>The accounts besides <see cref="Account"/> the caller may charge (the server's <c>accounts</c> file).</summary>
+    public IReadOnlyCollection<string> OtherAccounts { get; init; } = [];
 
     public string Name { get; init; } = "script";
     public string Partition { get; init; } = "default";
@@ -42,9 +46,12 @@ public static class JobSpecBuilder
         }
 
         var account = input.Account ?? defaults.Account;
-        if (defaults.AccountIsFixed && input.Account is not null && input.Account != defaults.Account)
+        if (defaults.AccountIsFixed && input.Account is not null && input.Account != defaults.Account &&
+            !defaults.OtherAccounts.Contains(input.Account))
         {
-            errors.Add("account", $"must be '{defaults.Account}', the account of your token");
+            errors.Add("account", defaults.OtherAccounts.Count == 0
+                ? $"must be '{defaults.Account}', the account of your token"
+                : $"must be one of '{string.Join("', '", defaults.OtherAccounts.Prepend(defaults.Account))}', the accounts you may charge");
         }
         else if (!IsPlainWord(account, 255))
         {

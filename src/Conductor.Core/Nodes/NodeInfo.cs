@@ -46,4 +46,8 @@ public sealed record RecoveryReport(
     int Recovered,
     int Skipped,
     TimeSpan Duration,
-    IReadOnlyList<string> Actions);
+    IReadOnlyList<string> Actions)
+{
+    /// <summary>How the node's agent contains jobs (their own cgroups, or only their session), as found at its start.</summary>
+    public string? Containment { get; init; }
+}

@@ -11,6 +11,10 @@ public sealed record JobQuery
 {
     public IReadOnlyList<JobState>? States { get; init; }
     public string? Account { get; init; }
+
+    /// <summary>Only jobs of this owner (<see cref="JobSpec.User"/>).</summary>
+    public string? User { get; init; }
+
     public string? Partition { get; init; }
     public NodeName? Node { get; init; }
 

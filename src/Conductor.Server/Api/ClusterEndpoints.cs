@@ -18,9 +18,9 @@ public static class ClusterEndpoints
         api.MapGet("/partitions", PartitionsAsync)
             .WithTags("Nodes")
             .WithSummary("Partitions with their nodes, limits and which one is the default");
-        api.MapGet("/whoami", (HttpContext http) => TypedResults.Ok(new WhoAmIView(http.GetCaller().Account, http.GetCaller().IsAdmin)))
+        api.MapGet("/whoami", (HttpContext http) => TypedResults.Ok(new WhoAmIView(http.GetCaller().User, http.GetCaller().IsAdmin)))
             .WithTags("Auth")
-            .WithSummary("The account of the caller's token");
+            .WithSummary("The user of the caller's token or socket");
         api.MapGet("/dashboard", DashboardAsync).WithTags("Dashboard").WithSummary("Counts, utilisation, nodes, running and pending jobs");
         return api;
     }

@@ -47,8 +47,8 @@ public static class CompatEndpoints
         }
 
         var now = time.GetUtcNow();
-        var stdout = await JobOutputReader.ReadTailAsync(job.StdoutPath, LogTailBytes, LogTailLines, ct);
-        var stderr = job.StderrPath == job.StdoutPath ? "" : await JobOutputReader.ReadTailAsync(job.StderrPath, LogTailBytes, LogTailLines, ct);
+        var stdout = await JobOutputReader.ReadTailAsync(job.StdoutPath, job.Spec.Owner, LogTailBytes, LogTailLines, ct);
+        var stderr = job.StderrPath == job.StdoutPath ? "" : await JobOutputReader.ReadTailAsync(job.StderrPath, job.Spec.Owner, LogTailBytes, LogTailLines, ct);
         var spec = job.Spec;
         var view = new CompatJobView(
             job.Id.ToString(),

@@ -24,6 +24,7 @@ public sealed record JobTimesView(
 public sealed record JobDetailView(
     string Name,
     string Account,
+    string User,
     string Partition,
     int CpusPerTask,
     int Ntasks,
@@ -112,6 +113,7 @@ public sealed record JobView(
             new JobDetailView(
                 spec.Name,
                 spec.Account,
+                spec.Owner,
                 spec.Partition,
                 spec.CpusPerTask,
                 spec.Ntasks,
@@ -177,6 +179,9 @@ public sealed record NodeView(
     DateTimeOffset? LastHeartbeat,
     RecoveryView? Recovery)
 {
+    /// <summary>How the node contains jobs: "cgroup v1", "cgroup v2", or "session only (no cgroups)" (then a job's setsid or double-forked processes can outlive it).</summary>
+    public string? Containment { get; init; }
+
     public static NodeView From(NodeRecord n) => new(
         n.Name.Value,
         n.State.ToString().ToUpperInvariant(),
@@ -194,7 +199,10 @@ public sealed record NodeView(
         n.Gres.Gpus,
         n.AllocatedDevices.Count(d => d.Name == GresDevice.Gpu),
         n.LastHeartbeat,
-        n.LastRecovery is { } r ? new RecoveryView(r.Time, r.Total, r.Recovered, r.Skipped, Math.Round(r.Duration.TotalMilliseconds, 1), r.Actions) : null);
+        n.LastRecovery is { } r ? new RecoveryView(r.Time, r.Total, r.Recovered, r.Skipped, Math.Round(r.Duration.TotalMilliseconds, 1), r.Actions) : null)
+    {
+        Containment = n.LastRecovery?.Containment,
+    };
 }
 
 /// <summary>A partition: the nodes that name it, its time limits in seconds (null: unlimited), and whether jobs that name none go to it.</summary>
@@ -226,7 +234,11 @@ public sealed record DashboardView(
 public sealed record HealthView(string Status, string Version, DateTimeOffset Time, string Scheduler);
 
 /// <summary>The account a token maps to, and whether it is the admin token.</summary>
-public sealed record WhoAmIView(string Account, bool Admin);
+/// <summary>The caller: their user, the account their jobs are charged to by default (the user's name), and whether they are the admin.</summary>
+public sealed record WhoAmIView(string Account, bool Admin)
+{
+    public string User { get; init; } = Account;
+}
 
 /// <summary>What the server is and where to look next; the admin token's file is named only to loopback servers.</summary>
 public sealed record ServiceView(string Service, string Version, string Status, string Api, string Openapi, string Dashboard, string Metrics, string? AdminTokenFile);

@@ -152,8 +152,8 @@ public static class JobsEndpoints
         if (logs == true)
         {
             log = new JobLogView(
-                await JobOutputReader.ReadTailAsync(job.StdoutPath, LogTailBytes, LogTailLines, ct),
-                job.StderrPath == job.StdoutPath ? "" : await JobOutputReader.ReadTailAsync(job.StderrPath, LogTailBytes, LogTailLines, ct));
+                await JobOutputReader.ReadTailAsync(job.StdoutPath, job.Spec.Owner, LogTailBytes, LogTailLines, ct),
+                job.StderrPath == job.StdoutPath ? "" : await JobOutputReader.ReadTailAsync(job.StderrPath, job.Spec.Owner, LogTailBytes, LogTailLines, ct));
         }
 
         return TypedResults.Ok(JobView.From(job, time.GetUtcNow(), log, scheduler.FactorsOf(job)));
@@ -227,7 +227,7 @@ public static class JobsEndpoints
         }
 
         var path = which == "stdout" ? job.StdoutPath : job.StderrPath;
-        var chunk = await JobOutputReader.ReadChunkAsync(path, offset ?? 0, limit ?? 64 * 1024, ct);
+        var chunk = await JobOutputReader.ReadChunkAsync(path, job.Spec.Owner, offset ?? 0, limit ?? 64 * 1024, ct);
         var eof = job.State.IsTerminal() && chunk.NextOffset >= chunk.Size;
         return TypedResults.Ok(new OutputView(id, which, chunk.Offset, chunk.NextOffset, chunk.Size, eof, job.State.ToSlurmName(), chunk.Data));
     }

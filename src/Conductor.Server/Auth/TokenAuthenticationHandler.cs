@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
@@ -13,6 +12,7 @@ public sealed class TokenAuthenticationHandler(
     TokenRegistry tokens) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ConductorToken";
+    private const string RefusalKey = "conductor:refusal";
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -33,8 +33,14 @@ public sealed class TokenAuthenticationHandler(
             return Task.FromResult(AuthenticateResult.Fail("The Authorization header must be 'Bearer <token>'."));
         }
 
-        var caller = tokens.Find(header[prefix.Length..].Trim());
-        return Task.FromResult(caller is null ? AuthenticateResult.Fail("The token is not valid.") : Success(caller));
+        var (caller, refusal) = tokens.Authenticate(header[prefix.Length..].Trim());
+        if (caller is null)
+        {
+            Context.Items[RefusalKey] = refusal;
+            return Task.FromResult(AuthenticateResult.Fail(refusal ?? "The token is not valid."));
+        }
+
+        return Task.FromResult(Success(caller));
     }
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
@@ -44,19 +50,10 @@ public sealed class TokenAuthenticationHandler(
         await Results.Problem(
             statusCode: StatusCodes.Status401Unauthorized,
             title: "Unauthorized",
-            detail: "A valid token is required: send 'Authorization: Bearer <token>'. The admin token is in the server's data directory (admin.token).")
+            detail: Context.Items[RefusalKey] as string ?? "A valid token is required: send 'Authorization: Bearer <token>'. The admin token is in the server's data directory (admin.token).")
             .ExecuteAsync(Context);
     }
 
-    private AuthenticateResult Success(Caller caller)
-    {
-        var claims = new List<Claim> { new(Caller.AccountClaim, caller.Account), new(ClaimTypes.Name, caller.Account) };
-        if (caller.IsAdmin)
-        {
-            claims.Add(new Claim(ClaimTypes.Role, Caller.AdminRole));
-        }
-
-        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
-        return AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
-    }
+    private static AuthenticateResult Success(Caller caller) =>
+        AuthenticateResult.Success(new AuthenticationTicket(caller.ToPrincipal(SchemeName), SchemeName));
 }

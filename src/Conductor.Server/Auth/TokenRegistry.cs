@@ -1,58 +1,132 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Conductor.Core.Identity;
 using Conductor.Server.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Conductor.Server.Auth;
 
 /// <summary>
-/// The tokens the server accepts: the admin token (written at first start to a file only the owner can
-/// read) and account tokens from the optional <c>tokens</c> file (one <c>ACCOUNT TOKEN</c> pair a line).
+/// The tokens the server accepts: the admin token (written at first start to a file only the owner can read) and
+/// user tokens from the optional <c>tokens</c> file (one <c>USER TOKEN</c> pair a line, the user a Unix user name),
+/// with the accounts each user may charge from the optional <c>accounts</c> file (<c>USER ACCOUNT...</c>).
 /// </summary>
+/// <remarks>
+/// When the server runs as root each job runs as its owner's Unix user, so a token is accepted only while its user
+/// exists with a uid of at least <see cref="ServerOptions.MinUid"/>; the answer says why not otherwise. An
+/// unprivileged server runs every job as itself, so a tokens file naming other users is refused at start unless
+/// the operator says they deliberately share its Unix user (<see cref="ServerOptions.SharedUnixUser"/>).
+/// </remarks>
 public sealed class TokenRegistry
 {
-    private readonly Dictionary<string, Caller> _byToken = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _userByToken = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IReadOnlyList<string>> _accounts = new(StringComparer.Ordinal);
+    private readonly int _minUid;
 
     public TokenRegistry(IOptions<ServerOptions> options)
     {
         var o = options.Value;
-        AdminAccount = Environment.UserName is { Length: > 0 } user ? user : "admin";
+        _minUid = o.MinUid;
+        AdminAccount = UnixUser.Current.Name is { Length: > 0 } own ? own : "admin";
         NoAuth = o.NoAuth;
         AdminToken = o.AdminToken is { Length: > 0 } given ? UseAdminToken(o.AdminTokenPath, given.Trim()) : LoadOrCreateAdminToken(o.AdminTokenPath);
-        _byToken[AdminToken] = new Caller(AdminAccount, IsAdmin: true);
-        var tokensFile = Path.Combine(o.DataDirectory, "tokens");
-        if (File.Exists(tokensFile))
+        foreach (var (user, token) in ReadTokensFile(o.DataDirectory))
         {
-            foreach (var (account, token) in ParseTokensFile(File.ReadAllLines(tokensFile)))
+            _userByToken[token] = user;
+        }
+
+        var accountsFile = Path.Combine(o.DataDirectory, "accounts");
+        if (File.Exists(accountsFile))
+        {
+            foreach (var (user, accounts) in ParseAccountsFile(File.ReadAllLines(accountsFile)))
             {
-                _byToken[token] = new Caller(account, IsAdmin: false);
+                _accounts[user] = accounts;
             }
         }
     }
 
     public bool NoAuth { get; }
 
+    /// <summary>The admin's user: the Unix user the server runs as.</summary>
     public string AdminAccount { get; }
 
     public string AdminToken { get; }
 
-    public Caller? Find(string token)
+    /// <summary>The caller a token names, or the reason it is refused (unknown token, or a user who may not run jobs here).</summary>
+    public (Caller? Caller, string? Refusal) Authenticate(string token)
     {
         // Compare every candidate in constant time so the answer's timing says nothing about the token.
-        Caller? found = null;
         var presented = Encoding.UTF8.GetBytes(token);
-        foreach (var (known, caller) in _byToken)
+        var admin = CryptographicOperations.FixedTimeEquals(presented, Encoding.UTF8.GetBytes(AdminToken));
+        string? found = null;
+        foreach (var (known, user) in _userByToken)
         {
             if (CryptographicOperations.FixedTimeEquals(presented, Encoding.UTF8.GetBytes(known)))
             {
-                found = caller;
+                found = user;
             }
         }
 
-        return found;
+        if (admin)
+        {
+            return (new Caller(AdminAccount, IsAdmin: true), null);
+        }
+
+        if (found is null)
+        {
+            return (null, "The token is not valid.");
+        }
+
+        return WhyNotAllowed(found) is { } why ? (null, why) : (ForUser(found), null);
     }
 
-    public static IEnumerable<(string Account, string Token)> ParseTokensFile(IEnumerable<string> lines)
+    /// <summary>The caller for a user proven by other means (the local socket): root is the admin.</summary>
+    public Caller ForUser(string user) =>
+        user == AdminAccount || user == "root"
+            ? new Caller(user, IsAdmin: true)
+            : new Caller(user, IsAdmin: false) { Accounts = _accounts.GetValueOrDefault(user) ?? [] };
+
+    /// <summary>Why this user may not run jobs on a root server (no such user, or a system uid); null when they may.</summary>
+    public string? WhyNotAllowed(string user)
+    {
+        if (!UnixUser.ProcessIsRoot)
+        {
+            return null;
+        }
+
+        var entry = UnixUser.FindByName(user);
+        if (entry is null)
+        {
+            return $"The token names user '{user}', who does not exist on this server; jobs run as their owner's Unix user.";
+        }
+
+        return entry.Uid < _minUid
+            ? string.Create(CultureInfo.InvariantCulture, $"The token names user '{user}' with uid {entry.Uid}, below the server's minimum uid {_minUid} (--min-uid).")
+            : null;
+    }
+
+    /// <summary>
+    /// Why this server cannot start with its tokens file, or null: an unprivileged server runs every job as its own
+    /// user, so tokens of other users would only pretend to separate them.
+    /// </summary>
+    public static string? StartProblem(ServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (UnixUser.ProcessIsRoot || options.SharedUnixUser || options.NoAuth)
+        {
+            return null;
+        }
+
+        var own = UnixUser.Current.Name;
+        var others = ReadTokensFile(options.DataDirectory).Select(t => t.User).Where(u => u != own).Distinct().ToList();
+        return others.Count == 0
+            ? null
+            : $"the tokens file names other users ({string.Join(", ", others.Take(5))}) but this server runs as '{own}', so their jobs would all run as '{own}' and could reach each other; " +
+              "run the server as root to run each job as its owner, or pass --shared-unix-user if they deliberately share this Unix user";
+    }
+
+    public static IEnumerable<(string User, string Token)> ParseTokensFile(IEnumerable<string> lines)
     {
         foreach (var raw in lines)
         {
@@ -68,6 +142,31 @@ public sealed class TokenRegistry
                 yield return (parts[0], parts[1]);
             }
         }
+    }
+
+    /// <summary>Lines of <c>USER ACCOUNT[,ACCOUNT...]</c> (commas or spaces); <c>#</c> starts a comment.</summary>
+    public static IEnumerable<(string User, IReadOnlyList<string> Accounts)> ParseAccountsFile(IEnumerable<string> lines)
+    {
+        foreach (var raw in lines)
+        {
+            var line = raw.Trim();
+            if (line.Length == 0 || line.StartsWith('#'))
+            {
+                continue;
+            }
+
+            var parts = line.Split([' ', '\t', ','], StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length >= 2)
+            {
+                yield return (parts[0], parts[1..]);
+            }
+        }
+    }
+
+    private static List<(string User, string Token)> ReadTokensFile(string dataDirectory)
+    {
+        var path = Path.Combine(dataDirectory, "tokens");
+        return File.Exists(path) ? ParseTokensFile(File.ReadAllLines(path)).ToList() : [];
     }
 
     private static string LoadOrCreateAdminToken(string path)

@@ -35,7 +35,8 @@ function el(tag, props, ...children) {
 async function api(path, options = {}) {
   // The header tells the server this request comes from the dashboard's own script (cross-site forgery guard).
   const headers = { Accept: "application/json", "X-Conductor-Request": "1", ...(options.headers || {}) };
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  // Submit and cancel must be JSON, so that a plain cross-site form can never post one.
+  if (options.body !== undefined || options.method === "POST") headers["Content-Type"] = "application/json";
   const response = await fetch(path, { ...options, headers, credentials: "same-origin" });
   if (response.status === 401 && !options.allow401) throw new Unauthorized();
   if (response.status === 204) return null;

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Conductor.Core.Parsing;
 using Conductor.Core.Scheduling;
+using Conductor.Server.Auth;
 using Microsoft.Extensions.Options;
 
 namespace Conductor.Server.Hosting;
@@ -26,6 +27,22 @@ public sealed class ServerOptions
     /// this way (the CLI's <c>CONDUCTOR_ADMIN_TOKEN</c>). Null: read or generate the token file.
     /// </summary>
     public string? AdminToken { get; set; }
+
+    /// <summary>A PEM certificate file: the server then speaks HTTPS only (with <see cref="TlsKey"/>).</summary>
+    public string? TlsCertificate { get; set; }
+
+    /// <summary>The PEM private key of <see cref="TlsCertificate"/> (null when the certificate file holds it).</summary>
+    public string? TlsKey { get; set; }
+
+    /// <summary>When the server runs as root: the lowest uid a token's user may have (system accounts run no jobs).</summary>
+    [Range(0, int.MaxValue)]
+    public int MinUid { get; set; } = 1000;
+
+    /// <summary>
+    /// An unprivileged server runs every job as itself; this says the users of its tokens file share that Unix user
+    /// deliberately (they are then separated in the API only, not from each other's jobs).
+    /// </summary>
+    public bool SharedUnixUser { get; set; }
 
     [Required]
     public string DefaultPartition { get; set; } = "default";
@@ -74,6 +91,27 @@ public sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
         if (options.AdminToken is { Length: > 0 } token && (token.Trim().Length < 16 || token.Trim().Any(char.IsWhiteSpace)))
         {
             failures.Add("the admin token (CONDUCTOR_ADMIN_TOKEN) must be at least 16 characters without spaces");
+        }
+
+        if (options.TlsCertificate is { Length: > 0 } certificate)
+        {
+            try
+            {
+                using var loaded = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(certificate, options.TlsKey);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+            {
+                failures.Add($"--tls-cert {certificate} cannot be used with its key: {e.Message}");
+            }
+        }
+        else if (options.TlsKey is { Length: > 0 })
+        {
+            failures.Add("--tls-key needs --tls-cert");
+        }
+
+        if (TokenRegistry.StartProblem(options) is { } tokensProblem)
+        {
+            failures.Add(tokensProblem);
         }
 
         if (!TimeLimitFormat.TryParse(options.DefaultTimeLimit, out _, out var timeError))

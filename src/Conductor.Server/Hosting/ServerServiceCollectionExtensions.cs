@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Conductor.Core.Hosting;
 using Conductor.Core.Scheduling;
 using Conductor.Core.Signals;
@@ -61,7 +62,13 @@ public static class ServerServiceCollectionExtensions
             kestrel.Limits.MaxRequestBodySize = server.Value.MaxRequestBytes;
             if (ListenAddress.TryParse(server.Value.Listen, out var listen, out _))
             {
-                kestrel.Listen(listen.Address, listen.Port);
+                kestrel.Listen(listen.Address, listen.Port, endpoint =>
+                {
+                    if (server.Value.TlsCertificate is { Length: > 0 } certificate)
+                    {
+                        endpoint.UseHttps(X509Certificate2.CreateFromPemFile(certificate, server.Value.TlsKey));
+                    }
+                });
             }
         });
         return services;
@@ -115,8 +122,17 @@ public static class ServerServiceCollectionExtensions
         // Writes the admin token at first start, before the first request needs it.
         _ = app.Services.GetRequiredService<TokenRegistry>();
 
+        var serverOptions = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
+        if (ListenAddress.TryParse(serverOptions.Listen, out var address, out _) && !address.IsLoopback && serverOptions.TlsCertificate is null)
+        {
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conductor").LogWarning(
+                "Listening on {Listen} beyond loopback without TLS: tokens and job data travel in clear; give --tls-cert and --tls-key",
+                serverOptions.Listen);
+        }
+
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseMiddleware<BrowserRequestGuard>();
         app.UseAuthentication();
         app.UseSessionRequestGuard();
         app.UseAuthorization();

@@ -34,9 +34,9 @@ public sealed class DashboardService(IJobStore jobs, INodeStore nodes)
     {
         var counts = await jobs.CountByStateAsync(ct);
         var nodeList = await nodes.ListAsync(ct);
-        var account = caller.IsAdmin ? null : caller.Account;
-        var running = await jobs.ListAsync(new JobQuery { States = [JobState.Running], Account = account, Descending = true, Limit = ListSize }, ct);
-        var pending = await jobs.ListAsync(new JobQuery { States = [JobState.Pending], Account = account, Descending = true, Limit = ListSize }, ct);
+        var user = caller.IsAdmin ? null : caller.User;
+        var running = await jobs.ListAsync(new JobQuery { States = [JobState.Running], User = user, Descending = true, Limit = ListSize }, ct);
+        var pending = await jobs.ListAsync(new JobQuery { States = [JobState.Pending], User = user, Descending = true, Limit = ListSize }, ct);
         return new DashboardData(counts, nodeList, running, pending);
     }
 }

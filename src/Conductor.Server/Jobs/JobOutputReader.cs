@@ -1,20 +1,25 @@
 using System.Text;
+using Conductor.Core.Identity;
 
 namespace Conductor.Server.Jobs;
 
 /// <summary>A piece of a job's output file, from a byte offset.</summary>
 public sealed record OutputChunk(long Offset, long NextOffset, long Size, string Data);
 
-/// <summary>Reads job output files in bounded pieces; never a whole large file.</summary>
+/// <summary>
+/// Reads job output files in bounded pieces, never a whole large file, and only as the job's owner could: the file is
+/// opened with the owner's rights (when the server runs as root), never through a final symbolic link, and only
+/// when it is a regular file — a FIFO or device named as output is never waited on.
+/// </summary>
 public static class JobOutputReader
 {
     public const int MaxChunkBytes = 1024 * 1024;
 
     /// <summary>Reads up to <paramref name="limit"/> bytes from <paramref name="offset"/>, ending on a whole UTF-8 character.</summary>
-    public static async Task<OutputChunk> ReadChunkAsync(string? path, long offset, int limit, CancellationToken ct)
+    public static async Task<OutputChunk> ReadChunkAsync(string? path, string owner, long offset, int limit, CancellationToken ct)
     {
         limit = Math.Clamp(limit, 1, MaxChunkBytes);
-        if (path is null || !TryOpen(path, out var stream))
+        if (path is null || await OpenAsync(path, owner, ct) is not { } stream)
         {
             return new OutputChunk(offset, offset, 0, "");
         }
@@ -39,9 +44,9 @@ public static class JobOutputReader
     /// The end of a file for a quick look: the whole file when it is under <paramref name="maxBytes"/>,
     /// else its last <paramref name="maxLines"/> lines within the last <paramref name="maxBytes"/>, after a note.
     /// </summary>
-    public static async Task<string> ReadTailAsync(string? path, int maxBytes, int maxLines, CancellationToken ct)
+    public static async Task<string> ReadTailAsync(string? path, string owner, int maxBytes, int maxLines, CancellationToken ct)
     {
-        if (path is null || !TryOpen(path, out var stream))
+        if (path is null || await OpenAsync(path, owner, ct) is not { } stream)
         {
             return "";
         }
@@ -67,23 +72,26 @@ public static class JobOutputReader
         }
     }
 
-    private static bool TryOpen(string path, out FileStream stream)
+    /// <summary>The file opened as its owner would open it, or null when it is missing, not theirs to read, or not a regular file.</summary>
+    private static async Task<FileStream?> OpenAsync(string path, string owner, CancellationToken ct)
     {
-        stream = null!;
+        UnixUser? user = null;
+        if (UnixUser.ProcessIsRoot)
+        {
+            user = UnixUser.FindByName(owner);
+            if (user is null)
+            {
+                return null;
+            }
+        }
+
         try
         {
-            var info = new FileInfo(path);
-            if (!info.Exists || info.LinkTarget is not null && !File.Exists(info.ResolveLinkTarget(returnFinalTarget: true)?.FullName))
-            {
-                return false;
-            }
-
-            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
-            return true;
+            return await UserFileAccess.RunAsync(user, () => SafeFiles.OpenForReading(path), UserFileAccess.DefaultTimeout, ct);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or TimeoutException)
         {
-            return false;
+            return null;
         }
     }
 

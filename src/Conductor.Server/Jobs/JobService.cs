@@ -1,3 +1,4 @@
+using Conductor.Core.Identity;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Scheduling;
@@ -38,19 +39,26 @@ public sealed class JobService(
             return new SubmitResult(null, errors);
         }
 
+        var user = JobUser(caller, input.Uid, errors);
+        if (user is null)
+        {
+            return new SubmitResult(null, errors);
+        }
+
         var now = time.GetUtcNow();
         var limits = _options.Partitions.FirstOrDefault(p => p.Name == (input.Partition ?? _options.DefaultPartition));
         var defaults = new SubmitDefaults
         {
-            Account = caller.Account,
+            Account = user,
             AccountIsFixed = !caller.IsAdmin,
             MayRaisePriority = caller.IsAdmin,
+            OtherAccounts = caller.Accounts,
             Partition = _options.DefaultPartition,
             TimeLimit = limits?.DefaultTime ?? _options.DefaultTimeLimitValue,
             MaxTimeLimit = limits?.MaxTime ?? _options.MaxTimeLimitValue,
             Now = now,
         };
-        var spec = JobSpecBuilder.Build(input, script, defaults, errors);
+        var spec = JobSpecBuilder.Build(input, script, defaults, errors) is { } built ? built with { User = user } : null;
         if (spec is null)
         {
             return new SubmitResult(null, errors);
@@ -81,20 +89,20 @@ public sealed class JobService(
         }
 
         var id = await jobs.SubmitAsync(new NewJob(spec, script!, now), ct);
-        logger.LogInformation("Job {JobId} submitted by {Account}: {Cpus} CPUs in {Partition}", id, spec.Account, spec.TotalCpus, spec.Partition);
+        logger.LogInformation("Job {JobId} submitted by {User} for account {Account}: {Cpus} CPUs in {Partition}", id, spec.User, spec.Account, spec.TotalCpus, spec.Partition);
         bus.Publish(WakeTopic.Scheduler);
         return new SubmitResult(id, errors);
     }
 
-    /// <summary>The job, or null when it does not exist or belongs to another account.</summary>
+    /// <summary>The job, or null when it does not exist or belongs to another user.</summary>
     public async Task<JobRecord?> GetAsync(Caller caller, JobId id, CancellationToken ct)
     {
         var job = await jobs.GetAsync(id, ct);
-        return job is not null && caller.CanSee(job.Spec.Account) ? job : null;
+        return job is not null && caller.CanSee(job.Spec) ? job : null;
     }
 
     public Task<IReadOnlyList<JobRecord>> ListAsync(Caller caller, JobQuery query, CancellationToken ct) =>
-        jobs.ListAsync(caller.IsAdmin ? query : query with { Account = caller.Account }, ct);
+        jobs.ListAsync(caller.IsAdmin ? query : query with { User = caller.User }, ct);
 
     public async Task<IReadOnlyList<JobEvent>?> GetEventsAsync(Caller caller, JobId id, CancellationToken ct) =>
         await GetAsync(caller, id, ct) is null ? null : await jobs.GetEventsAsync(id, ct);
@@ -107,10 +115,10 @@ public sealed class JobService(
             return null;
         }
 
-        var result = await jobs.CancelAsync(id, time.GetUtcNow(), $"cancelled by {caller.Account}", ct);
+        var result = await jobs.CancelAsync(id, time.GetUtcNow(), $"cancelled by {caller.User}", ct);
         if (result.Outcome == CancelOutcome.Cancelled)
         {
-            logger.LogInformation("Job {JobId} cancelled by {Account}", id, caller.Account);
+            logger.LogInformation("Job {JobId} cancelled by {User}", id, caller.User);
             if (result.Node is { } node)
             {
                 bus.Publish(WakeTopic.Node(node));
@@ -138,6 +146,41 @@ public sealed class JobService(
         }
 
         return outcome == HoldOutcome.NotFound ? null : outcome;
+    }
+
+    /// <summary>
+    /// The Unix user a new job runs as: the caller, or for the admin the user named by <c>uid</c> (Slurm's --uid).
+    /// Null, with the reason in <paramref name="errors"/>, when that is not allowed.
+    /// </summary>
+    private string? JobUser(Caller caller, string? uid, ValidationErrors errors)
+    {
+        if (uid is null || uid == caller.User)
+        {
+            return caller.User;
+        }
+
+        if (!caller.IsAdmin)
+        {
+            errors.Add("uid", "only the admin may run a job as another user");
+            return null;
+        }
+
+        if (!UnixUser.ProcessIsRoot)
+        {
+            errors.Add("uid", $"this server runs every job as '{UnixUser.Current.Name}'; running jobs as another user needs a server started as root");
+            return null;
+        }
+
+        var entry = int.TryParse(uid, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number)
+            ? UnixUser.FindById(number)
+            : UnixUser.FindByName(uid);
+        if (entry is null)
+        {
+            errors.Add("uid", $"there is no user '{uid}' on this server");
+            return null;
+        }
+
+        return entry.Name;
     }
 
     public async Task<IReadOnlyList<NodeRecord>> NodesAsync(bool refresh, CancellationToken ct)
