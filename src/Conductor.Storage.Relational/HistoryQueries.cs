@@ -60,6 +60,12 @@ public static class HistoryQueries
             sql.Append(')');
         }
 
+        if (query.Owner is not null)
+        {
+            sql.Append(" AND j.owner = @owner");
+            Add(command, "@owner", query.Owner);
+        }
+
         if (query.Account is not null)
         {
             sql.Append(" AND j.account = @account");

@@ -1,7 +1,7 @@
 using System.Collections;
 using System.Globalization;
-using Conductor.Core.Scheduling;
 using Conductor.Core.Identity;
+using Conductor.Core.Scheduling;
 
 namespace Conductor.Agent.Execution;
 

@@ -28,6 +28,9 @@ public sealed record HistoryQuery
     public IReadOnlyList<JobState>? States { get; init; }
 
     public string? Account { get; init; }
+
+    /// <summary>Only the jobs of this user (who may see only their own).</summary>
+    public string? Owner { get; init; }
     public string? Partition { get; init; }
 
     /// <summary>A part of the job's name, matched without regard to case.</summary>

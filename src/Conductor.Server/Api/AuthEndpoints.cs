@@ -25,7 +25,7 @@ public static class AuthEndpoints
         auth.MapDelete("/session", EndSession).AllowAnonymous().WithSummary("Log out: end the session of the cookie");
         auth.MapGet("/session", (HttpContext http, DashboardSessions sessions) =>
                 http.Request.Cookies.TryGetValue(DashboardSessions.CookieName, out var cookie) && sessions.Find(cookie) is { } found
-                    ? Results.Ok(new SessionView(found.Caller.Account, found.Caller.IsAdmin, found.Expires))
+                    ? Results.Ok(new SessionView(found.Caller.User, found.Caller.IsAdmin, found.Expires))
                     : Results.NoContent())
             .AllowAnonymous()
             .WithSummary("The session of the cookie; 204 when there is none");
@@ -87,7 +87,7 @@ public static class AuthEndpoints
             Expires = issued.Expires,
             IsEssential = true,
         });
-        return TypedResults.Ok(new SessionView(issued.Caller.Account, issued.Caller.IsAdmin, issued.Expires));
+        return TypedResults.Ok(new SessionView(issued.Caller.User, issued.Caller.IsAdmin, issued.Expires));
     }
 
     private static IResult EndSession(HttpContext http, DashboardSessions sessions)

@@ -96,7 +96,8 @@ public static class HistoryEndpoints
         var query = new HistoryQuery
         {
             States = states,
-            Account = caller.IsAdmin ? Blank(account) : caller.Account,
+            Account = Blank(account),
+            Owner = caller.IsAdmin ? null : caller.User,
             Partition = Blank(partition),
             Name = Blank(name),
             EndedFrom = endedFrom,

@@ -48,17 +48,8 @@ public sealed class SessionAuthenticationHandler(
         return Task.FromResult(Success(found.Caller));
     }
 
-    private static AuthenticateResult Success(Caller caller)
-    {
-        var claims = new List<Claim> { new(Caller.AccountClaim, caller.Account), new(ClaimTypes.Name, caller.Account) };
-        if (caller.IsAdmin)
-        {
-            claims.Add(new Claim(ClaimTypes.Role, Caller.AdminRole));
-        }
-
-        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
-        return AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
-    }
+    private static AuthenticateResult Success(Caller caller) =>
+        AuthenticateResult.Success(new AuthenticationTicket(caller.ToPrincipal(SchemeName), SchemeName));
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {

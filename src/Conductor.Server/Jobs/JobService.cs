@@ -138,10 +138,10 @@ public sealed class JobService(
             return null;
         }
 
-        var outcome = await jobs.SetHoldAsync(id, hold, time.GetUtcNow(), $"{(hold ? "held" : "released")} by {caller.Account}", ct);
+        var outcome = await jobs.SetHoldAsync(id, hold, time.GetUtcNow(), $"{(hold ? "held" : "released")} by {caller.User}", ct);
         if (outcome == HoldOutcome.Changed)
         {
-            logger.LogInformation("Job {JobId} {Action} by {Account}", id, hold ? "held" : "released", caller.Account);
+            logger.LogInformation("Job {JobId} {Action} by {Account}", id, hold ? "held" : "released", caller.User);
             bus.Publish(WakeTopic.Scheduler);
         }
 

@@ -143,7 +143,7 @@ public static class LiveEndpoints
                 // A few chunks per turn, so that a huge file does not hold the connection.
                 for (var i = 0; i < 16; i++)
                 {
-                    var chunk = await JobOutputReader.ReadChunkAsync(path, _offsets[stream], ChunkBytes, ct);
+                    var chunk = await JobOutputReader.ReadChunkAsync(path, _job.Spec.Owner, _offsets[stream], ChunkBytes, ct);
                     if (chunk.NextOffset == chunk.Offset)
                     {
                         break;
