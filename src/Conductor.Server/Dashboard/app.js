@@ -572,6 +572,8 @@ function route() {
   }
   if (view.kind === "history") fillHistoryForm(view.params);
   connect();
+  // Read the page at once; the stream's greeting reads it again, and later changes follow from the stream.
+  requestRefresh();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
