@@ -47,6 +47,11 @@ public sealed class SchedulingTests
             m => m.Contains("conductor_node_gres_allocated{node=\"e2e-node\",name=\"gpu\"} 2", StringComparison.Ordinal), Soon, "the metrics to count both GPUs");
         var table = await cli.RunAsync("nodes");
         Assert.Contains("GPUS(A/T)", table.Stdout, StringComparison.Ordinal);
+
+        // The charts' minute under way counts them too.
+        var charts = JsonNode.Parse(await client.GetStringAsync("/api/v1/charts"))!;
+        Assert.Equal(2, charts["gpus_total"]!.AsArray()[^1]!.GetValue<double>());
+        Assert.Equal(2, charts["gpus_allocated"]!.AsArray()[^1]!.GetValue<double>());
         Assert.Contains("gpu:2", table.Stdout, StringComparison.Ordinal);
 
         var ended = new List<JsonNode>();

@@ -41,6 +41,14 @@ public sealed class JobExecutor(
 
     private readonly AgentOptions _options = options.Value;
 
+    /// <summary>
+    /// Names this agent's job cgroups apart from those of other agents on the machine (the cgroup tree is the
+    /// machine's, and job ids repeat between clusters): a short digest of the agent's scripts directory, the same
+    /// after a restart, so that adoption finds the groups again.
+    /// </summary>
+    private readonly string _cgroupPrefix = Convert.ToHexStringLower(
+        System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(options.Value.ScriptsDirectory))))[..12];
+
     /// <summary>A new attempt, from its dispatch.</summary>
     public JobExecutionContext Create(Dispatch dispatch, CancellationToken detach)
     {
@@ -148,7 +156,7 @@ public sealed class JobExecutor(
             context.CpuIds = cpuMap.Map(context.Launch.Cores);
         }
 
-        var name = string.Create(CultureInfo.InvariantCulture, $"job-{context.JobId}-{context.Attempt}");
+        var name = string.Create(CultureInfo.InvariantCulture, $"{_cgroupPrefix}-job-{context.JobId}-{context.Attempt}");
         if (context.Adopted)
         {
             context.Cgroup = cgroups.Open(name);

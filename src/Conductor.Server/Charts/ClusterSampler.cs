@@ -1,6 +1,7 @@
 using Conductor.Core.Hosting;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
+using Conductor.Core.Scheduling;
 using Conductor.Core.Storage;
 
 namespace Conductor.Server.Charts;
@@ -34,12 +35,15 @@ public sealed class ClusterSampler(
 
         // A node that is down offers nothing: the total is what the cluster could run.
         var up = nodeList.Where(n => n.State != NodeState.Down).ToList();
+
+        // GPUs only on a cluster that has any, so that a cluster without them draws no empty chart.
+        var hasGpus = nodeList.Any(n => n.Gres.Gpus > 0);
         return new ClusterSample(
             minute,
             up.Sum(n => n.Cpus),
             nodeList.Sum(n => n.AllocatedCpus),
-            null, // GPUs: nodes do not report them yet; the column and the chart's series are ready for them.
-            null,
+            hasGpus ? up.Sum(n => n.Gres.Gpus) : null,
+            hasGpus ? nodeList.Sum(n => n.AllocatedDevices.Count(d => d.Name == GresDevice.Gpu)) : null,
             counts[JobState.Pending],
             counts[JobState.Running],
             activity.Started,
