@@ -12,9 +12,10 @@ public sealed partial class EfficiencyTests(ServerFixture fixture)
     {
         var cli = new Cli(fixture.Server, fixture.NewWorkDir());
 
-        // About 30 MB held in a shell variable, and a second of busy CPU.
+        // About 30 MB held in a shell variable through four seconds of busy CPU: longer than the agent's sampling
+        // interval, so that its memory is measured (as in Slurm, a job shorter than that may have no MaxRSS).
         var id = await fixture.SubmitAsync(
-            "#!/bin/bash\nx=$(head -c 30000000 /dev/zero | tr '\\0' a)\nend=$((SECONDS+2))\nwhile [ $SECONDS -lt $end ]; do :; done\necho ${#x}\n",
+            "#!/bin/bash\nx=$(head -c 30000000 /dev/zero | tr '\\0' a)\nend=$((SECONDS+4))\nwhile [ $SECONDS -lt $end ]; do :; done\necho ${#x}\n",
             new { cpus_per_task = 1, memory_per_node = "200M", name = "burner" });
         var job = await fixture.WaitForStateAsync(id, TimeSpan.FromSeconds(60), "COMPLETED", "FAILED");
         Assert.Equal("COMPLETED", job["state"]!.GetValue<string>());
