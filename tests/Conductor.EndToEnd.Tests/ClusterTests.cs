@@ -144,7 +144,9 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         // job goes back to the queue while the job's process still runs. When the agent wakes, it stops that
         // stale process, registers again, and the job runs anew as attempt 2.
         var survivorAgent = survivorNode == "nodeA" ? agentA : agentB;
-        var fenced = await SubmitAsync(survivorClient, "#!/bin/bash\nsleep 5\n", new { name = "fenced", requeue = true });
+        // The first attempt outlives any detection delay (only the woken agent may end it); the second is quick.
+        var fenced = await SubmitAsync(survivorClient, "#!/bin/bash\nif [ \"$SLURM_RESTART_COUNT\" = 0 ]; then sleep 120; else sleep 1; fi\n",
+            new { name = "fenced", requeue = true });
         await WaitForLaunchedAsync(survivorClient, fenced);
         var stalePid = ClusterProcess.FindJobProcess(_root, fenced)!.Value;
         survivorAgent.Pause();
