@@ -82,15 +82,8 @@ public static class Sacct
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
         var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: false);
-        if (parsed.Has("help") || parsed.Has("usage"))
+        if (context.AnswersHelpOrVersion(parsed, "Usage: sacct [-j jobs] [-X] [-n] [-P|-p] [--format=fields] [-S time] [-E time] [-s states] [-u users] [--name names] [--json]"))
         {
-            context.Out.WriteLine("Usage: sacct [-j jobs] [-X] [-n] [-P|-p] [--format=fields] [-S time] [-E time] [-s states] [-u users] [--name names] [--json]");
-            return 0;
-        }
-
-        if (parsed.Has("version"))
-        {
-            context.Out.WriteLine("slurm 22.05.8 (Conductor)");
             return 0;
         }
 

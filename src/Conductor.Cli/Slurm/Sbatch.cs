@@ -60,16 +60,8 @@ public static class Sbatch
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
         var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: true, usageExitCode: 255);
-        if (parsed.Has("help") || parsed.Has("usage"))
+        if (context.AnswersHelpOrVersion(parsed, "Usage: sbatch [OPTIONS(0)...] [ : [OPTIONS(N)...]] script(0) [args(0)...]", "Conductor's sbatch; see docs/slurm-compatibility.md for the options it supports."))
         {
-            context.Out.WriteLine("Usage: sbatch [OPTIONS(0)...] [ : [OPTIONS(N)...]] script(0) [args(0)...]");
-            context.Out.WriteLine("Conductor's sbatch; see docs/slurm-compatibility.md for the options it supports.");
-            return 0;
-        }
-
-        if (parsed.Has("version"))
-        {
-            context.Out.WriteLine("slurm 22.05.8 (Conductor)");
             return 0;
         }
 

@@ -27,15 +27,8 @@ public static class Scancel
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
         var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: false);
-        if (parsed.Has("help") || parsed.Has("usage"))
+        if (context.AnswersHelpOrVersion(parsed, "Usage: scancel [-A account] [--me] [-n job_name] [-p partition] [-Q] [-t PENDING|RUNNING] [-u user_name] [-v] [job_id[.step_id]]"))
         {
-            context.Out.WriteLine("Usage: scancel [-A account] [--me] [-n job_name] [-p partition] [-Q] [-t PENDING|RUNNING] [-u user_name] [-v] [job_id[.step_id]]");
-            return 0;
-        }
-
-        if (parsed.Has("version"))
-        {
-            context.Out.WriteLine("slurm 22.05.8 (Conductor)");
             return 0;
         }
 

@@ -24,15 +24,8 @@ public static class Scontrol
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
         var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: false);
-        if (parsed.Has("help") || parsed.Has("usage"))
+        if (context.AnswersHelpOrVersion(parsed, "Usage: scontrol [-o] [-d] show {job [ID] | jobid ID | node[s] [NAME] | partition[s] [NAME]}"))
         {
-            context.Out.WriteLine("Usage: scontrol [-o] [-d] show {job [ID] | jobid ID | node[s] [NAME] | partition[s] [NAME]}");
-            return 0;
-        }
-
-        if (parsed.Has("version"))
-        {
-            context.Out.WriteLine("slurm 22.05.8 (Conductor)");
             return 0;
         }
 

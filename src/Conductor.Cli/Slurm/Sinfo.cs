@@ -59,15 +59,8 @@ public static class Sinfo
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
         var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: false);
-        if (parsed.Has("help") || parsed.Has("usage"))
+        if (context.AnswersHelpOrVersion(parsed, "Usage: sinfo [-h] [-N] [-l] [-s] [-o format] [-p partitions] [-n nodes] [-t states]"))
         {
-            context.Out.WriteLine("Usage: sinfo [-h] [-N] [-l] [-s] [-o format] [-p partitions] [-n nodes] [-t states]");
-            return 0;
-        }
-
-        if (parsed.Has("version"))
-        {
-            context.Out.WriteLine("slurm 22.05.8 (Conductor)");
             return 0;
         }
 

@@ -10,6 +10,32 @@ namespace Conductor.Cli.Slurm;
 /// <summary>What a Slurm command is given to run: its name, its output streams and a way to reach the server.</summary>
 public sealed class SlurmContext(string program, TextWriter stdout, TextWriter stderr)
 {
+    /// <summary>The version every command reports, as Slurm's <c>--version</c> does.</summary>
+    public const string Version = "slurm 22.05.8 (Conductor)";
+
+    /// <summary>Prints the usage for <c>--help</c>/<c>--usage</c>, or the version for <c>--version</c>; whether either was asked.</summary>
+    public bool AnswersHelpOrVersion(ParsedArguments parsed, params string[] usage)
+    {
+        ArgumentNullException.ThrowIfNull(parsed);
+        if (parsed.Has("help") || parsed.Has("usage"))
+        {
+            foreach (var line in usage)
+            {
+                Out.WriteLine(line);
+            }
+
+            return true;
+        }
+
+        if (parsed.Has("version"))
+        {
+            Out.WriteLine(Version);
+            return true;
+        }
+
+        return false;
+    }
+
     public string Program { get; } = program;
     public TextWriter Out { get; } = stdout;
     public TextWriter Error { get; } = stderr;

@@ -37,15 +37,8 @@ public static class Squeue
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
         var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: false);
-        if (parsed.Has("help") || parsed.Has("usage"))
+        if (context.AnswersHelpOrVersion(parsed, "Usage: squeue [-A account] [--me] [-n name] [-o format] [-O fields] [-p partitions] [-t states] [-u user_name] [-j jobs] [--start] [--json] [-h] [-l]"))
         {
-            context.Out.WriteLine("Usage: squeue [-A account] [--me] [-n name] [-o format] [-O fields] [-p partitions] [-t states] [-u user_name] [-j jobs] [--start] [--json] [-h] [-l]");
-            return 0;
-        }
-
-        if (parsed.Has("version"))
-        {
-            context.Out.WriteLine("slurm 22.05.8 (Conductor)");
             return 0;
         }
 

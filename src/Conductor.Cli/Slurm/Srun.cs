@@ -52,15 +52,8 @@ public static class Srun
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
         var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: true, usageExitCode: 255);
-        if (parsed.Has("help") || parsed.Has("usage"))
+        if (context.AnswersHelpOrVersion(parsed, "Usage: srun [OPTIONS(0)...] executable(0) [args(0)...]"))
         {
-            context.Out.WriteLine("Usage: srun [OPTIONS(0)...] executable(0) [args(0)...]");
-            return 0;
-        }
-
-        if (parsed.Has("version"))
-        {
-            context.Out.WriteLine("slurm 22.05.8 (Conductor)");
             return 0;
         }
 
