@@ -52,7 +52,7 @@ public static class Scontrol
                 }
 
             case "version":
-                context.Out.WriteLine("slurm 22.05.8 (Conductor)");
+                context.Out.WriteLine(SlurmContext.Version);
                 return 0;
             case "ping":
                 using (var client = context.Connect())
