@@ -204,7 +204,8 @@ public static class ServerCommand
             builder.Services.Configure<AgentOptions>(o => o.CommandsDirectory = commands);
         }
 
-        var auth = setup.NoAuth ? "no token required" : $"admin token in {setup.Paths.AdminTokenPath}";
+        var auth = (setup.NoAuth ? "no token required" : $"admin token in {setup.Paths.AdminTokenPath}") +
+            $"; local users connect to {setup.Paths.SocketPath} without one";
         return await HostRun.RunAsync(builder.Build, setup.Cluster, setup.Listen, app => app.MapConductorApi(), log =>
         {
             if (setup.LocalNode is { } node)

@@ -68,6 +68,9 @@ public sealed class ServerOptions
 
     public string ScriptsDirectory => Path.Combine(DataDirectory, "scripts");
 
+    /// <summary>The Unix socket on which local users connect without a token (see <see cref="LocalSocket"/>).</summary>
+    public string SocketPath => Path.Combine(DataDirectory, "conductor.sock");
+
     public TimeSpan? DefaultTimeLimitValue => TimeLimitFormat.Parse(DefaultTimeLimit);
 
     public TimeSpan? MaxTimeLimitValue => TimeLimitFormat.Parse(MaxTimeLimit);
