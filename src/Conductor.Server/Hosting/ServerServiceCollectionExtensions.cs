@@ -118,6 +118,7 @@ public static class ServerServiceCollectionExtensions
         }));
         services.TryAddSingleton<ILeadership, SoleLeadership>();
         services.TryAddSingleton<FairShareLedger>();
+        services.TryAddSingleton(sp => sp.GetService<IOptions<ServerOptions>>()?.Value.UserLimits ?? UserLimits.None);
         services.TryAddSingleton<SchedulerView>();
         services.AddSingleton<SchedulerService>();
         services.AddHostedService(sp => sp.GetRequiredService<SchedulerService>());
