@@ -112,6 +112,7 @@ public static class ServerServiceCollectionExtensions
         services.TryAddSingleton<ILeadership, SoleLeadership>();
         services.TryAddSingleton<FairShareLedger>();
         services.TryAddSingleton<SchedulerView>();
+        services.TryAddSingleton<DependencyUpkeep>();
         services.AddSingleton<SchedulerService>();
         services.AddHostedService(sp => sp.GetRequiredService<SchedulerService>());
         return services;
