@@ -20,6 +20,8 @@ root.Subcommands.Add(submit);
 root.Subcommands.Add(QueueCommand.Create());
 root.Subcommands.Add(ShowCommand.Create());
 root.Subcommands.Add(CancelCommand.Create());
+root.Subcommands.Add(UpdateCommand.Create());
+root.Subcommands.Add(RequeueCommand.Create());
 root.Subcommands.Add(LogsCommand.Create());
 root.Subcommands.Add(WaitCommand.Create());
 root.Subcommands.Add(HistoryCommand.Create());

@@ -30,6 +30,7 @@ public static class JobsEndpoints
             .WithSummary("Hold a pending job: it waits, with reason JobHeldUser, until released");
         jobs.MapPost("/{id}/release", (HttpContext http, string id, JobService service, CancellationToken ct) => HoldAsync(http, id, false, service, ct))
             .WithSummary("Release a held job");
+        jobs.MapJobControl();
         jobs.MapGet("/{id}/events", EventsAsync).WithSummary("The job's timeline");
         jobs.MapGet("/{id}/output", OutputAsync).WithSummary("Output bytes from an offset, for following");
         return api;
