@@ -40,12 +40,18 @@ public sealed class JobControlTests(ServerFixture fixture)
         foreach (var (args, option) in new[]
                  {
                      (new[] { "--time", "soon" }, "--time"), (["--partition", "nowhere"], "--partition"), (["--mem", "lots"], "--mem"),
-                     (["--dependency", "afterok:1"], "--dependency"),
+                     (["--dependency", "afterok:999999"], "--dependency"), (["--dependency", $"afterok:{id}"], "--dependency"),
                  })
         {
             var refused = await cli.RunAsync(["update", id, .. args]);
             Assert.True(refused.Code == 1 && refused.Stderr.Contains(option, StringComparison.Ordinal), refused.ToString());
         }
+
+        var first = await SubmitAsync(cli, "--hold", "--wrap", "true");
+        var depends = await cli.RunAsync("update", id, "--dependency", $"afterok:{first}");
+        Assert.True(depends.Code == 0, depends.ToString());
+        Assert.Contains($"afterok:{first}", (await fixture.GetJobAsync(id)).ToJsonString(), StringComparison.Ordinal);
+        Assert.Equal(0, (await cli.RunAsync("cancel", first)).Code);
 
         var response = await fixture.Client.PostAsJsonAsync($"/api/v1/jobs/{id}/update", new { cpus_per_task = 0 });
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
