@@ -60,6 +60,29 @@ public sealed class LocalSocketTests(MultiUserFixture fixture) : IClassFixture<M
         Assert.Contains("--min-uid", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Root_SubmitsAsAnotherUser_WithUid_AndAUserMayNot()
+    {
+        var home = Users.Home(Users.Alice);
+
+        var (rootCode, rootOutput) = await ConductorAsAsync("root", "slurm", "sbatch", "--parsable", "--uid", Users.Alice, "-D", home, "-o", "uid-%j.out", "--wrap", "id -un");
+        var (submitCode, submitOutput) = await ConductorAsAsync("root", "submit", "--parsable", "--uid", Users.Alice, "--chdir", home, "--output", "uid-%j.out", "--wrap", "id -un");
+        var (bobCode, bobOutput) = await ConductorAsAsync(Users.Bob, "submit", "--uid", Users.Alice, "--chdir", Users.Home(Users.Bob), "--wrap", "id -un");
+
+        Assert.True(rootCode == 0, rootOutput);
+        Assert.True(submitCode == 0, submitOutput);
+        using var alice = fixture.Alice();
+        foreach (var id in new[] { rootOutput.Trim(), submitOutput.Trim() })
+        {
+            var job = await MultiUserFixture.WaitForEndAsync(alice, id);
+            Assert.Equal("COMPLETED", job["state"]!.GetValue<string>());
+            Assert.Equal($"{Users.Alice}\n", await File.ReadAllTextAsync(Path.Combine(home, $"uid-{id}.out")));
+        }
+
+        Assert.Equal(1, bobCode);
+        Assert.Contains("Only the admin may run a job as another user", bobOutput, StringComparison.Ordinal);
+    }
+
     /// <summary>Runs the conductor executable as <paramref name="user"/> with no address and no token: the data directory alone.</summary>
     private Task<(int Code, string Output)> ConductorAsAsync(string user, params string[] args) =>
         UnixUsers.RunAsAsync(user, [
