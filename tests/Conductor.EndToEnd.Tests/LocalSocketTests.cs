@@ -83,6 +83,26 @@ public sealed class LocalSocketTests(MultiUserFixture fixture) : IClassFixture<M
         Assert.Contains("Only the admin may run a job as another user", bobOutput, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Dashboard_OverTheSocket_PrintsALinkToTheServersWebAddress_ThatLogsTheUserIn()
+    {
+        var (code, output) = await ConductorAsAsync(Users.Alice, "dashboard");
+
+        Assert.True(code == 0, output);
+        var link = output.Trim();
+        Assert.StartsWith($"{fixture.Server.BaseAddress.ToString().TrimEnd('/')}/#login=", link, StringComparison.Ordinal);
+        using var browser = new HttpClient { BaseAddress = fixture.Server.BaseAddress };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/auth/session")
+        {
+            Content = System.Net.Http.Json.JsonContent.Create(new { code = link[(link.IndexOf("#login=", StringComparison.Ordinal) + 7)..] }),
+        };
+        request.Headers.Add("X-Conductor-Request", "1");
+        using var session = await browser.SendAsync(request);
+        var body = await session.Content.ReadAsStringAsync();
+        Assert.True(session.IsSuccessStatusCode, body);
+        Assert.Equal(Users.Alice, JsonNode.Parse(body)!["account"]!.GetValue<string>());
+    }
+
     /// <summary>Runs the conductor executable as <paramref name="user"/> with no address and no token: the data directory alone.</summary>
     private Task<(int Code, string Output)> ConductorAsAsync(string user, params string[] args) =>
         UnixUsers.RunAsAsync(user, [
