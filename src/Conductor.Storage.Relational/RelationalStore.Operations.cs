@@ -80,14 +80,35 @@ public abstract partial class RelationalStore
                 Set("eligible_time", c => c.With("eligible_time", begin.Value ?? now));
             }
 
+            if (changes.Dependency is { } dependency)
+            {
+                // The new dependency replaces the old one, term by term; the scheduler evaluates it at its next pass.
+                await using (var clear = Command(connection, tx, "DELETE FROM job_dependencies WHERE job_id = @id;").With("id", id.Value))
+                {
+                    await clear.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+
+                if (dependency.Value is { } terms)
+                {
+                    await InsertDependencyAsync(connection, tx, id, terms, ct).ConfigureAwait(false);
+                }
+
+                Set("reason", c => c.With("reason", (string?)null));
+            }
+
             if (set.Length == 0)
             {
                 return UpdateOutcome.Updated;
             }
 
             // A pending job's reason and reservation are the scheduler's to work out again with the new values.
+            if (row.State == JobState.Pending && changes.Dependency is null)
+            {
+                Set("reason", c => c.With("reason", (string?)null));
+            }
+
             update.CommandText = row.State == JobState.Pending
-                ? $"UPDATE jobs SET {set}, reason = NULL, expected_start = NULL WHERE id = @id AND state = 'PENDING' AND attempt = @attempt;"
+                ? $"UPDATE jobs SET {set}, expected_start = NULL WHERE id = @id AND state = 'PENDING' AND attempt = @attempt;"
                 : $"UPDATE jobs SET {set} WHERE id = @id AND state = 'RUNNING' AND attempt = @attempt;";
             update.With("id", id.Value).With("attempt", row.Attempt);
             if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)

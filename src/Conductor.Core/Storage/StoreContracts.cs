@@ -78,6 +78,90 @@ public enum HoldOutcome
     NotFound,
 }
 
+/// <summary>
+/// The fields an update changes (null: unchanged), validated by the caller against the job as it was in
+/// <see cref="ExpectedState"/>. A running job may change only its time limit.
+/// </summary>
+public sealed record JobChanges(JobState ExpectedState, int ExpectedAttempt)
+{
+    public string? Name { get; init; }
+    public string? Partition { get; init; }
+    public int? CpusPerTask { get; init; }
+
+    /// <summary>The new memory reservation in MiB.</summary>
+    public long? MemoryMiB { get; init; }
+
+    public GresList? Gres { get; init; }
+
+    /// <summary>The new time limit; <c>Value</c> null means UNLIMITED.</summary>
+    public Change<TimeSpan?>? TimeLimit { get; init; }
+
+    public int? Nice { get; init; }
+
+    /// <summary>The new earliest start; <c>Value</c> null clears it.</summary>
+    public Change<DateTimeOffset?>? Begin { get; init; }
+
+    /// <summary>The new dependency, replacing the old one; <c>Value</c> null removes it.</summary>
+    public Change<Dependency?>? Dependency { get; init; }
+
+    public bool IsEmpty => Name is null && Partition is null && CpusPerTask is null && MemoryMiB is null && Gres is null &&
+        TimeLimit is null && Nice is null && Begin is null && Dependency is null;
+}
+
+/// <summary>A new value for a field whose value may itself be "none".</summary>
+public readonly record struct Change<T>(T Value);
+
+public enum UpdateOutcome
+{
+    Updated,
+
+    /// <summary>The job moved on (it started, ended or was requeued) since it was read: nothing changed.</summary>
+    StateChanged,
+
+    NotFound,
+}
+
+/// <summary>A signal for a running job's processes, asked by <see cref="RequestedBy"/>.</summary>
+/// <param name="BatchOnly">Only the batch script's shell, not every process of the job (scancel --batch).</param>
+public sealed record SignalRequest(int Signal, bool BatchOnly, string RequestedBy, DateTimeOffset Time);
+
+public enum SignalOutcome
+{
+    /// <summary>The signal waits for the job's agent, which delivers it at once (it is woken).</summary>
+    Queued,
+
+    NotRunning,
+
+    NotFound,
+}
+
+public sealed record SignalResult(SignalOutcome Outcome, JobState State, NodeName? Node);
+
+/// <summary>A signal taken by the agent of the node its job runs on.</summary>
+public sealed record PendingSignal(JobId JobId, int Attempt, int Signal, bool BatchOnly, string RequestedBy, DateTimeOffset Time);
+
+public enum RequeueOutcome
+{
+    /// <summary>The job is PENDING again (it had ended, or had not been launched yet).</summary>
+    Requeued,
+
+    /// <summary>The job runs: its agent stops it and puts it back in the queue.</summary>
+    Requested,
+
+    /// <summary>The job is pending already.</summary>
+    Pending,
+
+    /// <summary>The job was ended but its processes are still being stopped; it can be requeued once they are gone.</summary>
+    StillEnding,
+
+    NotFound,
+}
+
+public sealed record RequeueResult(RequeueOutcome Outcome, JobState State, NodeName? Node);
+
+/// <summary>An operator's drain of a node: its reason, who drained it and when.</summary>
+public sealed record NodeDrain(string Reason, string User, DateTimeOffset Time);
+
 /// <summary>What a hold request asks: Slurm's <c>hold</c> by a user or by the admin (reason JobHeldUser or JobHeldAdmin), or <c>release</c>.</summary>
 public enum HoldAction
 {

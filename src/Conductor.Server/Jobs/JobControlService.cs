@@ -61,12 +61,6 @@ public sealed class JobControlService(
             return new UpdateResult(null, errors);
         }
 
-        if (input.Dependency is not null)
-        {
-            errors.Add("dependency", "cannot be changed by this server yet: dependencies are not supported");
-            return new UpdateResult(null, errors);
-        }
-
         if (job.State.IsTerminal())
         {
             return new UpdateResult(null, errors, $"Job {id} has ended ({job.State.ToSlurmName()}); only a pending or running job can be updated.");
@@ -107,7 +101,7 @@ public sealed class JobControlService(
         {
             ("name", input.Name is not null), ("nice", input.Nice is not null), ("partition", input.Partition is not null),
             ("cpus_per_task", input.CpusPerTask is not null), ("memory_per_node", input.MemoryPerNode is not null),
-            ("gres", input.Gres is not null), ("begin", input.Begin is not null),
+            ("gres", input.Gres is not null), ("begin", input.Begin is not null), ("dependency", input.Dependency is not null),
         };
         foreach (var (field, _) in others.Where(o => o.Given))
         {
@@ -162,6 +156,7 @@ public sealed class JobControlService(
             Gres = input.Gres ?? (spec.Gres.IsEmpty ? null : spec.Gres.ToString()),
             Hold = spec.Hold,
             Begin = input.Begin ?? spec.Begin?.ToString("O", CultureInfo.InvariantCulture),
+            Dependency = input.Dependency,
             Arguments = spec.Arguments,
         };
         var defaults = new SubmitDefaults
@@ -181,6 +176,20 @@ public sealed class JobControlService(
         if (updated is null)
         {
             return null;
+        }
+
+        if (updated.Dependency is { } dependency)
+        {
+            if (dependency.Targets.Contains(job.Id))
+            {
+                errors.Add("dependency", $"names job {job.Id} itself");
+                return null;
+            }
+
+            if (!await jobs.CheckDependencyAsync(caller, dependency, errors, ct))
+            {
+                return null;
+            }
         }
 
         if (input.Partition is not null && limits is not null && !limits.Allows(spec.Account))
@@ -205,6 +214,7 @@ public sealed class JobControlService(
             TimeLimit = input.TimeLimit is null ? null : new Change<TimeSpan?>(updated.TimeLimit),
             Nice = input.Nice is null ? null : updated.Nice,
             Begin = input.Begin is null ? null : new Change<DateTimeOffset?>(updated.Begin),
+            Dependency = input.Dependency is null ? null : new Change<Dependency?>(updated.Dependency),
         };
     }
 
@@ -252,6 +262,11 @@ public sealed class JobControlService(
         if (c.Begin is { } b)
         {
             Add("begin", s.Begin?.ToString("O", CultureInfo.InvariantCulture), b.Value?.ToString("O", CultureInfo.InvariantCulture));
+        }
+
+        if (c.Dependency is { } d)
+        {
+            Add("dependency", s.Dependency?.ToString(), d.Value?.ToString());
         }
 
         return "updated " + string.Join(", ", parts);
