@@ -356,12 +356,12 @@ public sealed class JobSpecBuilderTests
     }
 
     [Fact]
-    public void Build_NamesDependency_WhenGiven()
+    public void Build_NamesDependency_WhenItsTypeIsUnknown()
     {
-        var errors = BuildErrors(new JobSpecInput { Dependency = "afterok:1" });
+        var errors = BuildErrors(new JobSpecInput { Dependency = "afterwards:1" });
 
         AssertOnlyError(errors, "dependency");
-        Assert.Contains("not supported", errors["dependency"][0], StringComparison.Ordinal);
+        Assert.Contains("'afterwards' is not a dependency type", errors["dependency"][0], StringComparison.Ordinal);
     }
 
     [Fact]
@@ -500,6 +500,20 @@ public sealed class JobSpecBuilderTests
     public void Build_NamesArguments_WhenAnArgumentHasNul()
     {
         AssertOnlyError(BuildErrors(new JobSpecInput { Arguments = ["ok", "bad\0"] }), "arguments");
+    }
+
+    [Fact]
+    public void Build_NamesArguments_WhenTheyAreTooLargeTogether()
+    {
+        var big = new string('a', 100 * 1024);
+        AssertOnlyError(BuildErrors(new JobSpecInput { Arguments = [big, big, big] }), "arguments");
+    }
+
+    [Fact]
+    public void Build_NamesEnvironment_WhenItIsTooLargeTogether()
+    {
+        var variables = Enumerable.Range(0, 20).ToDictionary(i => $"V{i}", _ => (string?)new string('x', 64 * 1024));
+        AssertOnlyError(BuildErrors(new JobSpecInput { Environment = variables }), "environment");
     }
 
     [Fact]

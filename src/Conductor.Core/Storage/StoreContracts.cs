@@ -23,6 +23,29 @@ public sealed record JobQuery
 
     public bool Descending { get; init; }
     public int Limit { get; init; } = 100;
+
+    /// <summary>
+    /// The most a page may hold in memory, roughly: a page stops early at the job that reaches it (whatever
+    /// <see cref="Limit"/> says), so jobs with large environments never make a list costly.
+    /// </summary>
+    public const long MaxPageBytes = 16L * 1024 * 1024;
+
+    /// <summary>What a job weighs in a page: a fixed part, and its environment, arguments and paths as UTF-16.</summary>
+    public static long SizeOf(JobRecord job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var spec = job.Spec;
+        var chars = spec.Environment.Sum(kv => (long)kv.Key.Length + kv.Value.Length) + spec.Arguments.Sum(a => (long)a.Length) +
+            (spec.WorkDir?.Length ?? 0) + (job.StdoutPath?.Length ?? 0) + (job.StderrPath?.Length ?? 0) + (job.ErrorMessage?.Length ?? 0);
+        return 1024 + 2 * chars;
+    }
+
+    /// <summary>Whether a page stopped before its end: it is full, or it reached <see cref="MaxPageBytes"/>.</summary>
+    public bool HasMoreAfter(IReadOnlyList<JobRecord> page)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        return page.Count > 0 && (page.Count >= Limit || page.Sum(SizeOf) >= MaxPageBytes);
+    }
 }
 
 public enum CancelOutcome
@@ -49,7 +72,18 @@ public enum HoldOutcome
     /// <summary>The job is no longer pending: only a pending job can be held or released.</summary>
     NotPending,
 
+    /// <summary>The job is held by the admin, and only the admin may release (or change) that hold.</summary>
+    Forbidden,
+
     NotFound,
+}
+
+/// <summary>What a hold request asks: Slurm's <c>hold</c> by a user or by the admin (reason JobHeldUser or JobHeldAdmin), or <c>release</c>.</summary>
+public enum HoldAction
+{
+    HoldUser,
+    HoldAdmin,
+    Release,
 }
 
 /// <summary>How many jobs are in each state.</summary>
@@ -78,12 +112,15 @@ public interface IJobStore
     Task<CancelResult> CancelAsync(JobId id, DateTimeOffset now, string detail, CancellationToken ct);
 
     /// <summary>
-    /// Holds (<paramref name="hold"/> true) or releases a PENDING job in one guarded write with an event; the
-    /// scheduler skips a held job, as it skips one submitted with hold.
+    /// Holds or releases a PENDING job in one guarded write with an event; the scheduler skips a held job, as it
+    /// skips one submitted with hold. An admin's hold is released or changed only when <paramref name="asAdmin"/>.
     /// </summary>
-    Task<HoldOutcome> SetHoldAsync(JobId id, bool hold, DateTimeOffset now, string detail, CancellationToken ct);
+    Task<HoldOutcome> SetHoldAsync(JobId id, HoldAction action, bool asAdmin, DateTimeOffset now, string detail, CancellationToken ct);
 
     Task<JobCounts> CountByStateAsync(CancellationToken ct);
+
+    /// <summary>How many PENDING jobs <paramref name="owner"/> has (held ones included): the per-user submit limit.</summary>
+    Task<int> CountPendingAsync(string owner, CancellationToken ct);
 
     /// <summary>Deletes up to <paramref name="limit"/> ended jobs whose end is before <paramref name="endedBefore"/>, with their events; returns how many.</summary>
     Task<int> PurgeAsync(DateTimeOffset endedBefore, int limit, CancellationToken ct);
@@ -134,6 +171,12 @@ public interface ISchedulerStore
     /// what fair-share charges to their accounts.
     /// </summary>
     Task<IReadOnlyList<UsageRecord>> LoadEndedUsageAsync(DateTimeOffset endedAfter, int limit, CancellationToken ct);
+
+    /// <summary>The owner of every pending job and what each user holds on the nodes: read only when per-user limits are set.</summary>
+    Task<UserLoad> LoadUserLoadAsync(CancellationToken ct);
+
+    /// <summary>Forgets the dependencies of jobs whose dependency is met for good (Slurm then shows <c>(null)</c>).</summary>
+    Task DropDependenciesAsync(IReadOnlyList<JobId> jobs, CancellationToken ct);
 }
 
 /// <summary>What one ended job used: its CPUs and GPUs from its start to its end.</summary>

@@ -26,7 +26,9 @@ public sealed class SchedulerService(
     IEnumerable<ISchedulerPassObserver> observers,
     ILeadership leadership,
     FairShareLedger fairShare,
-    SchedulerView view) : LoopingService(time, logger)
+    SchedulerView view,
+    UserLimits userLimits,
+    DependencyUpkeep dependencies) : LoopingService(time, logger)
 {
     private readonly SchedulerOptions _options = options.Value;
     private readonly WakeSignal _wake = bus.Subscribe(WakeTopic.Scheduler);
@@ -87,7 +89,8 @@ public sealed class SchedulerService(
     public async Task<PassResult> PassAsync(CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        var snapshot = await store.LoadSnapshotAsync(ct);
+        var snapshot = DependencyGate.Apply(await store.LoadSnapshotAsync(ct), Time.GetUtcNow());
+        await dependencies.ApplyAsync(snapshot.DependencyVerdicts, ct);
         if (snapshot.Pending.Count == 0 && _reservations is { Count: 0 })
         {
             LastPassDuration = watch.Elapsed;
@@ -98,6 +101,11 @@ public sealed class SchedulerService(
 
         snapshot = snapshot with { Usage = await fairShare.UsageAsync(ct) };
         var now = Time.GetUtcNow();
+        if (userLimits.LimitsRunning)
+        {
+            snapshot = userLimits.Gate(snapshot, await store.LoadUserLoadAsync(ct), now);
+        }
+
         var plan = policy.Plan(snapshot, now);
         view.Update(new PriorityModel(snapshot, now, (policy as BackfillPolicy)?.Options ?? PolicyOptions.Default));
 
@@ -127,9 +135,11 @@ public sealed class SchedulerService(
         }
 
         // A job waiting for its begin time wakes the scheduler when it becomes eligible.
+        // So does one waiting for an after:ID+N dependency.
         var nextBegin = snapshot.Pending
             .Where(j => j.Begin > now && !j.Held)
             .Select(j => j.Begin)
+            .Append(DependencyGate.NextDue(snapshot.Dependents, now))
             .Min();
         return new PassResult(started.Count, nextBegin);
     }
