@@ -19,6 +19,12 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
     public override async Task<JobId> SubmitAsync(NewJob job, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(job);
+        if (job.Spec.Array is not null)
+        {
+            // An array's row names itself by its own id: the transaction of the shared path.
+            return await base.SubmitAsync(job, ct).ConfigureAwait(false);
+        }
+
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         await using var insert = WithJob(Command(connection, null, $"""
             WITH job AS (
@@ -74,7 +80,7 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
                     started AS (
                         UPDATE jobs j SET {StartAttempt("p.node", "p.cores", "p.devices")}
                         FROM plan p
-                        WHERE j.id = p.id AND j.state = 'PENDING'
+                        WHERE j.id = p.id AND j.state = 'PENDING' AND j.array_tasks IS NULL
                           AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = p.node AND n.state = 'Down')
                         RETURNING j.id, j.exclusive, j.attempt, p.node, p.cores, p.cpus, p.memory_mib, p.devices, p.ord),
                     allocated AS (

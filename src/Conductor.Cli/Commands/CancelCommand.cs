@@ -23,7 +23,7 @@ public static class CancelCommand
             {
                 try
                 {
-                    var result = await client.PostAsync<CancelResponse>($"/api/v1/jobs/{id}/cancel", null, ct);
+                    var result = await client.PostAsync<CancelResponse>($"/api/v1/jobs/{ClientCommand.Path(id)}/cancel", null, ct);
                     if (!parse.GetValue(quiet))
                     {
                         Console.WriteLine(result.Changed ? $"Cancelled job {id}" : $"Job {id} had already ended: {result.State}");

@@ -49,6 +49,9 @@ public sealed record JobSpec
     public bool Hold { get; init; }
     public DateTimeOffset? Begin { get; init; }
 
+    /// <summary>The array the job belongs to (<c>--array</c>): every task carries its array's spec.</summary>
+    public JobArraySpec? Array { get; init; }
+
     /// <summary>The owner, for rows written before owners were recorded: then the account named the owner.</summary>
     public string Owner => User.Length > 0 ? User : Account;
 

@@ -85,7 +85,8 @@ public sealed class SchedulerService(
     public async Task<PassResult> PassAsync(CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        var snapshot = await store.LoadSnapshotAsync(ct);
+        await store.SplitArrayTasksAsync(Time.GetUtcNow(), ct);
+        var snapshot = JobArrayGate.Apply(await store.LoadSnapshotAsync(ct), Time.GetUtcNow());
         if (snapshot.Pending.Count == 0 && _reservations is { Count: 0 })
         {
             LastPassDuration = watch.Elapsed;
