@@ -98,6 +98,9 @@ public sealed class ArrayTests(ArrayServerFixture fixture) : IClassFixture<Array
         Assert.Matches(@"^\d+$", array);
 
         Assert.Contains($"{array}_[1-100%4]", await QueueLineAsync(cli, array), StringComparison.Ordinal);
+        var dashboard = JsonNode.Parse(await fixture.Client.GetStringAsync("/api/v1/dashboard"))!;
+        Assert.Equal(100, dashboard["arrays"]![array]!["PENDING"]!.GetValue<long>());
+        Assert.Contains(dashboard["pending"]!.AsArray(), j => j!["display_id"]!.GetValue<string>() == $"{array}_[1-100%4]");
 
         var range = await cli.RunAsync("cancel", $"{array}_[1-5]");
         Assert.True(range.Code == 0, range.ToString());
@@ -114,9 +117,21 @@ public sealed class ArrayTests(ArrayServerFixture fixture) : IClassFixture<Array
         Assert.Equal("PENDING", pendingTask["state"]!.GetValue<string>());
         Assert.Equal(50, pendingTask["array_task_id"]!.GetValue<int>());
 
+        // Releasing two tasks lets them, and only them, run.
+        var released = await fixture.Client.PostAsync($"/api/v1/jobs/{Uri.EscapeDataString($"{array}_[6-7]")}/release", null);
+        Assert.Equal(HttpStatusCode.OK, released.StatusCode);
+        foreach (var task in new[] { 6, 7 })
+        {
+            await Poll.UntilAsync(async () => JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_{task}"))!["state"]!.GetValue<string>(),
+                state => state == "COMPLETED", Soon, $"task {task} to run once released");
+        }
+
+        Assert.Equal("PENDING", JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_8"))!["state"]!.GetValue<string>());
+
         Assert.Equal(0, (await cli.RunAsync("cancel", array)).Code);
         var whole = JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}"))!;
-        Assert.Equal(100, whole["array_tasks"]!["CANCELLED"]!.GetValue<long>());
+        Assert.Equal(98, whole["array_tasks"]!["CANCELLED"]!.GetValue<long>());
+        Assert.Equal(2, whole["array_tasks"]!["COMPLETED"]!.GetValue<long>());
         Assert.DoesNotContain(array, (await cli.RunAsync("queue")).Stdout, StringComparison.Ordinal);
 
         // Waiting on an array whose tasks did not all complete says so.

@@ -258,7 +258,11 @@ public sealed record DashboardView(
     DashboardMemoryView Memory,
     IReadOnlyList<NodeView> Nodes,
     IReadOnlyList<JobView> Running,
-    IReadOnlyList<JobView> Pending);
+    IReadOnlyList<JobView> Pending)
+{
+    /// <summary>For each array among the running and pending jobs (by its id), how many of its tasks are in each state.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, long>> Arrays { get; init; } = new Dictionary<string, IReadOnlyDictionary<string, long>>();
+}
 
 /// <param name="Scheduler">"leader" when this server runs the scheduler, "standby" when another server sharing the database does.</param>
 public sealed record HealthView(string Status, string Version, DateTimeOffset Time, string Scheduler);
