@@ -18,7 +18,7 @@ public abstract partial class RelationalStore
     private const string CopiedColumns =
         "reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib, time_limit_seconds, work_dir, " +
         "stdout_pattern, stderr_pattern, environment, arguments, exclusive, requeue, max_retries, nice, hold, begin_time, " +
-        "priority, submit_time, eligible_time, gres, owner, array_max_running, array_spec";
+        "priority, submit_time, eligible_time, gres, owner, array_max_running, array_spec, admin_hold";
 
     private const string SplitColumns = "state, attempt, array_job_id, array_task_id, " + CopiedColumns;
 
@@ -43,6 +43,7 @@ public abstract partial class RelationalStore
                 SELECT id, array_tasks, array_max_running, ntasks * cpus_per_task, partition, exclusive
                 FROM jobs
                 WHERE array_tasks IS NOT NULL AND state = 'PENDING' AND hold = @no AND (begin_time IS NULL OR begin_time <= @now)
+                  AND NOT EXISTS (SELECT 1 FROM job_dependencies d WHERE d.job_id = jobs.id)
                 ORDER BY priority DESC, submit_time, id{Dialect.LockRows};
                 """).With("no", false).With("now", now))
             {
@@ -73,7 +74,7 @@ public abstract partial class RelationalStore
 
             List<(int Cpus, int AllocatedCpus, int Allocations, IReadOnlyList<string> Partitions, NodeState State)> nodes;
             await using (var command = Command(connection, tx, """
-                SELECT n.cpus, n.partitions, n.state,
+                SELECT n.cpus, n.partitions, CASE WHEN n.drain_reason IS NULL THEN n.state ELSE 'Drain' END,
                        COALESCE((SELECT SUM(a.cpus) FROM allocations a WHERE a.node = n.name), 0),
                        (SELECT COUNT(*) FROM allocations a WHERE a.node = n.name)
                 FROM nodes n;
@@ -246,6 +247,13 @@ public abstract partial class RelationalStore
             .With("now", now)
             .With("kind", JobEventKind.Submitted.ToWireName());
         var eventId = submitted.Parameter("id", System.Data.DbType.Int64);
+
+        // A task waits for what its array waits for (the array's unmet dependency rows).
+        await using var dependencies = Command(connection, tx, """
+            INSERT INTO job_dependencies (job_id, position, kind, target_id, target_task, minutes, any_of)
+            SELECT @id, position, kind, target_id, target_task, minutes, any_of FROM job_dependencies WHERE job_id = @array;
+            """).With("array", array.Value);
+        var dependencyId = dependencies.Parameter("id", System.Data.DbType.Int64);
         var eventDetail = submitted.Parameter("detail", System.Data.DbType.String);
         foreach (var t in taken)
         {
@@ -260,6 +268,8 @@ public abstract partial class RelationalStore
             eventId.Value = id.Value;
             eventDetail.Value = string.Create(CultureInfo.InvariantCulture, $"task {array}_{t} split off its array");
             await submitted.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            dependencyId.Value = id.Value;
+            await dependencies.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             ids.Add(id);
         }
 

@@ -75,7 +75,7 @@ public abstract partial class RelationalStore
             await using (var command = Command(connection, tx, $"""
                 SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state,
                        a.job_id, a.cores, a.memory_mib, a.exclusive, a.created_time, j.time_limit_seconds,
-                       n.gres, a.devices, j.account, j.array_job_id, j.array_max_running
+                       n.gres, a.devices, j.account, n.drain_reason, j.array_job_id, j.array_max_running
                 FROM nodes n
                 LEFT JOIN allocations a ON a.node = n.name
                 LEFT JOIN jobs j ON j.id = a.job_id
@@ -97,7 +97,8 @@ public abstract partial class RelationalStore
                             StoreValues.ParseList(r.GetString(3)),
                             ParseNodeState(r.GetString(4)),
                             allocations,
-                            GresList.Parse(r.GetStringOrNull(11))));
+                            GresList.Parse(r.GetStringOrNull(11)),
+                            !r.IsDBNull(14)));
                     }
 
                     if (!r.IsDBNull(5))
@@ -113,16 +114,17 @@ public abstract partial class RelationalStore
                             GresDevice.ParseList(r.GetStringOrNull(12)),
                             r.GetStringOrNull(13),
                             created));
-                        if (!r.IsDBNull(14) && !r.IsDBNull(15))
+                        if (!r.IsDBNull(15) && !r.IsDBNull(16))
                         {
-                            var array = new JobId(r.GetInt64(14));
+                            var array = new JobId(r.GetInt64(15));
                             arrayRunning[array] = arrayRunning.GetValueOrDefault(array) + 1;
                         }
                     }
                 }
             }
 
-            return new SchedulerSnapshot(pending, nodes, ArrayRunning: arrayRunning);
+            var (dependents, running) = await LoadDependentsAsync(connection, tx, "j.state = 'PENDING'", _ => { }, ct).ConfigureAwait(false);
+            return new SchedulerSnapshot(pending, nodes, ArrayRunning: arrayRunning) { Dependents = dependents, SingletonsRunning = running };
         }, ct);
 
     /// <summary>
@@ -141,7 +143,7 @@ public abstract partial class RelationalStore
                 await using var start = Command(connection, tx, $"""
                     UPDATE jobs SET {StartAttempt("@node", "@cores", "@devices")}
                     WHERE id = @id AND state = 'PENDING' AND array_tasks IS NULL
-                      AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = @node AND n.state = 'Down')
+                      AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = @node AND (n.state = 'Down' OR n.drain_reason IS NOT NULL))
                     RETURNING exclusive, attempt;
                     """).With("now", now);
                 var startRow = Bind(start, ("id", DbType.Int64), ("node", DbType.String), ("cores", DbType.String), ("devices", DbType.String));
@@ -171,7 +173,7 @@ public abstract partial class RelationalStore
                         if (!await reader.ReadAsync(ct).ConfigureAwait(false))
                         {
                             // Not PENDING any more (cancelled, or started by another pass), or its node was declared
-                            // down since the snapshot: the guarded write lost.
+                            // down or drained since the snapshot: the guarded write lost.
                             continue;
                         }
 

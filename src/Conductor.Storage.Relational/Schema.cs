@@ -143,6 +143,46 @@ internal static class Schema
         CREATE INDEX ix_jobs_array ON jobs (array_job_id, array_task_id) WHERE array_job_id IS NOT NULL;
         """,
         d => $"""
+        -- Dependencies (Slurm's --dependency): one row per term, in order; any_of is the same on every row of a job
+        -- (terms joined by '?': any one suffices). A met dependency's rows are deleted (Slurm then shows "(null)").
+        -- target_id names a job, or an array and so all its tasks; target_task one task of it; singleton has no target.
+        CREATE TABLE job_dependencies (
+            job_id       bigint  NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            position     integer NOT NULL,
+            kind         text    NOT NULL,
+            target_id    bigint,
+            target_task  integer,
+            minutes      integer NOT NULL,
+            any_of       {d.BoolType} NOT NULL,
+            PRIMARY KEY (job_id, position)
+        );
+        CREATE INDEX ix_job_dependencies_target ON job_dependencies (target_id);
+
+        -- A hold put by the admin: only the admin may release it (reason JobHeldAdmin).
+        ALTER TABLE jobs ADD COLUMN admin_hold {d.BoolType} NOT NULL DEFAULT FALSE;
+        """,
+        d => $"""
+        -- An operator's drain of a node, apart from its liveness (state): kept across agent restarts until resumed.
+        ALTER TABLE nodes ADD COLUMN drain_reason text;
+        ALTER TABLE nodes ADD COLUMN drain_user text;
+        ALTER TABLE nodes ADD COLUMN drain_time bigint;
+
+        -- A requeue asked of a running job (who asked): its agent stops it and reports it back to PENDING.
+        ALTER TABLE jobs ADD COLUMN requeue_requested text;
+
+        -- Signals asked for running jobs, taken by the agent of the job's node.
+        CREATE TABLE job_signals (
+            seq          {d.IdentityKey},
+            job_id       bigint  NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            attempt      integer NOT NULL,
+            signal       integer NOT NULL,
+            batch_only   {d.BoolType} NOT NULL,
+            requested_by text    NOT NULL,
+            time         bigint  NOT NULL
+        );
+        CREATE INDEX ix_job_signals_job ON job_signals (job_id);
+        """,
+        d => $"""
         -- The array's spec as submitted ('1-100%4'), on its row and every task's: what a task's SLURM_ARRAY_* variables say.
         ALTER TABLE jobs ADD COLUMN array_spec text;
 

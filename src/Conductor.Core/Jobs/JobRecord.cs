@@ -32,6 +32,12 @@ public sealed record JobRecord
     /// <summary>When a pending job is expected to start: its backfill reservation, if it has one.</summary>
     public DateTimeOffset? ExpectedStart { get; init; }
 
+    /// <summary>The state of each term of <see cref="JobSpec.Dependency"/>, in order; null when the job shows no dependency.</summary>
+    public IReadOnlyList<DependencyState>? DependencyStates { get; init; }
+
+    /// <summary>Slurm's display of the dependency: <c>afterok:12(unfulfilled)</c>; null when there is none (Slurm's <c>(null)</c>).</summary>
+    public string? DependencyText => Spec.Dependency is { } d ? Dependencies.Describe(d, DependencyStates ?? []) : null;
+
     public ExitCode? ExitCode { get; init; }
     public string? ErrorMessage { get; init; }
 
@@ -83,6 +89,7 @@ public enum JobEventKind
     Recovered,
     Held,
     Released,
+    Updated,
 }
 
 public static class JobEventKinds
@@ -102,6 +109,7 @@ public static class JobEventKinds
         JobEventKind.Recovered => "recovered",
         JobEventKind.Held => "held",
         JobEventKind.Released => "released",
+        JobEventKind.Updated => "updated",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 
@@ -117,6 +125,12 @@ public static class PendingReasons
     public const string Priority = "Priority";
     public const string BeginTime = "BeginTime";
     public const string JobHeldUser = "JobHeldUser";
+    public const string JobHeldAdmin = "JobHeldAdmin";
+    public const string Dependency = "Dependency";
+    public const string DependencyNeverSatisfied = "DependencyNeverSatisfied";
     public const string PartitionDown = "PartitionNodeLimit";
     public const string NodeDown = "NodeDown";
+
+    /// <summary>Every node the job could use is drained: Slurm's <c>ReqNodeNotAvail, UnavailableNodes:n1,n2</c>.</summary>
+    public static string NodesNotAvailable(IEnumerable<string> nodes) => "ReqNodeNotAvail, UnavailableNodes:" + string.Join(',', nodes);
 }

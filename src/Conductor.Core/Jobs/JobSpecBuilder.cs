@@ -159,9 +159,9 @@ public static class JobSpecBuilder
             errors.Add("array", arrayError);
         }
 
-        if (input.Dependency is not null)
+        if (!Dependencies.TryParse(input.Dependency, out var dependency, out var dependencyError))
         {
-            errors.Add("dependency", "is not supported by this server yet");
+            errors.Add("dependency", dependencyError);
         }
 
         var nice = input.Nice ?? 0;
@@ -233,6 +233,7 @@ public static class JobSpecBuilder
             Hold = input.Hold ?? false,
             Begin = begin,
             Array = array,
+            Dependency = dependency,
         };
     }
 

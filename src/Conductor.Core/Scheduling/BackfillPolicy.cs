@@ -67,13 +67,14 @@ public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
         {
             string reason;
             partitions.TryGetValue(job.Partition, out var partition);
-            if (job.Ineligible is { } gate)
+            if (job.Held)
+            {
+                // An admin's hold is written with its reason; the pass keeps it.
+                reason = job.Reason == PendingReasons.JobHeldAdmin ? PendingReasons.JobHeldAdmin : PendingReasons.JobHeldUser;
+            }
+            else if (job.Ineligible is { } gate)
             {
                 reason = gate;
-            }
-            else if (job.Held)
-            {
-                reason = PendingReasons.JobHeldUser;
             }
             else if (job.Begin is { } begin && begin > now)
             {
@@ -81,7 +82,9 @@ public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
             }
             else if (partition is null || !partition.AnyUp)
             {
-                reason = PendingReasons.NodeDown;
+                reason = partition?.Nodes.Where(n => n.Node.Drained).Select(n => n.Node.Name.Value).ToList() is { Count: > 0 } drained
+                    ? PendingReasons.NodesNotAvailable(drained)
+                    : PendingReasons.NodeDown;
             }
             else if (!slots.TryVector(job.GresRequest, out var gres))
             {

@@ -50,6 +50,7 @@ public sealed record RunningAllocation(
     public IReadOnlyList<GresDevice> GresDevices => Devices ?? [];
 }
 
+/// <param name="Drained">An operator drained the node: it keeps what it runs and is given nothing new.</param>
 public sealed record NodeSnapshot(
     NodeName Name,
     int Cpus,
@@ -57,7 +58,8 @@ public sealed record NodeSnapshot(
     IReadOnlyList<string> Partitions,
     NodeState State,
     IReadOnlyList<RunningAllocation> Allocations,
-    GresList? Gres = null)
+    GresList? Gres = null,
+    bool Drained = false)
 {
     public GresList GresTotal => Gres ?? GresList.None;
 }
@@ -72,6 +74,15 @@ public sealed record SchedulerSnapshot(
     IReadOnlyDictionary<JobId, int>? ArrayRunning = null)
 {
     public IReadOnlyDictionary<string, double> AccountUsage => Usage ?? EmptyUsage;
+
+    /// <summary>The pending jobs that have a dependency, with their targets' states, as the store read them.</summary>
+    public IReadOnlyList<DependentJob> Dependents { get; init; } = [];
+
+    /// <summary>The (name, user) pairs that have a running job, for the dependents' <c>singleton</c> terms.</summary>
+    public IReadOnlySet<(string Name, string User)> SingletonsRunning { get; init; } = new HashSet<(string, string)>();
+
+    /// <summary>What <see cref="DependencyGate.Apply"/> decided for each dependent (their <see cref="PendingJob.Ineligible"/> is set from it).</summary>
+    public IReadOnlyList<DependencyVerdict> DependencyVerdicts { get; init; } = [];
 
     private static readonly Dictionary<string, double> EmptyUsage = new(StringComparer.Ordinal);
 }

@@ -29,6 +29,7 @@ public static class ServerServiceCollectionExtensions
         services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
         services.TryAddSingleton<ILeadership, SoleLeadership>();
         services.AddSingleton<JobService>();
+        services.AddSingleton<JobControlService>();
         services.TryAddSingleton<SchedulerView>();
         services.AddSingleton<DashboardService>();
         services.AddSingleton<ConductorMetrics>();
@@ -120,6 +121,7 @@ public static class ServerServiceCollectionExtensions
         services.TryAddSingleton<FairShareLedger>();
         services.TryAddSingleton(sp => sp.GetService<IOptions<ServerOptions>>()?.Value.UserLimits ?? UserLimits.None);
         services.TryAddSingleton<SchedulerView>();
+        services.TryAddSingleton<DependencyUpkeep>();
         services.AddSingleton<SchedulerService>();
         services.AddHostedService(sp => sp.GetRequiredService<SchedulerService>());
         return services;

@@ -10,8 +10,11 @@ using Microsoft.Extensions.Options;
 
 namespace Conductor.Server.Jobs;
 
-/// <summary>The result of a submission: a job id, or the fields that were wrong, or the limit it would exceed.</summary>
-public sealed record SubmitResult(JobId? JobId, ValidationErrors Errors, string? OverLimit = null);
+/// <summary>
+/// The result of a submission: a job id, or the fields that were wrong, or the limit it would exceed, or why the
+/// caller may not submit it (another user's job, for anyone but the admin).
+/// </summary>
+public sealed record SubmitResult(JobId? JobId, ValidationErrors Errors, string? OverLimit = null, string? Forbidden = null);
 
 /// <summary>
 /// The one implementation of submitting, reading and cancelling jobs; the v1 API and the SCNS-Conductor
@@ -40,6 +43,11 @@ public sealed class JobService(
             errors.Add("job", "is required: an object with the job's fields");
             JobSpecBuilder.ValidateScript(script, errors);
             return new SubmitResult(null, errors);
+        }
+
+        if (input.Uid is { } other && !IsCaller(caller, other) && !caller.IsAdmin)
+        {
+            return new SubmitResult(null, errors, Forbidden: $"Only the admin may run a job as another user (uid '{other}'); you are '{caller.User}'.");
         }
 
         var user = JobUser(caller, input.Uid, errors);
@@ -76,6 +84,11 @@ public sealed class JobService(
             }
 
             spec = limits.Exclusive ? spec with { Exclusive = true } : spec;
+        }
+
+        if (spec.Dependency is { } dependency && !await CheckDependencyAsync(caller, dependency, errors, ct))
+        {
+            return new SubmitResult(null, errors);
         }
 
         var why = FitCheck.WhyNever(spec, await NodesAsync(refresh: false, ct));
@@ -194,17 +207,18 @@ public sealed class JobService(
     }
 
     /// <summary>Holds or releases a job, a whole array or some of its tasks; null when nothing of the caller's matches.</summary>
-    public async Task<HoldOutcome?> SetHoldAsync(Caller caller, JobRef reference, bool hold, CancellationToken ct)
+    public async Task<HoldOutcome?> SetHoldAsync(Caller caller, JobRef reference, bool hold, bool? adminHold, CancellationToken ct)
     {
         if (reference.Tasks is null && await GetAsync(caller, reference.Id, ct) is { ArrayJobId: null })
         {
-            return await SetHoldAsync(caller, reference.Id, hold, ct);
+            return await SetHoldAsync(caller, reference.Id, hold, adminHold, ct);
         }
 
-        var outcomes = await ForEachRowAsync(caller, reference, async id => await SetHoldAsync(caller, id, hold, ct) ?? HoldOutcome.NotFound, ct);
+        var outcomes = await ForEachRowAsync(caller, reference, async id => await SetHoldAsync(caller, id, hold, adminHold, ct) ?? HoldOutcome.NotFound, ct);
         return outcomes.Count == 0 ? null
             : outcomes.Contains(HoldOutcome.Changed) ? HoldOutcome.Changed
             : outcomes.Contains(HoldOutcome.Unchanged) ? HoldOutcome.Unchanged
+            : outcomes.Contains(HoldOutcome.Forbidden) ? HoldOutcome.Forbidden
             : outcomes[0];
     }
 
@@ -240,22 +254,59 @@ public sealed class JobService(
         return results;
     }
 
-    /// <summary>Holds or releases a pending job; null when the job does not exist or is not the caller's.</summary>
-    public async Task<HoldOutcome?> SetHoldAsync(Caller caller, JobId id, bool hold, CancellationToken ct)
+    /// <summary>
+    /// Holds or releases a pending job; null when the job does not exist or is not the caller's. A hold by the admin
+    /// of another user's job, or one asked for as such (<paramref name="adminHold"/>), is the admin's: only the admin
+    /// may release it. <paramref name="adminHold"/> false asks for a user's hold (Slurm's <c>uhold</c>).
+    /// </summary>
+    public async Task<HoldOutcome?> SetHoldAsync(Caller caller, JobId id, bool hold, bool? adminHold, CancellationToken ct)
     {
-        if (await GetAsync(caller, id, ct) is null)
+        var job = await GetAsync(caller, id, ct);
+        if (job is null)
         {
             return null;
         }
 
-        var outcome = await jobs.SetHoldAsync(id, hold, time.GetUtcNow(), $"{(hold ? "held" : "released")} by {caller.User}", ct);
+        if (adminHold == true && !caller.IsAdmin)
+        {
+            return HoldOutcome.Forbidden;
+        }
+
+        var action = !hold ? HoldAction.Release
+            : adminHold ?? (caller.IsAdmin && job.Spec.Owner != caller.User) ? HoldAction.HoldAdmin
+            : HoldAction.HoldUser;
+        var outcome = await jobs.SetHoldAsync(id, action, caller.IsAdmin, time.GetUtcNow(), $"{(hold ? "held" : "released")} by {caller.User}", ct);
         if (outcome == HoldOutcome.Changed)
         {
-            logger.LogInformation("Job {JobId} {Action} by {Account}", id, hold ? "held" : "released", caller.User);
+            logger.LogInformation("Job {JobId} {Action} by {User}", id, action switch
+            {
+                HoldAction.HoldAdmin => "held by the admin",
+                HoldAction.HoldUser => "held",
+                _ => "released",
+            }, caller.User);
             bus.Publish(WakeTopic.Scheduler);
         }
 
         return outcome == HoldOutcome.NotFound ? null : outcome;
+    }
+
+    /// <summary>
+    /// Every job a new dependency names must exist and be the caller's (the admin may name anyone's); a task
+    /// (<c>12_7</c>) must belong to an array. False, with the reasons in <paramref name="errors"/>, otherwise.
+    /// </summary>
+    internal async Task<bool> CheckDependencyAsync(Caller caller, Dependency dependency, ValidationErrors errors, CancellationToken ct)
+    {
+        foreach (var target in dependency.Targets)
+        {
+            var job = await jobs.GetAsync(target, ct);
+            if (job is null || !caller.CanSee(job.Spec))
+            {
+                errors.Add("dependency", $"names job {target}, which does not exist or is not yours");
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -264,7 +315,7 @@ public sealed class JobService(
     /// </summary>
     private string? JobUser(Caller caller, string? uid, ValidationErrors errors)
     {
-        if (uid is null || uid == caller.User)
+        if (uid is null || IsCaller(caller, uid))
         {
             return caller.User;
         }
@@ -292,6 +343,12 @@ public sealed class JobService(
 
         return entry.Name;
     }
+
+    /// <summary>Whether <paramref name="uid"/> (a name or a number) is the caller's own user.</summary>
+    private static bool IsCaller(Caller caller, string uid) =>
+        uid == caller.User ||
+        int.TryParse(uid, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) &&
+        UnixUser.FindById(number)?.Name == caller.User;
 
     public async Task<IReadOnlyList<NodeRecord>> NodesAsync(bool refresh, CancellationToken ct)
     {

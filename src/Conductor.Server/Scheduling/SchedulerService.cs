@@ -27,7 +27,8 @@ public sealed class SchedulerService(
     ILeadership leadership,
     FairShareLedger fairShare,
     SchedulerView view,
-    UserLimits userLimits) : LoopingService(time, logger)
+    UserLimits userLimits,
+    DependencyUpkeep dependencies) : LoopingService(time, logger)
 {
     private readonly SchedulerOptions _options = options.Value;
     private readonly WakeSignal _wake = bus.Subscribe(WakeTopic.Scheduler);
@@ -61,12 +62,14 @@ public sealed class SchedulerService(
             logger.LogInformation("Scheduling on this server");
         }
 
-        // Under a burst of wake-ups passes would run back to back, each reading every pending job. Spacing expensive
-        // passes by twice their cost keeps the scheduler under a third of a core whatever the backlog, while cheap
-        // passes (a small queue) run at once, so a job still starts within milliseconds of its submission.
-        var spacing = LastPassDuration < ExpensivePass
-            ? TimeSpan.Zero
-            : TimeSpan.FromTicks(Math.Min(LastPassDuration.Ticks * 2, _options.SafetyInterval.Ticks));
+        // Under a burst of wake-ups (submits, ends) passes would run back to back, each reading every pending job.
+        // A pass starts at the earliest its own cost after the last one ended, twice its cost for an expensive one:
+        // the scheduler stays under half a core (a third) whatever the backlog, and the wake-ups that arrive in
+        // between (the ends of several jobs, a stream of submits) are served by one pass. A wake-up after a quiet
+        // spell runs at once, so a job still starts within milliseconds of its submission.
+        var spacing = TimeSpan.FromTicks(Math.Min(
+            LastPassDuration < ExpensivePass ? LastPassDuration.Ticks : LastPassDuration.Ticks * 2,
+            _options.SafetyInterval.Ticks));
         var since = Time.GetUtcNow() - _lastPassEnd;
         if (since < spacing)
         {
@@ -87,7 +90,8 @@ public sealed class SchedulerService(
     {
         var watch = Stopwatch.StartNew();
         await store.SplitArrayTasksAsync(Time.GetUtcNow(), ct);
-        var snapshot = JobArrayGate.Apply(await store.LoadSnapshotAsync(ct), Time.GetUtcNow());
+        var snapshot = JobArrayGate.Apply(DependencyGate.Apply(await store.LoadSnapshotAsync(ct), Time.GetUtcNow()), Time.GetUtcNow());
+        await dependencies.ApplyAsync(snapshot.DependencyVerdicts, ct);
         if (snapshot.Pending.Count == 0 && _reservations is { Count: 0 })
         {
             LastPassDuration = watch.Elapsed;
@@ -132,9 +136,11 @@ public sealed class SchedulerService(
         }
 
         // A job waiting for its begin time wakes the scheduler when it becomes eligible.
+        // So does one waiting for an after:ID+N dependency.
         var nextBegin = snapshot.Pending
             .Where(j => j.Begin > now && !j.Held)
             .Select(j => j.Begin)
+            .Append(DependencyGate.NextDue(snapshot.Dependents, now))
             .Min();
         return new PassResult(started.Count, nextBegin);
     }
