@@ -26,7 +26,6 @@ public static class JobsEndpoints
         jobs.MapGet("", ListAsync).WithSummary("List jobs, filtered, in pages by id");
         jobs.MapGet("/{id}", GetAsync).WithSummary("One job: state, times, detail, usage; ?logs=true adds output tails");
         jobs.MapPost("/{id}/cancel", CancelAsync).WithSummary("Cancel a job; cancelling twice is fine");
-        jobs.MapJobControl();
         jobs.MapPost("/{id}/hold", (HttpContext http, string id, bool? admin, JobService service, CancellationToken ct) => HoldAsync(http, id, true, admin, service, ct))
             .WithSummary("Hold a pending job: it waits, with reason JobHeldUser (or JobHeldAdmin: ?admin=true, or the admin holding another user's job), until released");
         jobs.MapPost("/{id}/release", (HttpContext http, string id, JobService service, CancellationToken ct) => HoldAsync(http, id, false, null, service, ct))
