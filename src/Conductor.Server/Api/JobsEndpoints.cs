@@ -141,17 +141,18 @@ public static class JobsEndpoints
     private static async Task<IResult> GetAsync(
         HttpContext http, string id, bool? logs, JobService service, SchedulerView scheduler, TimeProvider time, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        if (!JobRef.TryParse(id, out var reference, out _) || reference.Tasks is { Count: > 1 })
         {
             return Problems.BadJobId(id);
         }
 
-        var job = await service.GetAsync(http.GetCaller(), jobId, ct);
+        var job = await service.GetAsync(http.GetCaller(), reference, ct);
         if (job is null)
         {
             return Problems.NotFound($"Job {id}");
         }
 
+        var tasks = job.ArrayJobId == job.Id && reference.Tasks is null ? await service.GetArrayCountsAsync(http.GetCaller(), job.Id, ct) : null;
         JobLogView? log = null;
         if (logs == true)
         {
@@ -160,17 +161,17 @@ public static class JobsEndpoints
                 job.StderrPath == job.StdoutPath ? "" : await JobOutputReader.ReadTailAsync(job.StderrPath, job.Spec.Owner, LogTailBytes, LogTailLines, ct));
         }
 
-        return TypedResults.Ok(JobView.From(job, time.GetUtcNow(), log, scheduler.FactorsOf(job)));
+        return TypedResults.Ok(JobView.From(job, time.GetUtcNow(), log, scheduler.FactorsOf(job), tasks));
     }
 
     private static async Task<IResult> CancelAsync(HttpContext http, string id, JobService service, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        if (!JobRef.TryParse(id, out var reference, out _))
         {
             return Problems.BadJobId(id);
         }
 
-        var result = await service.CancelAsync(http.GetCaller(), jobId, ct);
+        var result = await service.CancelAsync(http.GetCaller(), reference, ct);
         return result is null || result.Outcome == CancelOutcome.NotFound
             ? Problems.NotFound($"Job {id}")
             : TypedResults.Ok(new CancelResponse(id, result.State.ToSlurmName(), result.Outcome == CancelOutcome.Cancelled));
@@ -178,12 +179,12 @@ public static class JobsEndpoints
 
     private static async Task<IResult> HoldAsync(HttpContext http, string id, bool hold, bool? admin, JobService service, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        if (!JobRef.TryParse(id, out var reference, out _))
         {
             return Problems.BadJobId(id);
         }
 
-        var outcome = await service.SetHoldAsync(http.GetCaller(), jobId, hold, admin, ct);
+        var outcome = await service.SetHoldAsync(http.GetCaller(), reference, hold, admin, ct);
         return outcome switch
         {
             null => Problems.NotFound($"Job {id}"),
@@ -198,19 +199,19 @@ public static class JobsEndpoints
 
     private static async Task<IResult> EventsAsync(HttpContext http, string id, JobService service, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        if (!JobRef.TryParse(id, out var reference, out _) || reference.Tasks is { Count: > 1 })
         {
             return Problems.BadJobId(id);
         }
 
-        var events = await service.GetEventsAsync(http.GetCaller(), jobId, ct);
+        var events = await service.GetAsync(http.GetCaller(), reference, ct) is { } job ? await service.GetEventsAsync(http.GetCaller(), job.Id, ct) : null;
         return events is null ? Problems.NotFound($"Job {id}") : TypedResults.Ok(events.Select(JobEventView.From).ToList());
     }
 
     private static async Task<IResult> OutputAsync(
         HttpContext http, string id, string? stream, long? offset, int? limit, JobService service, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        if (!JobRef.TryParse(id, out var reference, out _) || reference.Tasks is { Count: > 1 })
         {
             return Problems.BadJobId(id);
         }
@@ -231,7 +232,7 @@ public static class JobsEndpoints
             return Problems.Validation("Bad limit.", "limit", $"must be between 1 and {JobOutputReader.MaxChunkBytes}");
         }
 
-        var job = await service.GetAsync(http.GetCaller(), jobId, ct);
+        var job = await service.GetAsync(http.GetCaller(), reference, ct);
         if (job is null)
         {
             return Problems.NotFound($"Job {id}");
