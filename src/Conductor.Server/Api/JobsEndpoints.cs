@@ -51,6 +51,7 @@ public static class JobsEndpoints
         var result = await service.SubmitAsync(http.GetCaller(), request!.Job, request.Script, ct);
         return result.JobId is { } id ? created(id)
             : result.OverLimit is { } limit ? TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Over a per-user limit.", detail: limit)
+            : result.Forbidden is { } forbidden ? TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden.", detail: forbidden)
             : Problems.Invalid(result.Errors, "job.");
     }
 
