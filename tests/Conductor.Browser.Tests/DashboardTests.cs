@@ -102,6 +102,14 @@ public sealed class DashboardTests
             await page.ClickAsync("#job-cancel");
             await WaitForStateAsync(http, job, "CANCELLED");
             await Assertions.Expect(page.Locator("#job-state")).ToHaveTextAsync("CANCELLED", new() { Timeout = 15_000 });
+
+            // A drained node shows its state and reason in the overview's node table.
+            var node = JsonNode.Parse(await http.GetStringAsync("/api/v1/nodes"))!.AsArray()[0]!["name"]!.GetValue<string>();
+            (await http.PostAsJsonAsync($"/api/v1/nodes/{node}/drain", new { reason = "disk swap" })).EnsureSuccessStatusCode();
+            await page.GotoAsync(server.BaseAddress.ToString());
+            var row = page.Locator($"#nodes tr[data-node='{node}']");
+            await Assertions.Expect(row).ToContainTextAsync("DRAINED", new() { Timeout = 15_000 });
+            await Assertions.Expect(row).ToContainTextAsync("disk swap");
         }
     }
 

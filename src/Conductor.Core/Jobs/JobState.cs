@@ -63,7 +63,8 @@ public static class JobStates
 
     /// <summary>
     /// The allowed transitions: PENDING → RUNNING → terminal, PENDING → CANCELLED, RUNNING → PENDING (requeue).
-    /// Terminal states never change again.
+    /// Terminal states never change again by themselves or by a report; only an explicit requeue (scontrol requeue)
+    /// puts an ended job back in the queue, as a new attempt.
     /// </summary>
     public static bool CanTransition(JobState from, JobState to) => (from, to) switch
     {

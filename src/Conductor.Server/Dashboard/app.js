@@ -146,7 +146,7 @@ function renderOverview(dash, recent) {
 
   fillRows($("nodes"), dash.nodes.map((n) => el("tr", { dataset: { node: n.name } },
     el("td", {}, el("strong", { text: n.name })),
-    el("td", {}, stateBadge(n.state)),
+    el("td", {}, stateBadge(n.state), ...(n.reason ? [el("span", { class: "muted node-reason", text: n.reason, title: n.reason_user ? `${n.reason_user}, ${formatTime(n.reason_time)}` : "" })] : [])),
     el("td", { text: n.partitions.join(", ") }),
     el("td", {}, el("div", { class: "cell-meter" }, meter(n.cpus_allocated, n.cpus), el("span", { text: `${n.cpus_allocated}/${n.cpus}` }))),
     el("td", {}, el("div", { class: "cell-meter" }, meter(n.memory_allocated_mib, n.memory_mib, "mem"), el("span", { text: `${mib(n.memory_allocated_mib)} / ${mib(n.memory_mib)}` }))),
