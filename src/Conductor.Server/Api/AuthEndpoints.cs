@@ -2,8 +2,6 @@ using Conductor.Server.Auth;
 
 namespace Conductor.Server.Api;
 
-public sealed record LoginCodeView(string Code, string LoginPath, DateTimeOffset Expires);
-
 public sealed record SessionRequest(string? Code);
 
 public sealed record SessionView(string Account, bool Admin, DateTimeOffset Expires);
