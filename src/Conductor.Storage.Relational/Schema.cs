@@ -131,6 +131,17 @@ internal static class Schema
         UPDATE jobs SET owner = account;
         CREATE INDEX ix_jobs_owner ON jobs (owner, id);
         """,
+        _ => """
+        -- Job arrays, as Slurm keeps them. The array's own row (array_job_id = id) holds the tasks not yet started as a
+        -- set of task ids (array_tasks, e.g. '8-100'): pending tasks cost nothing until they start. A task is split off
+        -- into a row of its own (array_job_id = the array, array_task_id = its index) when it is about to start; the
+        -- last one takes over the array's row. array_max_running is the '%N' limit on tasks running at once.
+        ALTER TABLE jobs ADD COLUMN array_job_id bigint;
+        ALTER TABLE jobs ADD COLUMN array_task_id integer;
+        ALTER TABLE jobs ADD COLUMN array_tasks text;
+        ALTER TABLE jobs ADD COLUMN array_max_running integer;
+        CREATE INDEX ix_jobs_array ON jobs (array_job_id, array_task_id) WHERE array_job_id IS NOT NULL;
+        """,
     ];
 
     /// <summary>The schema version this code writes.</summary>

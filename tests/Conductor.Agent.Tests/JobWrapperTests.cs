@@ -31,8 +31,8 @@ public sealed class JobWrapperTests
     [Fact]
     public void Argv_WrapsTheJobCommand_WithItsDirectoryAndCgroup()
     {
-        var argv = JobWrapper.Argv("/s/job-1-1", "/cg/cgroup.procs", ["/s/job-1-1/script", "x"]);
+        var argv = JobWrapper.Argv("/s/job-1-1", ["/cg/cgroup.procs", "/dev/cg/cgroup.procs"], ["/s/job-1-1/script", "x"]);
 
-        Assert.Equal(["/bin/sh", "-c", JobWrapper.Script, JobWrapper.ProcessName, "/s/job-1-1", "/cg/cgroup.procs", "/s/job-1-1/script", "x"], argv);
+        Assert.Equal(["/bin/sh", "-c", JobWrapper.Script, JobWrapper.ProcessName, "/s/job-1-1", "/cg/cgroup.procs:/dev/cg/cgroup.procs", "/s/job-1-1/script", "x"], argv);
     }
 }

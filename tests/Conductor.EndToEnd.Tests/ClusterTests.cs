@@ -62,8 +62,8 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         var environment = new Dictionary<string, string> { ["CONDUCTOR_ADMIN_TOKEN"] = AdminToken };
         var server1 = StartServer("server1", environment);
         var server2 = StartServer("server2", environment);
-        var agentA = StartAgent("nodeA", environment);
-        var agentB = StartAgent("nodeB", environment);
+        var agentA = StartAgent("nodeA", environment, server1);
+        var agentB = StartAgent("nodeB", environment, server1);
         await server1.WaitForHealthAsync();
         await server2.WaitForHealthAsync();
         using var client1 = server1.Client(AdminToken);
@@ -82,6 +82,14 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         // Output of a job that ran on an agent, read through either server (one filesystem here, as in a cluster with shared storage).
         var outputView = await client2.GetFromJsonAsync<JsonNode>($"/api/v1/jobs/{ids[0]}/output");
         Assert.StartsWith("ran on node", outputView!["data"]!.GetValue<string>(), StringComparison.Ordinal);
+
+        // Slurm's commands on a compute node: the agent put them on the job's PATH, pointing at the API server, and
+        // the job authenticates with the token its submitter gave it.
+        var slurmJob = await SubmitAsync(client1, "#!/bin/bash\nsqueue -h -j $SLURM_JOB_ID -o '%i %T %N'\n",
+            new { name = "squeue-inside", environment = new Dictionary<string, string> { ["CONDUCTOR_TOKEN"] = AdminToken } });
+        var slurmEnded = await client1.WaitForStateAsync(slurmJob, Soon, "COMPLETED", "FAILED");
+        var slurmOutput = (await client1.GetFromJsonAsync<JsonNode>($"/api/v1/jobs/{slurmJob}/output"))!["data"]!.GetValue<string>();
+        Assert.Equal($"{slurmJob} RUNNING {slurmEnded["detail"]!["node_list"]}", slurmOutput.Trim());
 
         // Cancel through one server reaches the agent that runs the job, through the database.
         var long1 = await SubmitAsync(client2, "#!/bin/bash\nsleep 120\n", new { name = "to-cancel" });
@@ -237,10 +245,11 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         return process;
     }
 
-    private ClusterProcess StartAgent(string node, IReadOnlyDictionary<string, string> environment)
+    private ClusterProcess StartAgent(string node, IReadOnlyDictionary<string, string> environment, ClusterProcess? server = null)
     {
         var process = ClusterProcess.Start(_root, node, environment, null,
-            "agent", "--db", _connectionString, "--node", node, "--cpus", "2", "--memory", "4G", "--heartbeat", "1s", "--kill-wait", "2s");
+            ["agent", "--db", _connectionString, "--node", node, "--cpus", "2", "--memory", "4G", "--heartbeat", "1s", "--kill-wait", "2s",
+            .. server is null ? Array.Empty<string>() : ["--server", server.BaseAddress.ToString()]]);
         _processes.Add(process);
         return process;
     }

@@ -82,13 +82,13 @@ public sealed class MultiUserTests(MultiUserFixture fixture) : IClassFixture<Mul
         using var alice = fixture.Alice();
         var home = Users.Home(Users.Alice);
 
-        var id = await MultiUserFixture.SubmitAsync(alice, "#!/bin/bash\nid -un\necho \"$HOME $USER $LOGNAME\"\n",
+        var id = await MultiUserFixture.SubmitAsync(alice, "#!/bin/bash\nid -un\necho \"$HOME $USER $LOGNAME\"\nsrun -n1 sh -c 'echo step $SLURM_STEP_ID'\nsrun sh -c 'echo step $SLURM_STEP_ID'\n",
             new JsonObject { ["current_working_directory"] = home, ["standard_output"] = "who-%j.out" });
         var job = await MultiUserFixture.WaitForEndAsync(alice, id);
 
         Assert.Equal("COMPLETED", job["state"]!.GetValue<string>());
         var output = Path.Combine(home, $"who-{id}.out");
-        Assert.Equal($"{Users.Alice}\n{home} {Users.Alice} {Users.Alice}\n", await File.ReadAllTextAsync(output));
+        Assert.Equal($"{Users.Alice}\n{home} {Users.Alice} {Users.Alice}\nstep 0\nstep 1\n", await File.ReadAllTextAsync(output));
         var (_, owner) = await UnixUsers.RunAsync("stat", "-c", "%U", output);
         Assert.Equal(Users.Alice, owner.Trim());
         Assert.Equal(Users.Alice, job["detail"]!["account"]!.GetValue<string>());

@@ -72,6 +72,31 @@ public sealed class SchedulingTests
     }
 
     [Fact]
+    public async Task Gpus_AJobCannotOpenTheDeviceFilesOfTheGpusItWasNotGiven()
+    {
+        Assert.True(UnixUsers.IsRoot, "device cgroups are set up by a root agent, and the suite runs as root");
+
+        // Two harmless character devices stand in for the GPUs' files: /dev/zero is GPU 0, /dev/full GPU 1.
+        await using var server = await ServerProcess.StartAsync("--cpus", "2", "--gres", "gpu:2", "--gpu-files", "/dev/zero,/dev/full");
+        using var client = server.CreateClient();
+        var cli = new Cli(server, server.WorkDirectory);
+        const string probe = "for f in /dev/zero /dev/full; do if head -c1 $f >/dev/null 2>&1; then echo $f:open; else echo $f:denied; fi; done; echo gpus=$CUDA_VISIBLE_DEVICES";
+
+        var withGpu = await SubmitAsync(cli, "--gres", "gpu:1", "--wrap", probe);
+        var ended = await WaitForAsync(client, withGpu, j => State(j) is "COMPLETED" or "FAILED", "to end");
+        Assert.Equal("COMPLETED", State(ended));
+        var gpu = ended["detail"]!["gpus"]!.GetValue<string>();
+        var (own, other) = gpu == "0" ? ("/dev/zero", "/dev/full") : ("/dev/full", "/dev/zero");
+        Assert.Equal($"{own}:open {other}:denied gpus={gpu}",
+            File.ReadAllText(Path.Combine(server.WorkDirectory, $"slurm-{withGpu}.out")).ReplaceLineEndings(" ").Trim());
+
+        var withoutGpu = await SubmitAsync(cli, "--wrap", probe);
+        Assert.Equal("COMPLETED", State(await WaitForAsync(client, withoutGpu, j => State(j) is "COMPLETED" or "FAILED", "to end")));
+        Assert.Equal("/dev/zero:denied /dev/full:denied gpus=",
+            File.ReadAllText(Path.Combine(server.WorkDirectory, $"slurm-{withoutGpu}.out")).ReplaceLineEndings(" ").Trim());
+    }
+
+    [Fact]
     public async Task Gpus_AJobAskingMoreThanAnyNodeHas_IsRefusedAtSubmit()
     {
         await using var server = await ServerProcess.StartAsync("--cpus", "2", "--gres", "gpu:2");

@@ -18,6 +18,9 @@ public sealed class JobDirectory(string root)
     public string ScriptPath => Path.Combine(Root, "script");
     public string StatusPath => Path.Combine(Root, "status");
 
+    /// <summary>The counter of the job's steps, which srun inside the job keeps (Slurm's step ids 0, 1, 2...).</summary>
+    public string StepsPath => Path.Combine(Root, "steps");
+
     public static JobDirectory For(string scriptsDirectory, JobId id, int attempt) =>
         new(Path.Combine(scriptsDirectory, string.Create(CultureInfo.InvariantCulture, $"job-{id}-{attempt}")));
 
@@ -26,7 +29,7 @@ public sealed class JobDirectory(string root)
     /// <summary>
     /// Writes the script. For a job of another user (<paramref name="owner"/>) the directory stays the agent's and
     /// may only be passed through (0711), and the script becomes the owner's alone (0500): the job reads its script,
-    /// no other user does, and nobody but the agent can put a status file there.
+    /// no other user does, and nobody but the agent can put a status file there. The steps counter is the owner's too.
     /// </summary>
     public void Create(string script, UnixUser? owner = null)
     {
@@ -53,6 +56,14 @@ public sealed class JobDirectory(string root)
         }
 
         File.SetUnixFileMode(ScriptPath, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        using (new FileStream(StepsPath, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+        {
+        }
+
+        if (NativeMethods.chown(StepsPath, owner.Uid, owner.Gid) != 0)
+        {
+            throw new IOException($"could not give the steps counter to user {owner.Name}: {NativeMethods.ErrorText(Marshal.GetLastPInvokeError())}");
+        }
     }
 
     public ExitCode? ReadStatus() => JobWrapper.ReadStatus(StatusPath);

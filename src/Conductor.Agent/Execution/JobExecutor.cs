@@ -49,6 +49,9 @@ public sealed class JobExecutor(
     private readonly string _cgroupPrefix = Convert.ToHexStringLower(
         System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(options.Value.ScriptsDirectory))))[..12];
 
+    /// <summary>The number of each GPU's device file, by index, where the node has one (read once).</summary>
+    private readonly Lazy<IReadOnlyDictionary<int, DeviceNumber>> _gpuDevices = new(() => GpuDevices.Numbers(options.Value));
+
     /// <summary>A new attempt, from its dispatch.</summary>
     public JobExecutionContext Create(Dispatch dispatch, CancellationToken detach)
     {
@@ -163,7 +166,7 @@ public sealed class JobExecutor(
         }
         else if (_options.UseCgroups)
         {
-            context.Cgroup = cgroups.Create(name, context.Launch.Spec.MemoryMiB);
+            context.Cgroup = cgroups.Create(name, context.Launch.Spec.MemoryMiB, GpuDevices.Denied(_gpuDevices.Value, context.Launch.Job.Devices));
         }
     }
 
@@ -224,7 +227,7 @@ public sealed class JobExecutor(
 
         context.Request = new LaunchRequest(
             JobWrapper.Shell,
-            JobWrapper.Argv(directory.Root, context.Cgroup?.ProcsPath, jobArgv),
+            JobWrapper.Argv(directory.Root, context.Cgroup?.JoinPaths, jobArgv),
             context.Environment,
             workDir,
             context.StdoutPath,

@@ -19,10 +19,13 @@ public static class JobWrapper
 {
     public const string Shell = "/bin/sh";
 
-    /// <summary>$1: the job's directory; $2: a cgroup.procs file to join first, or empty; then the job's command.</summary>
+    /// <summary>$1: the job's directory; $2: the cgroup.procs files to join first, ':'-separated, or empty; then the job's command.</summary>
     public const string Script = """
         d=$1; cg=$2; shift 2
-        if [ -n "$cg" ]; then echo $$ > "$cg" || exit 125; fi
+        while [ -n "$cg" ]; do
+          f=${cg%%:*}; echo $$ > "$f" || exit 125
+          case $cg in *:*) cg=${cg#*:} ;; *) cg= ;; esac
+        done
         trap : HUP INT QUIT TERM USR1 USR2 ALRM
         "$@" &
         p=$!
@@ -38,8 +41,8 @@ public static class JobWrapper
     /// <summary>Marks the wrapper's command line; recovery finds a wrapper by this name and its job directory.</summary>
     public const string ProcessName = "conductor-job";
 
-    public static IReadOnlyList<string> Argv(string jobDirectory, string? cgroupProcsPath, IReadOnlyList<string> jobArgv) =>
-        [Shell, "-c", Script, ProcessName, jobDirectory, cgroupProcsPath ?? "", .. jobArgv];
+    public static IReadOnlyList<string> Argv(string jobDirectory, IReadOnlyList<string>? cgroupProcsPaths, IReadOnlyList<string> jobArgv) =>
+        [Shell, "-c", Script, ProcessName, jobDirectory, cgroupProcsPaths is null ? "" : string.Join(':', cgroupProcsPaths), .. jobArgv];
 
     /// <summary>Where setpriv(1) is: the one program the wrapper runs besides the job, when the job has another user.</summary>
     public const string SetPriv = "/usr/bin/setpriv";

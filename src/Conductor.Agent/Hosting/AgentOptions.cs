@@ -20,6 +20,12 @@ public sealed class AgentOptions
     /// <summary>The generic resources the node offers, in Slurm's form (<c>gpu:2</c>, <c>gpu:a100:4,gpu:t4:2</c>); empty for none.</summary>
     public string Gres { get; set; } = "";
 
+    /// <summary>
+    /// The device file of each of the node's GPUs, by index (Slurm's gres.conf <c>File=</c>); a job cannot open those
+    /// of GPUs it was not given. Empty: <c>/dev/nvidia&lt;index&gt;</c> for each GPU that has one.
+    /// </summary>
+    public IList<string> GpuDeviceFiles { get; set; } = [];
+
     /// <summary>An absolute directory where job scripts are written (job-&lt;id&gt;-&lt;attempt&gt;.sh, mode 0700).</summary>
     public string ScriptsDirectory { get; set; } = "";
 
@@ -74,6 +80,11 @@ public sealed class AgentOptionsValidator : IValidateOptions<AgentOptions>
         if (!Core.Scheduling.GresList.TryParse(options.Gres, out _, out var gresError))
         {
             errors.Add($"{nameof(AgentOptions.Gres)}: {gresError}.");
+        }
+
+        if (options.GpuDeviceFiles.Any(f => !Path.IsPathRooted(f)))
+        {
+            errors.Add($"{nameof(AgentOptions.GpuDeviceFiles)} must be absolute paths.");
         }
 
         if (options.Cpus < 1)

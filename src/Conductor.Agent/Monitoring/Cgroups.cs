@@ -10,8 +10,14 @@ namespace Conductor.Agent.Monitoring;
 /// </summary>
 public interface IJobCgroup : IDisposable
 {
-    /// <summary>The cgroup.procs file the job's wrapper writes its pid to, joining the group before the job starts.</summary>
+    /// <summary>The cgroup.procs file of the job's group: its processes.</summary>
     string ProcsPath { get; }
+
+    /// <summary>
+    /// Every cgroup.procs file the job's wrapper writes its pid to before the job starts: the job's group, and under
+    /// cgroup v1 also its group in the devices hierarchy when the job may not open some devices.
+    /// </summary>
+    IReadOnlyList<string> JoinPaths => [ProcsPath];
 
     /// <summary>
     /// The resident memory of the group's processes now, in KiB (anonymous memory, as <c>anon</c> in cgroup v2's
@@ -33,8 +39,11 @@ public interface ICgroupManager
     /// <summary>How jobs are contained here, in a few words (shown with the node).</summary>
     string Containment => IsAvailable ? "cgroup" : "session only (no cgroups)";
 
-    /// <summary>A new cgroup for the job, with its memory limit when it has one, or null when cgroups cannot be used.</summary>
-    IJobCgroup? Create(string name, long? memoryLimitMiB);
+    /// <summary>
+    /// A new cgroup for the job, with its memory limit when it has one and without access to the
+    /// <paramref name="deniedDevices"/> (the node's GPUs it was not given), or null when cgroups cannot be used.
+    /// </summary>
+    IJobCgroup? Create(string name, long? memoryLimitMiB, IReadOnlyList<DeviceNumber>? deniedDevices = null);
 
     /// <summary>The job's existing cgroup (an adopted job's), or null.</summary>
     IJobCgroup? Open(string name);
@@ -51,11 +60,13 @@ public sealed class CgroupManager : ICgroupManager
     private readonly ILogger<CgroupManager> _logger;
     private readonly string? _parent;
     private readonly bool _v2;
+    private readonly string? _devicesParent;
 
     public CgroupManager(ILogger<CgroupManager> logger)
     {
         _logger = logger;
         (_parent, _v2) = FindParent();
+        _devicesParent = _parent is null || _v2 ? null : FindDevicesParent();
         if (_parent is null)
         {
             logger.LogWarning(
@@ -72,7 +83,7 @@ public sealed class CgroupManager : ICgroupManager
     /// <summary>How jobs are contained here, in a few words for the node list.</summary>
     public string Containment => _parent is null ? "session only (no cgroups)" : _v2 ? "cgroup v2" : "cgroup v1";
 
-    public IJobCgroup? Create(string name, long? memoryLimitMiB)
+    public IJobCgroup? Create(string name, long? memoryLimitMiB, IReadOnlyList<DeviceNumber>? deniedDevices = null)
     {
         if (_parent is null)
         {
@@ -83,29 +94,69 @@ public sealed class CgroupManager : ICgroupManager
         try
         {
             Directory.CreateDirectory(path);
-            if (memoryLimitMiB is not { } limit)
+            if (memoryLimitMiB is { } limit)
             {
-                return new JobCgroup(path, _v2, _logger);
+                var bytes = (limit * 1024 * 1024).ToString(CultureInfo.InvariantCulture);
+                if (_v2)
+                {
+                    File.WriteAllText(Path.Combine(path, "memory.max"), bytes);
+                    TryWrite(Path.Combine(path, "memory.swap.max"), "0");
+                }
+                else
+                {
+                    File.WriteAllText(Path.Combine(path, "memory.limit_in_bytes"), bytes);
+                    TryWrite(Path.Combine(path, "memory.memsw.limit_in_bytes"), bytes);
+                }
             }
-
-            var bytes = (limit * 1024 * 1024).ToString(CultureInfo.InvariantCulture);
-            if (_v2)
-            {
-                File.WriteAllText(Path.Combine(path, "memory.max"), bytes);
-                TryWrite(Path.Combine(path, "memory.swap.max"), "0");
-            }
-            else
-            {
-                File.WriteAllText(Path.Combine(path, "memory.limit_in_bytes"), bytes);
-                TryWrite(Path.Combine(path, "memory.memsw.limit_in_bytes"), bytes);
-            }
-
-            return new JobCgroup(path, _v2, _logger);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             _logger.LogWarning("Could not create cgroup {Path}: {Error}; the process monitor enforces this job's memory limit", path, e.Message);
             TryRemove(path);
+            return null;
+        }
+
+        return new JobCgroup(path, _v2, DenyDevices(name, path, deniedDevices ?? []), _logger);
+    }
+
+    /// <summary>
+    /// Keeps the job from the denied devices: a program on its v2 group, or a group of its own in v1's devices
+    /// hierarchy (returned: the wrapper joins it too). A machine that allows neither runs the job without the filter.
+    /// </summary>
+    private string? DenyDevices(string name, string path, IReadOnlyList<DeviceNumber> denied)
+    {
+        if (denied.Count == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            if (_v2)
+            {
+                DeviceFilter.AttachV2(path, denied);
+                return null;
+            }
+
+            if (_devicesParent is null)
+            {
+                throw new IOException("the devices controller is not available");
+            }
+
+            var group = Path.Combine(_devicesParent, name);
+            Directory.CreateDirectory(group);
+            DeviceFilter.DenyV1(group, denied);
+            return group;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogWarning("Could not keep job group {Name} from the devices {Devices} it was not given: {Error}",
+                name, string.Join(',', denied), e.Message);
+            if (_devicesParent is not null)
+            {
+                TryRemove(Path.Combine(_devicesParent, name));
+            }
+
             return null;
         }
     }
@@ -118,7 +169,8 @@ public sealed class CgroupManager : ICgroupManager
         }
 
         var path = Path.Combine(_parent, name);
-        return Directory.Exists(path) ? new JobCgroup(path, _v2, _logger) : null;
+        var devices = _devicesParent is null ? null : Path.Combine(_devicesParent, name);
+        return Directory.Exists(path) ? new JobCgroup(path, _v2, devices is not null && Directory.Exists(devices) ? devices : null, _logger) : null;
     }
 
     private static void TryWrite(string path, string value)
@@ -184,6 +236,28 @@ public sealed class CgroupManager : ICgroupManager
         }
     }
 
+    /// <summary>Under cgroup v1: a "conductor" group beneath the agent's own in the devices hierarchy, if it may create it.</summary>
+    private static string? FindDevicesParent()
+    {
+        try
+        {
+            var devices = File.ReadAllLines("/proc/self/cgroup").Select(l => l.Split(':', 3))
+                .FirstOrDefault(p => p.Length == 3 && p[1].Split(',').Contains("devices"));
+            if (devices is null || !Directory.Exists("/sys/fs/cgroup/devices"))
+            {
+                return null;
+            }
+
+            var root = Path.Combine(Path.Join("/sys/fs/cgroup/devices", devices[2]), "conductor");
+            Directory.CreateDirectory(root);
+            return File.Exists(Path.Combine(root, "devices.deny")) ? root : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>A "conductor" group beneath the agent's own, if the agent may create it and set limits in it.</summary>
     private static string? Probe(string own, bool v2)
     {
@@ -224,9 +298,11 @@ public sealed class CgroupManager : ICgroupManager
         }
     }
 
-    private sealed class JobCgroup(string path, bool v2, ILogger logger) : IJobCgroup
+    private sealed class JobCgroup(string path, bool v2, string? devicesGroup, ILogger logger) : IJobCgroup
     {
         public string ProcsPath => Path.Combine(path, "cgroup.procs");
+
+        public IReadOnlyList<string> JoinPaths => devicesGroup is null ? [ProcsPath] : [ProcsPath, Path.Combine(devicesGroup, "cgroup.procs")];
 
         public long? ResidentKiB()
         {
@@ -273,6 +349,13 @@ public sealed class CgroupManager : ICgroupManager
             return false;
         }
 
-        public void Dispose() => TryRemove(path);
+        public void Dispose()
+        {
+            TryRemove(path);
+            if (devicesGroup is not null)
+            {
+                TryRemove(devicesGroup);
+            }
+        }
     }
 }

@@ -32,9 +32,14 @@ public static class AgentCommand
             DefaultValueFactory = _ => "5s",
         };
 
+        var server = new Option<string?>("--server")
+        {
+            Description = "The API address that Slurm's commands in jobs (sbatch, squeue, srun...) talk to, e.g. https://head:8642; they are written into the data directory's bin and put on every job's PATH.",
+        };
+
         var command = new Command("agent", "Run the agent of one compute node of a cluster: it runs the jobs the scheduler places on this node.")
         {
-            db, dbFile, dataDir, heartbeat,
+            db, dbFile, dataDir, heartbeat, server,
         };
         foreach (var option in nodeFlags.All)
         {
@@ -57,12 +62,13 @@ public static class AgentCommand
                     resources,
                     parse.GetValue(dataDir)!,
                     parse.GetValue(heartbeat)!,
-                    parse.GetValue(nodeFlags.Drain)));
+                    parse.GetValue(nodeFlags.Drain),
+                    parse.GetValue(server)));
         });
         return command;
     }
 
-    private sealed record AgentSettings(string Database, NodeResources Resources, string DataDirectory, string Heartbeat, bool Drain);
+    private sealed record AgentSettings(string Database, NodeResources Resources, string DataDirectory, string Heartbeat, bool Drain, string? Server);
 
     private static async Task<int> RunAsync(AgentSettings s)
     {
@@ -82,6 +88,12 @@ public static class AgentCommand
             return ExitCodes.Fail(ExitCodes.Usage, directoryError);
         }
 
+        Uri? serverUrl = null;
+        if (s.Server is { } serverText && (!Uri.TryCreate(serverText, UriKind.Absolute, out serverUrl) || serverUrl.Scheme is not ("http" or "https")))
+        {
+            return ExitCodes.Fail(ExitCodes.Usage, $"--server '{serverText}' is not the address of a server; use a URL such as https://head:8642.");
+        }
+
         var setup = new AgentSetup(s.Database, s.Resources, dataDirectory, heartbeat, s.Drain);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
@@ -96,6 +108,12 @@ public static class AgentCommand
         catch (ArgumentException e)
         {
             return ExitCodes.Fail(ExitCodes.Usage, $"--db: {e.Message}");
+        }
+
+        if (serverUrl is not null)
+        {
+            var commands = ServerCommand.WriteSlurmCommands(dataDirectory, serverUrl.ToString().TrimEnd('/'), withDataDirectory: false);
+            builder.Services.Configure<AgentOptions>(o => o.CommandsDirectory = commands);
         }
 
         var node = setup.Node;

@@ -6,7 +6,9 @@ using Conductor.Core.Scheduling;
 namespace Conductor.Cli.Commands;
 
 /// <summary>What a node offers and how its jobs are stopped, checked and with every default applied.</summary>
-public sealed record NodeResources(NodeName Node, int Cpus, long MemoryMiB, IReadOnlyList<string> Partitions, TimeSpan KillWait, GresList Gres);
+/// <param name="GpuDeviceFiles">The device file of each GPU, by index; empty for <c>/dev/nvidia&lt;index&gt;</c>.</param>
+public sealed record NodeResources(NodeName Node, int Cpus, long MemoryMiB, IReadOnlyList<string> Partitions, TimeSpan KillWait, GresList Gres,
+    IReadOnlyList<string>? GpuDeviceFiles = null);
 
 /// <summary>The flags that describe a node's agent, shared by <c>conductor server</c> and <c>conductor agent</c>.</summary>
 public sealed class NodeFlags
@@ -29,6 +31,11 @@ public sealed class NodeFlags
         Description = "Generic resources this node offers, e.g. gpu:2 or gpu:a100:4,gpu:t4:2 [the NVIDIA GPUs found in /dev].",
     };
 
+    public Option<string?> GpuFiles { get; } = new("--gpu-files")
+    {
+        Description = "The device file of each GPU by index, comma-separated (Slurm's gres.conf File=); a job cannot open the other GPUs' files [/dev/nvidia<index>].",
+    };
+
     public Option<string> KillWait { get; } = new("--kill-wait")
     {
         Description = "Grace between SIGTERM and SIGKILL when a job is cancelled or times out, e.g. 10s or 1m.",
@@ -40,7 +47,7 @@ public sealed class NodeFlags
         Description = "On SIGTERM, wait for running jobs to finish. Without it they keep running and the next start adopts them.",
     };
 
-    public IEnumerable<Option> All => [Node, Cpus, Memory, Partitions, Gres, KillWait, Drain];
+    public IEnumerable<Option> All => [Node, Cpus, Memory, Partitions, Gres, GpuFiles, KillWait, Drain];
 
     /// <summary>The node's resources, or the one sentence that says which flag is wrong.</summary>
     public (NodeResources? Resources, string? Error) Resolve(ParseResult parse)
@@ -80,6 +87,17 @@ public sealed class NodeFlags
             return (null, $"--gres {gresError}.");
         }
 
-        return (new NodeResources(new NodeName(nodeName), parse.GetValue(Cpus) ?? MachineResources.Cpus, memoryMiB, partitions, killWait, gres), null);
+        var gpuFiles = (parse.GetValue(GpuFiles) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (gpuFiles.FirstOrDefault(f => !Path.IsPathRooted(f)) is { } relative)
+        {
+            return (null, $"--gpu-files '{relative}' is not an absolute path; name device files such as /dev/nvidia0.");
+        }
+
+        if (gpuFiles.Length > gres.Gpus)
+        {
+            return (null, $"--gpu-files names {gpuFiles.Length} files but the node has {gres.Gpus} GPUs; name one file per GPU (see --gres).");
+        }
+
+        return (new NodeResources(new NodeName(nodeName), parse.GetValue(Cpus) ?? MachineResources.Cpus, memoryMiB, partitions, killWait, gres, gpuFiles), null);
     }
 }

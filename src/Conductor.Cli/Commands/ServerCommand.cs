@@ -200,7 +200,7 @@ public static class ServerCommand
 
         if (setup.LocalNode is not null)
         {
-            var commands = WriteSlurmCommands(setup.DataDirectory, setup.Listen);
+            var commands = WriteSlurmCommands(setup.DataDirectory, ListenUrl(setup.Listen), withDataDirectory: true);
             builder.Services.Configure<AgentOptions>(o => o.CommandsDirectory = commands);
         }
 
@@ -271,19 +271,23 @@ public static class ServerCommand
         return true;
     }
 
-    /// <summary>
-    /// Writes Slurm's commands into the data directory's <c>bin</c>, defaulting to this server and its token, so
-    /// that jobs find sbatch, squeue, srun... on their PATH. Null when they could not be written (jobs run anyway).
-    /// </summary>
-    private static string? WriteSlurmCommands(string dataDirectory, string listen)
-    {
-        var directory = Path.Combine(dataDirectory, "bin");
-        var url = !ListenAddress.TryParse(listen, out var address, out _) ? $"http://{listen}"
+    /// <summary>The address local clients reach a server listening on <paramref name="listen"/> at.</summary>
+    private static string ListenUrl(string listen) =>
+        !ListenAddress.TryParse(listen, out var address, out _) ? $"http://{listen}"
             : address.IsLoopback || !address.Address.Equals(System.Net.IPAddress.Any) ? address.Url
             : $"http://127.0.0.1:{address.Port.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>
+    /// Writes Slurm's commands into the data directory's <c>bin</c>, defaulting to the server at
+    /// <paramref name="url"/> (and to the token in the data directory, for a server's own node), so that jobs find
+    /// sbatch, squeue, srun... on their PATH. Null when they could not be written (jobs run anyway).
+    /// </summary>
+    internal static string? WriteSlurmCommands(string dataDirectory, string url, bool withDataDirectory)
+    {
+        var directory = Path.Combine(dataDirectory, "bin");
         try
         {
-            Slurm.SlurmCommands.WriteLaunchers(directory, url, dataDirectory);
+            Slurm.SlurmCommands.WriteLaunchers(directory, url, withDataDirectory ? dataDirectory : null);
             return directory;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -141,6 +141,7 @@ public static class ConductorHosts
         agent.MemoryMiB = node.MemoryMiB;
         agent.Partitions = node.Partitions.ToList();
         agent.Gres = node.Gres.ToString();
+        agent.GpuDeviceFiles = [.. node.GpuDeviceFiles ?? []];
         agent.ScriptsDirectory = scriptsDirectory;
         agent.ProtectedDirectories = Path.GetDirectoryName(Path.GetFullPath(scriptsDirectory)) is { } dataDirectory ? [dataDirectory] : [];
         agent.KillWait = node.KillWait;

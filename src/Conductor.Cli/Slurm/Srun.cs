@@ -193,13 +193,25 @@ public static class Srun
 
     /// <summary>
     /// The job's next step number, counted under an exclusive lock in a file of the attempt's own directory (which
-    /// goes with the job); else in the temporary directory, named by the job's session leader (pid and start time).
+    /// goes with the job, and which the agent gives to the job's user); else in the temporary directory, named by the
+    /// job's session leader (pid and start time).
     /// </summary>
     private static int NextStepId(string jobId)
     {
-        var path = Environment.GetEnvironmentVariable("CONDUCTOR_JOB_DIR") is { Length: > 0 } dir && Directory.Exists(dir)
+        var inJobDirectory = Environment.GetEnvironmentVariable("CONDUCTOR_JOB_DIR") is { Length: > 0 } dir && Directory.Exists(dir)
             ? Path.Combine(dir, "steps")
-            : Path.Combine(Path.GetTempPath(), $"conductor-steps-{Environment.UserName}-{jobId}-{SessionKey()}");
+            : null;
+        if (inJobDirectory is not null && CountStep(inJobDirectory) is { } step)
+        {
+            return step;
+        }
+
+        return CountStep(Path.Combine(Path.GetTempPath(), $"conductor-steps-{Environment.UserName}-{jobId}-{SessionKey()}")) ?? 0;
+    }
+
+    /// <summary>Reads and advances the counter in <paramref name="path"/>; null when this user may not.</summary>
+    private static int? CountStep(string path)
+    {
         for (var attempt = 0; ; attempt++)
         {
             try
@@ -218,7 +230,7 @@ public static class Srun
             }
             catch (UnauthorizedAccessException)
             {
-                return 0;
+                return null;
             }
         }
     }
