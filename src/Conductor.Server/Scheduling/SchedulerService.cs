@@ -26,7 +26,8 @@ public sealed class SchedulerService(
     IEnumerable<ISchedulerPassObserver> observers,
     ILeadership leadership,
     FairShareLedger fairShare,
-    SchedulerView view) : LoopingService(time, logger)
+    SchedulerView view,
+    UserLimits userLimits) : LoopingService(time, logger)
 {
     private readonly SchedulerOptions _options = options.Value;
     private readonly WakeSignal _wake = bus.Subscribe(WakeTopic.Scheduler);
@@ -96,6 +97,11 @@ public sealed class SchedulerService(
 
         snapshot = snapshot with { Usage = await fairShare.UsageAsync(ct) };
         var now = Time.GetUtcNow();
+        if (userLimits.LimitsRunning)
+        {
+            snapshot = userLimits.Gate(snapshot, await store.LoadUserLoadAsync(ct), now);
+        }
+
         var plan = policy.Plan(snapshot, now);
         view.Update(new PriorityModel(snapshot, now, (policy as BackfillPolicy)?.Options ?? PolicyOptions.Default));
 
