@@ -14,7 +14,11 @@ native="$root/artifacts/cli/native/conductor"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/conductor-bench-cli.XXXXXX")"
 url="http://127.0.0.1:$port"
 pid=""
+ids=()
 cleanup() {
+  # Jobs outlive a server that stops; end ours first.
+  [ ${#ids[@]} -gt 0 ] && "$launcher" cancel "${ids[@]}" >/dev/null 2>&1
+  for _ in $(seq 50); do [ -z "$("$launcher" queue -t R --json 2>/dev/null | grep '"job_id"')" ] && break; sleep 0.2; done
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   rm -rf "$dir"
 }
@@ -28,8 +32,8 @@ export CONDUCTOR_URL="$url" CONDUCTOR_DATA_DIR="$dir/data"
 mkdir -p "$dir/work" && cd "$dir/work"
 
 # Two running jobs and ten pending behind them: a queue of twelve lines.
-for _ in 1 2; do "$launcher" submit --wrap 'sleep 600' >/dev/null; done
-for _ in $(seq 10); do "$launcher" submit -c 2 --wrap 'sleep 600' >/dev/null; done
+for _ in 1 2; do ids+=("$("$launcher" submit --parsable --wrap 'sleep 600')"); done
+for _ in $(seq 10); do ids+=("$("$launcher" submit --parsable -c 2 --wrap 'sleep 600')"); done
 show_id=$("$launcher" submit --parsable --wrap true)
 "$launcher" slurm-commands "$dir/slurm" >/dev/null
 
