@@ -20,6 +20,8 @@ root.Subcommands.Add(submit);
 root.Subcommands.Add(QueueCommand.Create());
 root.Subcommands.Add(ShowCommand.Create());
 root.Subcommands.Add(CancelCommand.Create());
+root.Subcommands.Add(HoldCommand.Create(hold: true));
+root.Subcommands.Add(HoldCommand.Create(hold: false));
 root.Subcommands.Add(LogsCommand.Create());
 root.Subcommands.Add(WaitCommand.Create());
 root.Subcommands.Add(HistoryCommand.Create());

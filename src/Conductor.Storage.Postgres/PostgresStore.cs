@@ -19,6 +19,12 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
     public override async Task<JobId> SubmitAsync(NewJob job, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(job);
+        if (job.Spec.Dependency is not null)
+        {
+            // The dependency's rows follow the job's in the shared transaction.
+            return await base.SubmitAsync(job, ct).ConfigureAwait(false);
+        }
+
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
         await using var insert = WithJob(Command(connection, null, $"""
             WITH job AS (

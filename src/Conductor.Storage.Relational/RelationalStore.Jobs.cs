@@ -24,6 +24,11 @@ public abstract partial class RelationalStore
                 .With("id", id.Value)
                 .With("script", job.Script);
             await script.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            if (job.Spec.Dependency is { } dependency)
+            {
+                await InsertDependencyAsync(connection, tx, id, dependency, ct).ConfigureAwait(false);
+            }
+
             await InsertEventsAsync(connection, tx, id, [new AgentEvent(job.SubmitTime, JobEventKind.Submitted, null)], ct).ConfigureAwait(false);
             return id;
         }, ct);
@@ -79,7 +84,7 @@ public abstract partial class RelationalStore
     {
         var rows = await QueryAsync($"SELECT {JobRows.Columns} FROM jobs j WHERE j.id = @id;", c => c.With("id", id.Value), JobRows.Read, ct)
             .ConfigureAwait(false);
-        return rows.Count == 0 ? null : rows[0];
+        return rows.Count == 0 ? null : (await WithDependenciesAsync(rows, ct).ConfigureAwait(false))[0];
     }
 
     public async Task<IReadOnlyList<JobRecord>> ListAsync(JobQuery query, CancellationToken ct)
@@ -152,7 +157,7 @@ public abstract partial class RelationalStore
             bytes += JobQuery.SizeOf(job);
         }
 
-        return page;
+        return await WithDependenciesAsync(page, ct).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<JobEvent>> GetEventsAsync(JobId id, CancellationToken ct) =>
@@ -217,7 +222,7 @@ public abstract partial class RelationalStore
             return new CancelResult(CancelOutcome.Cancelled, JobState.Cancelled, node);
         }, ct);
 
-    public Task<HoldOutcome> SetHoldAsync(JobId id, bool hold, DateTimeOffset now, string detail, CancellationToken ct) =>
+    public Task<HoldOutcome> SetHoldAsync(JobId id, HoldAction action, bool asAdmin, DateTimeOffset now, string detail, CancellationToken ct) =>
         WriteAsync(async (connection, tx) =>
         {
             var current = await LockJobAsync(connection, tx, id, ct).ConfigureAwait(false);
@@ -231,17 +236,34 @@ public abstract partial class RelationalStore
                 return HoldOutcome.NotPending;
             }
 
-            await using var update = Command(connection, tx,
-                    "UPDATE jobs SET hold = @hold, reason = @reason WHERE id = @id AND state = 'PENDING' AND hold = @was;")
-                .With("hold", hold)
-                .With("was", !hold)
-                .With("reason", hold ? PendingReasons.JobHeldUser : null)
-                .With("id", id.Value);
-            if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+            bool held, adminHeld;
+            await using (var read = Command(connection, tx, "SELECT hold, admin_hold FROM jobs WHERE id = @id;").With("id", id.Value))
+            await using (var reader = await read.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            {
+                await reader.ReadAsync(ct).ConfigureAwait(false);
+                held = reader.GetBoolean(0);
+                adminHeld = held && reader.GetBoolean(1);
+            }
+
+            var hold = action != HoldAction.Release;
+            var admin = action == HoldAction.HoldAdmin;
+            if (adminHeld && !asAdmin)
+            {
+                return HoldOutcome.Forbidden;
+            }
+
+            if (held == hold && (!hold || adminHeld == admin))
             {
                 return HoldOutcome.Unchanged;
             }
 
+            await using var update = Command(connection, tx,
+                    "UPDATE jobs SET hold = @hold, admin_hold = @admin, reason = @reason WHERE id = @id AND state = 'PENDING';")
+                .With("hold", hold)
+                .With("admin", admin)
+                .With("reason", !hold ? null : admin ? PendingReasons.JobHeldAdmin : PendingReasons.JobHeldUser)
+                .With("id", id.Value);
+            await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             await InsertEventsAsync(connection, tx, id, [new(now, hold ? JobEventKind.Held : JobEventKind.Released, detail)], ct).ConfigureAwait(false);
             return HoldOutcome.Changed;
         }, ct);
@@ -260,6 +282,9 @@ public abstract partial class RelationalStore
                 SELECT j.id FROM jobs j
                 WHERE j.state NOT IN ('PENDING', 'RUNNING') AND j.end_time < @before
                   AND NOT EXISTS (SELECT 1 FROM allocations a WHERE a.job_id = j.id)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM job_dependencies d JOIN jobs p ON p.id = d.job_id AND p.state = 'PENDING'
+                      WHERE d.target_id = j.id OR d.target_id = j.array_job_id)
                 ORDER BY j.end_time
                 LIMIT @limit);
             """,

@@ -112,7 +112,8 @@ public abstract partial class RelationalStore
                 }
             }
 
-            return new SchedulerSnapshot(pending, nodes);
+            var (dependents, running) = await LoadDependentsAsync(connection, tx, "j.state = 'PENDING'", _ => { }, ct).ConfigureAwait(false);
+            return new SchedulerSnapshot(pending, nodes) { Dependents = dependents, SingletonsRunning = running };
         }, ct);
 
     /// <summary>

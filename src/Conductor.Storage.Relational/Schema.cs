@@ -142,6 +142,25 @@ internal static class Schema
         ALTER TABLE jobs ADD COLUMN array_max_running integer;
         CREATE INDEX ix_jobs_array ON jobs (array_job_id, array_task_id) WHERE array_job_id IS NOT NULL;
         """,
+        d => $"""
+        -- Dependencies (Slurm's --dependency): one row per term, in order; any_of is the same on every row of a job
+        -- (terms joined by '?': any one suffices). A met dependency's rows are deleted (Slurm then shows "(null)").
+        -- target_id names a job, or an array and so all its tasks; target_task one task of it; singleton has no target.
+        CREATE TABLE job_dependencies (
+            job_id       bigint  NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            position     integer NOT NULL,
+            kind         text    NOT NULL,
+            target_id    bigint,
+            target_task  integer,
+            minutes      integer NOT NULL,
+            any_of       {d.BoolType} NOT NULL,
+            PRIMARY KEY (job_id, position)
+        );
+        CREATE INDEX ix_job_dependencies_target ON job_dependencies (target_id);
+
+        -- A hold put by the admin: only the admin may release it (reason JobHeldAdmin).
+        ALTER TABLE jobs ADD COLUMN admin_hold {d.BoolType} NOT NULL DEFAULT FALSE;
+        """,
     ];
 
     /// <summary>The schema version this code writes.</summary>

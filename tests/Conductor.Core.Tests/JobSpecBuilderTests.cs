@@ -356,12 +356,12 @@ public sealed class JobSpecBuilderTests
     }
 
     [Fact]
-    public void Build_NamesDependency_WhenGiven()
+    public void Build_NamesDependency_WhenItsTypeIsUnknown()
     {
-        var errors = BuildErrors(new JobSpecInput { Dependency = "afterok:1" });
+        var errors = BuildErrors(new JobSpecInput { Dependency = "afterwards:1" });
 
         AssertOnlyError(errors, "dependency");
-        Assert.Contains("not supported", errors["dependency"][0], StringComparison.Ordinal);
+        Assert.Contains("'afterwards' is not a dependency type", errors["dependency"][0], StringComparison.Ordinal);
     }
 
     [Fact]

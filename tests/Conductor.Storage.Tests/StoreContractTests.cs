@@ -329,13 +329,13 @@ public abstract partial class StoreContractTests : IAsyncLifetime
     {
         var id = await SubmitAsync();
 
-        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, true, T0.AddMinutes(1), "held by alice", Ct));
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, HoldAction.HoldUser, false, T0.AddMinutes(1), "held by alice", Ct));
         Assert.True((await GetAsync(id)).Spec.Hold);
         Assert.Equal(PendingReasons.JobHeldUser, (await GetAsync(id)).Reason);
         Assert.True(Assert.Single((await Scheduler.LoadSnapshotAsync(Ct)).Pending).Held);
-        Assert.Equal(HoldOutcome.Unchanged, await Jobs.SetHoldAsync(id, true, T0.AddMinutes(2), "again", Ct));
+        Assert.Equal(HoldOutcome.Unchanged, await Jobs.SetHoldAsync(id, HoldAction.HoldUser, false, T0.AddMinutes(2), "again", Ct));
 
-        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, false, T0.AddMinutes(3), "released by alice", Ct));
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, HoldAction.Release, false, T0.AddMinutes(3), "released by alice", Ct));
         Assert.False((await GetAsync(id)).Spec.Hold);
         Assert.False(Assert.Single((await Scheduler.LoadSnapshotAsync(Ct)).Pending).Held);
         var events = await Jobs.GetEventsAsync(id, Ct);
@@ -350,9 +350,9 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         var id = await SubmitAsync();
         await StartAsync(id, Node1, [0]);
 
-        Assert.Equal(HoldOutcome.NotPending, await Jobs.SetHoldAsync(id, true, T0.AddMinutes(1), "too late", Ct));
+        Assert.Equal(HoldOutcome.NotPending, await Jobs.SetHoldAsync(id, HoldAction.HoldUser, false, T0.AddMinutes(1), "too late", Ct));
         Assert.False((await GetAsync(id)).Spec.Hold);
-        Assert.Equal(HoldOutcome.NotFound, await Jobs.SetHoldAsync(new JobId(999_999), false, T0, "nothing", Ct));
+        Assert.Equal(HoldOutcome.NotFound, await Jobs.SetHoldAsync(new JobId(999_999), HoldAction.Release, false, T0, "nothing", Ct));
     }
 
     [StoreFact]

@@ -25,7 +25,12 @@ public sealed class SchedulerFlags
         HelpName = "AGE",
     };
 
-    public IEnumerable<Option> All => [BackfillDepth, PriorityWeights, HalfLife];
+    public Option<bool> KillOnInvalidDependency { get; } = new("--kill-on-invalid-dep")
+    {
+        Description = "Cancel a job whose dependency can never be satisfied, instead of leaving it pending with reason DependencyNeverSatisfied.",
+    };
+
+    public IEnumerable<Option> All => [BackfillDepth, PriorityWeights, HalfLife, KillOnInvalidDependency];
 
     /// <summary>The settings to apply, or the one sentence that says which flag is wrong.</summary>
     public (Action<SchedulerOptions>? Apply, string? Error) Resolve(ParseResult parse)
@@ -63,6 +68,7 @@ public sealed class SchedulerFlags
             halfLife = value;
         }
 
+        var killOnInvalidDependency = parse.GetValue(KillOnInvalidDependency);
         return (o =>
         {
             o.BackfillDepth = depth ?? o.BackfillDepth;
@@ -71,6 +77,7 @@ public sealed class SchedulerFlags
             o.PriorityWeightJobSize = weights.GetValueOrDefault("jobsize", o.PriorityWeightJobSize);
             o.PriorityWeightPartition = weights.GetValueOrDefault("partition", o.PriorityWeightPartition);
             o.UsageHalfLife = halfLife ?? o.UsageHalfLife;
+            o.KillOnInvalidDependency = killOnInvalidDependency || o.KillOnInvalidDependency;
         }, null);
     }
 }

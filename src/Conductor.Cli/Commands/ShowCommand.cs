@@ -66,7 +66,8 @@ public static class ShowCommand
         }
 
         Row("Nice", Num(d.Nice));
-        Row("Hold", d.Hold ? "yes" : "no");
+        Row("Hold", !d.Hold ? "no" : job.Reason == "JobHeldAdmin" ? "yes (admin)" : "yes");
+        Row("Dependency", d.Dependency ?? "(null)");
         Row("SubmitTime", Display.Time(t.Submit));
         Row("EligibleTime", Display.Time(t.Eligible));
         Row("BeginTime", d.Begin is null ? "now" : Display.Time(d.Begin));

@@ -63,6 +63,11 @@ public static class SubmitCommand
         var exclusive = new Option<bool>("--exclusive") { Description = "Take a whole node." };
         var requeue = new Option<bool>("--requeue") { Description = "Start the job again if its node fails." };
         var hold = new Option<bool>("--hold", "-H") { Description = "Submit held: the job waits until released." };
+        var dependency = new Option<string?>("--dependency", "-d")
+        {
+            Description = "Start only after other jobs: afterok:ID[:ID...], afterany, afternotok, after[:ID+MINUTES], aftercorr, singleton; join with ',' (all) or '?' (any).",
+            HelpName = "LIST",
+        };
         var begin = new Option<string?>("--begin", "-b") { Description = "Start no earlier than this: an ISO 8601 time or now+N[seconds|minutes|hours|days].", HelpName = "TIME" };
         var nice = new Option<int?>("--nice") { Description = "Lower the job's priority by N (negative raises it: admin only).", HelpName = "N" };
         var gres = new Option<string?>("--gres") { Description = "Generic resources on the node, e.g. gpu:2 or gpu:a100:1.", HelpName = "LIST" };
@@ -81,7 +86,7 @@ public static class SubmitCommand
         var command = new Command("submit", "Submit a batch script, like sbatch. #SBATCH lines at the top of the script are read; the command line wins over them.")
         {
             jobName, account, partition, cpus, ntasks, ntasksPerNode, nodes, mem, memPerCpu, time, chdir, output, error, export,
-            exclusive, requeue, hold, begin, nice, gres, gpus, gpusPerTask, wrap, parsable, server, script,
+            exclusive, requeue, hold, dependency, begin, nice, gres, gpus, gpusPerTask, wrap, parsable, server, script,
         };
 
         command.SetClientAction(server, async (parse, client, ct) =>
@@ -103,6 +108,7 @@ public static class SubmitCommand
                 Error = parse.GetValue(error),
                 Export = parse.GetValue(export),
                 Begin = parse.GetValue(begin),
+                Dependency = parse.GetValue(dependency),
                 Nice = parse.GetValue(nice),
                 Gres = parse.GetValue(gres),
                 Gpus = parse.GetValue(gpus),

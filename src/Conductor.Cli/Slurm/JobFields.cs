@@ -40,7 +40,7 @@ public static class JobFields
         new('o', "Command", "COMMAND", (_, _) => "(null)"),
         new('Q', "Priority", "PRIORITY", (j, _) => SlurmFormat.Number(j.Detail.Priority)),
         new('y', "Nice", "NICE", (j, _) => SlurmFormat.Number(j.Detail.Nice)),
-        new('E', "Dependency", "DEPENDENCY", (_, _) => "(null)"),
+        new('E', "Dependency", "DEPENDENCY", (j, _) => j.Detail.Dependency ?? "(null)"),
         new('f', "Feature", "FEATURES", (_, _) => "(null)"),
         new('q', "QOS", "QOS", (_, _) => "(null)"),
         new('v', "Reservation", "RESERVATION", (_, _) => "(null)"),

@@ -65,7 +65,7 @@ public static class Scontrol
             case "hold" or "uhold" or "release":
                 using (var client = context.Connect())
                 {
-                    return await HoldAsync(context, client, verb != "release", words.Skip(1).ToList(), ct);
+                    return await HoldAsync(context, client, verb, words.Skip(1).ToList(), ct);
                 }
 
             case "requeue" or "requeuehold" or "update" or "suspend" or "resume" or "top" or "notify":
@@ -76,11 +76,13 @@ public static class Scontrol
     }
 
     /// <summary>
-    /// <c>scontrol hold|release ID[,ID...]</c> (also <c>jobid=ID</c>): silent, as Slurm's, also for a job that is no
-    /// longer pending; an unknown id is an error.
+    /// <c>scontrol hold|uhold|release ID[,ID...]</c> (also <c>jobid=ID</c>): silent on success, as Slurm's. <c>uhold</c>
+    /// puts a user's hold even for the admin; <c>hold</c> by the admin of another user's job is the admin's hold.
     /// </summary>
-    private static async Task<int> HoldAsync(SlurmContext context, ConductorClient client, bool hold, List<string> words, CancellationToken ct)
+    private static async Task<int> HoldAsync(SlurmContext context, ConductorClient client, string verb, List<string> words, CancellationToken ct)
     {
+        var hold = verb != "release";
+        var path = verb switch { "release" => "release", "uhold" => "hold?admin=false", _ => "hold" };
         var lists = words.Select(w => w.StartsWith("jobid=", StringComparison.OrdinalIgnoreCase) ? w[6..] : w).ToList();
         if (lists.Count == 0)
         {
@@ -92,11 +94,19 @@ public static class Scontrol
         {
             try
             {
-                await client.PostAsync<HoldResponse>($"/api/v1/jobs/{id}/{(hold ? "hold" : "release")}", null, ct);
+                await client.PostAsync<HoldResponse>($"/api/v1/jobs/{id}/{path}", null, ct);
             }
             catch (CliException e) when (e.ExitCode == ExitCodes.NotFound)
             {
                 context.Error.WriteLine($"Invalid job id specified for job {id}");
+                code = 1;
+            }
+            catch (CliException e) when (e.ExitCode == ExitCodes.Usage)
+            {
+                // Slurm's words: a job that is no longer pending, or an admin's hold a user may not release.
+                context.Error.WriteLine(e.Message.Contains("no longer pending", StringComparison.Ordinal)
+                    ? $"Job is no longer pending execution for job {id}"
+                    : $"Access/permission denied for job {id}");
                 code = 1;
             }
         }
@@ -227,7 +237,7 @@ public static class Scontrol
             new() { $"JobId={job.JobId}", $"JobName={d.Name}" },
             new() { $"UserId={user}({uid})", $"GroupId={group}({gid})", "MCS_label=N/A" },
             new() { $"Priority={priority}", $"Nice={d.Nice}", $"Account={d.Account}", "QOS=(null)" },
-            new() { $"JobState={job.State}", $"Reason={SlurmFormat.Reason(job)}", "Dependency=(null)" },
+            new() { $"JobState={job.State}", $"Reason={SlurmFormat.Reason(job)}", $"Dependency={d.Dependency ?? "(null)"}" },
             new() { $"Requeue={(d.Requeue ? 1 : 0)}", $"Restarts={Math.Max(0, job.Attempt - 1)}", "BatchFlag=1", "Reboot=0", $"ExitCode={job.ExitCode ?? "0:0"}" },
         };
         if (details > 0)

@@ -32,6 +32,12 @@ public sealed record JobRecord
     /// <summary>When a pending job is expected to start: its backfill reservation, if it has one.</summary>
     public DateTimeOffset? ExpectedStart { get; init; }
 
+    /// <summary>The state of each term of <see cref="JobSpec.Dependency"/>, in order; null when the job shows no dependency.</summary>
+    public IReadOnlyList<DependencyState>? DependencyStates { get; init; }
+
+    /// <summary>Slurm's display of the dependency: <c>afterok:12(unfulfilled)</c>; null when there is none (Slurm's <c>(null)</c>).</summary>
+    public string? DependencyText => Spec.Dependency is { } d ? Dependencies.Describe(d, DependencyStates ?? []) : null;
+
     public ExitCode? ExitCode { get; init; }
     public string? ErrorMessage { get; init; }
 
@@ -102,6 +108,9 @@ public static class PendingReasons
     public const string Priority = "Priority";
     public const string BeginTime = "BeginTime";
     public const string JobHeldUser = "JobHeldUser";
+    public const string JobHeldAdmin = "JobHeldAdmin";
+    public const string Dependency = "Dependency";
+    public const string DependencyNeverSatisfied = "DependencyNeverSatisfied";
     public const string PartitionDown = "PartitionNodeLimit";
     public const string NodeDown = "NodeDown";
 }

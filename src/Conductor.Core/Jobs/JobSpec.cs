@@ -49,6 +49,9 @@ public sealed record JobSpec
     public bool Hold { get; init; }
     public DateTimeOffset? Begin { get; init; }
 
+    /// <summary>What the job waits for before it may start (Slurm's <c>--dependency</c>); null when nothing, or once met.</summary>
+    public Dependency? Dependency { get; init; }
+
     /// <summary>The owner, for rows written before owners were recorded: then the account named the owner.</summary>
     public string Owner => User.Length > 0 ? User : Account;
 

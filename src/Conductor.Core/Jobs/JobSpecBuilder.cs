@@ -158,9 +158,9 @@ public static class JobSpecBuilder
             errors.Add("array", "is not supported by this server yet");
         }
 
-        if (input.Dependency is not null)
+        if (!Dependencies.TryParse(input.Dependency, out var dependency, out var dependencyError))
         {
-            errors.Add("dependency", "is not supported by this server yet");
+            errors.Add("dependency", dependencyError);
         }
 
         var nice = input.Nice ?? 0;
@@ -231,6 +231,7 @@ public static class JobSpecBuilder
             Gres = gres,
             Hold = input.Hold ?? false,
             Begin = begin,
+            Dependency = dependency,
         };
     }
 

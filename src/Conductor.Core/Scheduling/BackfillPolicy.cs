@@ -67,13 +67,14 @@ public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
         {
             string reason;
             partitions.TryGetValue(job.Partition, out var partition);
-            if (job.Ineligible is { } gate)
+            if (job.Held)
+            {
+                // An admin's hold is written with its reason; the pass keeps it.
+                reason = job.Reason == PendingReasons.JobHeldAdmin ? PendingReasons.JobHeldAdmin : PendingReasons.JobHeldUser;
+            }
+            else if (job.Ineligible is { } gate)
             {
                 reason = gate;
-            }
-            else if (job.Held)
-            {
-                reason = PendingReasons.JobHeldUser;
             }
             else if (job.Begin is { } begin && begin > now)
             {

@@ -69,6 +69,15 @@ public sealed record SchedulerSnapshot(
 {
     public IReadOnlyDictionary<string, double> AccountUsage => Usage ?? EmptyUsage;
 
+    /// <summary>The pending jobs that have a dependency, with their targets' states, as the store read them.</summary>
+    public IReadOnlyList<DependentJob> Dependents { get; init; } = [];
+
+    /// <summary>The (name, user) pairs that have a running job, for the dependents' <c>singleton</c> terms.</summary>
+    public IReadOnlySet<(string Name, string User)> SingletonsRunning { get; init; } = new HashSet<(string, string)>();
+
+    /// <summary>What <see cref="DependencyGate.Apply"/> decided for each dependent (their <see cref="PendingJob.Ineligible"/> is set from it).</summary>
+    public IReadOnlyList<DependencyVerdict> DependencyVerdicts { get; init; } = [];
+
     private static readonly Dictionary<string, double> EmptyUsage = new(StringComparer.Ordinal);
 }
 

@@ -72,7 +72,18 @@ public enum HoldOutcome
     /// <summary>The job is no longer pending: only a pending job can be held or released.</summary>
     NotPending,
 
+    /// <summary>The job is held by the admin, and only the admin may release (or change) that hold.</summary>
+    Forbidden,
+
     NotFound,
+}
+
+/// <summary>What a hold request asks: Slurm's <c>hold</c> by a user or by the admin (reason JobHeldUser or JobHeldAdmin), or <c>release</c>.</summary>
+public enum HoldAction
+{
+    HoldUser,
+    HoldAdmin,
+    Release,
 }
 
 /// <summary>How many jobs are in each state.</summary>
@@ -101,10 +112,10 @@ public interface IJobStore
     Task<CancelResult> CancelAsync(JobId id, DateTimeOffset now, string detail, CancellationToken ct);
 
     /// <summary>
-    /// Holds (<paramref name="hold"/> true) or releases a PENDING job in one guarded write with an event; the
-    /// scheduler skips a held job, as it skips one submitted with hold.
+    /// Holds or releases a PENDING job in one guarded write with an event; the scheduler skips a held job, as it
+    /// skips one submitted with hold. An admin's hold is released or changed only when <paramref name="asAdmin"/>.
     /// </summary>
-    Task<HoldOutcome> SetHoldAsync(JobId id, bool hold, DateTimeOffset now, string detail, CancellationToken ct);
+    Task<HoldOutcome> SetHoldAsync(JobId id, HoldAction action, bool asAdmin, DateTimeOffset now, string detail, CancellationToken ct);
 
     Task<JobCounts> CountByStateAsync(CancellationToken ct);
 
@@ -163,6 +174,9 @@ public interface ISchedulerStore
 
     /// <summary>The owner of every pending job and what each user holds on the nodes: read only when per-user limits are set.</summary>
     Task<UserLoad> LoadUserLoadAsync(CancellationToken ct);
+
+    /// <summary>Forgets the dependencies of jobs whose dependency is met for good (Slurm then shows <c>(null)</c>).</summary>
+    Task DropDependenciesAsync(IReadOnlyList<JobId> jobs, CancellationToken ct);
 }
 
 /// <summary>What one ended job used: its CPUs and GPUs from its start to its end.</summary>

@@ -49,6 +49,7 @@ public sealed record JobDetailView(
     string? Gpus,
     bool Hold,
     DateTimeOffset? Begin,
+    string? Dependency,
     IReadOnlyList<string> Arguments,
     IReadOnlyDictionary<string, string> Environment);
 
@@ -138,6 +139,7 @@ public sealed record JobView(
                 job.Devices.Count == 0 ? null : GresDevice.Indices(job.Devices),
                 spec.Hold,
                 spec.Begin,
+                job.DependencyText,
                 spec.Arguments,
                 spec.Environment),
             new JobUsageView(job.CpuSeconds, job.MaxRssKiB),

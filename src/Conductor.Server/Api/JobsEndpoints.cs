@@ -26,10 +26,10 @@ public static class JobsEndpoints
         jobs.MapGet("", ListAsync).WithSummary("List jobs, filtered, in pages by id");
         jobs.MapGet("/{id}", GetAsync).WithSummary("One job: state, times, detail, usage; ?logs=true adds output tails");
         jobs.MapPost("/{id}/cancel", CancelAsync).WithSummary("Cancel a job; cancelling twice is fine");
-        jobs.MapPost("/{id}/hold", (HttpContext http, string id, JobService service, CancellationToken ct) => HoldAsync(http, id, true, service, ct))
-            .WithSummary("Hold a pending job: it waits, with reason JobHeldUser, until released");
-        jobs.MapPost("/{id}/release", (HttpContext http, string id, JobService service, CancellationToken ct) => HoldAsync(http, id, false, service, ct))
-            .WithSummary("Release a held job");
+        jobs.MapPost("/{id}/hold", (HttpContext http, string id, bool? admin, JobService service, CancellationToken ct) => HoldAsync(http, id, true, admin, service, ct))
+            .WithSummary("Hold a pending job: it waits, with reason JobHeldUser (or JobHeldAdmin: ?admin=true, or the admin holding another user's job), until released");
+        jobs.MapPost("/{id}/release", (HttpContext http, string id, JobService service, CancellationToken ct) => HoldAsync(http, id, false, null, service, ct))
+            .WithSummary("Release a held job; an admin's hold only by the admin");
         jobs.MapGet("/{id}/events", EventsAsync).WithSummary("The job's timeline");
         jobs.MapGet("/{id}/output", OutputAsync).WithSummary("Output bytes from an offset, for following");
         return api;
@@ -174,17 +174,24 @@ public static class JobsEndpoints
             : TypedResults.Ok(new CancelResponse(id, result.State.ToSlurmName(), result.Outcome == CancelOutcome.Cancelled));
     }
 
-    private static async Task<IResult> HoldAsync(HttpContext http, string id, bool hold, JobService service, CancellationToken ct)
+    private static async Task<IResult> HoldAsync(HttpContext http, string id, bool hold, bool? admin, JobService service, CancellationToken ct)
     {
         if (!JobId.TryParse(id, out var jobId))
         {
             return Problems.BadJobId(id);
         }
 
-        var outcome = await service.SetHoldAsync(http.GetCaller(), jobId, hold, ct);
-        return outcome is not { } o
-            ? Problems.NotFound($"Job {id}")
-            : TypedResults.Ok(new HoldResponse(id, hold, o == HoldOutcome.Changed, o != HoldOutcome.NotPending));
+        var outcome = await service.SetHoldAsync(http.GetCaller(), jobId, hold, admin, ct);
+        return outcome switch
+        {
+            null => Problems.NotFound($"Job {id}"),
+            HoldOutcome.Forbidden => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden.", detail: admin == true
+                ? "Only the admin may put an admin's hold on a job."
+                : $"Job {id} is held by the admin; only the admin may release or change that hold."),
+            HoldOutcome.NotPending => TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Not pending.",
+                detail: $"Job {id} is no longer pending; only a pending job can be held or released."),
+            { } o => TypedResults.Ok(new HoldResponse(id, hold, o == HoldOutcome.Changed, true)),
+        };
     }
 
     private static async Task<IResult> EventsAsync(HttpContext http, string id, JobService service, CancellationToken ct)

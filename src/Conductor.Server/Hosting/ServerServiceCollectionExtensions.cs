@@ -120,6 +120,7 @@ public static class ServerServiceCollectionExtensions
         services.TryAddSingleton<FairShareLedger>();
         services.TryAddSingleton(sp => sp.GetService<IOptions<ServerOptions>>()?.Value.UserLimits ?? UserLimits.None);
         services.TryAddSingleton<SchedulerView>();
+        services.TryAddSingleton<DependencyUpkeep>();
         services.AddSingleton<SchedulerService>();
         services.AddHostedService(sp => sp.GetRequiredService<SchedulerService>());
         return services;

@@ -78,6 +78,11 @@ public sealed class JobService(
             spec = limits.Exclusive ? spec with { Exclusive = true } : spec;
         }
 
+        if (spec.Dependency is { } dependency && !await CheckDependencyAsync(caller, dependency, errors, ct))
+        {
+            return new SubmitResult(null, errors);
+        }
+
         var why = FitCheck.WhyNever(spec, await NodesAsync(refresh: false, ct));
         if (why is not null)
         {
@@ -159,22 +164,59 @@ public sealed class JobService(
         return result;
     }
 
-    /// <summary>Holds or releases a pending job; null when the job does not exist or is not the caller's.</summary>
-    public async Task<HoldOutcome?> SetHoldAsync(Caller caller, JobId id, bool hold, CancellationToken ct)
+    /// <summary>
+    /// Holds or releases a pending job; null when the job does not exist or is not the caller's. A hold by the admin
+    /// of another user's job, or one asked for as such (<paramref name="adminHold"/>), is the admin's: only the admin
+    /// may release it. <paramref name="adminHold"/> false asks for a user's hold (Slurm's <c>uhold</c>).
+    /// </summary>
+    public async Task<HoldOutcome?> SetHoldAsync(Caller caller, JobId id, bool hold, bool? adminHold, CancellationToken ct)
     {
-        if (await GetAsync(caller, id, ct) is null)
+        var job = await GetAsync(caller, id, ct);
+        if (job is null)
         {
             return null;
         }
 
-        var outcome = await jobs.SetHoldAsync(id, hold, time.GetUtcNow(), $"{(hold ? "held" : "released")} by {caller.User}", ct);
+        if (adminHold == true && !caller.IsAdmin)
+        {
+            return HoldOutcome.Forbidden;
+        }
+
+        var action = !hold ? HoldAction.Release
+            : adminHold ?? (caller.IsAdmin && job.Spec.Owner != caller.User) ? HoldAction.HoldAdmin
+            : HoldAction.HoldUser;
+        var outcome = await jobs.SetHoldAsync(id, action, caller.IsAdmin, time.GetUtcNow(), $"{(hold ? "held" : "released")} by {caller.User}", ct);
         if (outcome == HoldOutcome.Changed)
         {
-            logger.LogInformation("Job {JobId} {Action} by {Account}", id, hold ? "held" : "released", caller.User);
+            logger.LogInformation("Job {JobId} {Action} by {User}", id, action switch
+            {
+                HoldAction.HoldAdmin => "held by the admin",
+                HoldAction.HoldUser => "held",
+                _ => "released",
+            }, caller.User);
             bus.Publish(WakeTopic.Scheduler);
         }
 
         return outcome == HoldOutcome.NotFound ? null : outcome;
+    }
+
+    /// <summary>
+    /// Every job a new dependency names must exist and be the caller's (the admin may name anyone's); a task
+    /// (<c>12_7</c>) must belong to an array. False, with the reasons in <paramref name="errors"/>, otherwise.
+    /// </summary>
+    private async Task<bool> CheckDependencyAsync(Caller caller, Dependency dependency, ValidationErrors errors, CancellationToken ct)
+    {
+        foreach (var target in dependency.Targets)
+        {
+            var job = await jobs.GetAsync(target, ct);
+            if (job is null || !caller.CanSee(job.Spec))
+            {
+                errors.Add("dependency", $"names job {target}, which does not exist or is not yours");
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>

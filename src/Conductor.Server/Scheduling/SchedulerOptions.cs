@@ -43,6 +43,9 @@ public sealed class SchedulerOptions
     [Range(0, 1e6)]
     public double GpuUsageWeight { get; set; } = PolicyOptions.Default.GpuUsageWeight;
 
+    /// <summary>Cancel a job whose dependency can never be satisfied, instead of leaving it pending (Slurm's kill_invalid_depend).</summary>
+    public bool KillOnInvalidDependency { get; set; }
+
     public PolicyOptions ToPolicyOptions() => new()
     {
         BackfillDepth = BackfillDepth,

@@ -27,7 +27,8 @@ public sealed class SchedulerService(
     ILeadership leadership,
     FairShareLedger fairShare,
     SchedulerView view,
-    UserLimits userLimits) : LoopingService(time, logger)
+    UserLimits userLimits,
+    DependencyUpkeep dependencies) : LoopingService(time, logger)
 {
     private readonly SchedulerOptions _options = options.Value;
     private readonly WakeSignal _wake = bus.Subscribe(WakeTopic.Scheduler);
@@ -86,7 +87,8 @@ public sealed class SchedulerService(
     public async Task<PassResult> PassAsync(CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        var snapshot = await store.LoadSnapshotAsync(ct);
+        var snapshot = DependencyGate.Apply(await store.LoadSnapshotAsync(ct), Time.GetUtcNow());
+        await dependencies.ApplyAsync(snapshot.DependencyVerdicts, ct);
         if (snapshot.Pending.Count == 0 && _reservations is { Count: 0 })
         {
             LastPassDuration = watch.Elapsed;
@@ -131,9 +133,11 @@ public sealed class SchedulerService(
         }
 
         // A job waiting for its begin time wakes the scheduler when it becomes eligible.
+        // So does one waiting for an after:ID+N dependency.
         var nextBegin = snapshot.Pending
             .Where(j => j.Begin > now && !j.Held)
             .Select(j => j.Begin)
+            .Append(DependencyGate.NextDue(snapshot.Dependents, now))
             .Min();
         return new PassResult(started.Count, nextBegin);
     }

@@ -1,0 +1,231 @@
+using System.Data;
+using System.Data.Common;
+using Conductor.Core.Jobs;
+using Conductor.Core.Scheduling;
+using Conductor.Core.Storage;
+
+namespace Conductor.Storage.Relational;
+
+/// <summary>
+/// Dependencies: one row per term in <c>job_dependencies</c>. The scheduler's snapshot reads them for pending jobs
+/// only (a pass over pending jobs without dependencies pays one query on an empty join), with the states of their
+/// targets: a target is a job, or an array, meaning every task of it (the rows that name it in <c>array_job_id</c>,
+/// the unstarted tasks being the array's own pending row), or one task of an array.
+/// </summary>
+public abstract partial class RelationalStore
+{
+    /// <summary>Writes a new job's dependency, one row per term.</summary>
+    private static async Task InsertDependencyAsync(DbConnection connection, DbTransaction tx, JobId id, Dependency dependency, CancellationToken ct)
+    {
+        await using var insert = Command(connection, tx, """
+            INSERT INTO job_dependencies (job_id, position, kind, target_id, target_task, minutes, any_of)
+            VALUES (@id, @position, @kind, @target, @task, @minutes, @any);
+            """).With("id", id.Value).With("any", dependency.Any);
+        var position = insert.Parameter("position", DbType.Int32);
+        var kind = insert.Parameter("kind", DbType.String);
+        var target = insert.Parameter("target", DbType.Int64);
+        var task = insert.Parameter("task", DbType.Int32);
+        var minutes = insert.Parameter("minutes", DbType.Int32);
+        for (var i = 0; i < dependency.Terms.Count; i++)
+        {
+            var term = dependency.Terms[i];
+            position.Value = i;
+            kind.Value = Dependencies.Name(term.Kind);
+            target.Value = term.Target is { } t ? t.Value : DBNull.Value;
+            task.Value = term.Task is { } k ? k : DBNull.Value;
+            minutes.Value = term.Minutes;
+            await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The dependent jobs among those <paramref name="jobFilter"/> selects (a condition on <c>j</c>, the dependent
+    /// job), with the status of every term's target, and the (name, user) pairs of running jobs their singleton
+    /// terms compete with.
+    /// </summary>
+    private static async Task<(List<DependentJob> Jobs, HashSet<(string, string)> Running)> LoadDependentsAsync(
+        DbConnection connection, DbTransaction? tx, string jobFilter, Action<DbCommand> bind, CancellationToken ct)
+    {
+        var terms = new List<(long Job, DependencyTerm Term, bool Any, string Name, string User)>();
+        await using (var command = Command(connection, tx, $"""
+            SELECT d.job_id, d.kind, d.target_id, d.target_task, d.minutes, d.any_of, j.name, j.owner
+            FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
+            WHERE {jobFilter}
+            ORDER BY d.job_id, d.position;
+            """))
+        {
+            bind(command);
+            await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                var target = r.GetInt64OrNull(2);
+                terms.Add((
+                    r.GetInt64(0),
+                    new DependencyTerm(Dependencies.ParseKind(r.GetString(1)), target is { } t ? new JobId(t) : null, r.GetInt32OrNull(3), r.GetInt32(4)),
+                    r.GetBoolean(5),
+                    r.GetString(6),
+                    r.GetString(7)));
+            }
+        }
+
+        var running = new HashSet<(string, string)>();
+        if (terms.Count == 0)
+        {
+            return ([], running);
+        }
+
+        // Whole jobs and arrays: the row of the id itself, and every task row that names it as its array.
+        var statuses = new Dictionary<(long, int?), TargetStatus>();
+        if (terms.Any(t => t.Term.Target is not null && t.Term.Task is null))
+        {
+            await using var command = Command(connection, tx, $"""
+                WITH t AS (
+                    SELECT DISTINCT d.target_id FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
+                    WHERE {jobFilter} AND d.target_id IS NOT NULL AND d.target_task IS NULL),
+                x AS (
+                    SELECT t.target_id, x.state, COALESCE(x.start_time, x.end_time) AS began
+                    FROM t JOIN jobs x ON x.id = t.target_id
+                    UNION ALL
+                    SELECT t.target_id, x.state, COALESCE(x.start_time, x.end_time)
+                    FROM t JOIN jobs x ON x.array_job_id = t.target_id AND x.id <> t.target_id)
+                SELECT target_id,
+                       SUM(CASE WHEN state = 'PENDING' THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN state = 'RUNNING' THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN state = 'COMPLETED' THEN 1 ELSE 0 END),
+                       SUM(CASE WHEN state NOT IN ('PENDING', 'RUNNING', 'COMPLETED') THEN 1 ELSE 0 END),
+                       MAX(began)
+                FROM x GROUP BY target_id;
+                """);
+            bind(command);
+            await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                statuses[(r.GetInt64(0), null)] = new TargetStatus(
+                    (int)r.GetInt64(1), (int)r.GetInt64(2), (int)r.GetInt64(3), (int)r.GetInt64(4), r.GetTimeOrNull(5));
+            }
+        }
+
+        // One task: its own row once split off, else (still unstarted) the array's row, which is then pending, or
+        // cancelled with its unstarted tasks.
+        if (terms.Any(t => t.Term.Task is not null))
+        {
+            await using var command = Command(connection, tx, $"""
+                WITH t AS (
+                    SELECT DISTINCT d.target_id, d.target_task FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
+                    WHERE {jobFilter} AND d.target_task IS NOT NULL)
+                SELECT t.target_id, t.target_task,
+                       COALESCE(k.state, CASE WHEN a.array_tasks IS NOT NULL THEN a.state END),
+                       CASE WHEN k.id IS NOT NULL THEN COALESCE(k.start_time, k.end_time) ELSE a.end_time END
+                FROM t
+                LEFT JOIN jobs k ON k.array_job_id = t.target_id AND k.array_task_id = t.target_task
+                LEFT JOIN jobs a ON a.id = t.target_id;
+                """);
+            bind(command);
+            await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                if (r.GetStringOrNull(2) is { } state)
+                {
+                    statuses[(r.GetInt64(0), r.GetInt32(1))] = new TargetStatus(
+                        state == "PENDING" ? 1 : 0,
+                        state == "RUNNING" ? 1 : 0,
+                        state == "COMPLETED" ? 1 : 0,
+                        state is "PENDING" or "RUNNING" or "COMPLETED" ? 0 : 1,
+                        r.GetTimeOrNull(3));
+                }
+            }
+        }
+
+        if (terms.Any(t => t.Term.Kind == DependencyKind.Singleton))
+        {
+            await using var command = Command(connection, tx, $"""
+                SELECT DISTINCT x.name, x.owner FROM jobs x
+                WHERE x.state = 'RUNNING' AND EXISTS (
+                    SELECT 1 FROM job_dependencies d JOIN jobs j ON j.id = d.job_id
+                    WHERE {jobFilter} AND d.kind = 'singleton' AND j.name = x.name AND j.owner = x.owner);
+                """);
+            bind(command);
+            await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                running.Add((r.GetString(0), r.GetString(1)));
+            }
+        }
+
+        var jobs = new List<DependentJob>();
+        var i = 0;
+        while (i < terms.Count)
+        {
+            var first = terms[i];
+            var list = new List<DependencyTerm>();
+            var targets = new List<TargetStatus?>();
+            for (; i < terms.Count && terms[i].Job == first.Job; i++)
+            {
+                var term = terms[i].Term;
+                list.Add(term);
+                targets.Add(term.Target is { } t && statuses.TryGetValue((t.Value, term.Task), out var status) ? status : null);
+            }
+
+            jobs.Add(new DependentJob(new JobId(first.Job), first.Name, first.User, new Dependency(list, first.Any), targets));
+        }
+
+        return (jobs, running);
+    }
+
+    /// <summary>Forgets the dependencies of pending jobs whose dependency is met (Slurm then shows "(null)").</summary>
+    public Task DropDependenciesAsync(IReadOnlyList<JobId> jobs, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        if (jobs.Count == 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        return WriteAsync(async (connection, tx) =>
+        {
+            await using var delete = Command(connection, tx, "DELETE FROM job_dependencies WHERE job_id = @id;");
+            var id = delete.Parameter("id", DbType.Int64);
+            foreach (var job in jobs)
+            {
+                id.Value = job.Value;
+                await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            return 0;
+        }, ct);
+    }
+
+    /// <summary>Adds each job's dependency and the state of its terms to the records that have one.</summary>
+    private async Task<IReadOnlyList<JobRecord>> WithDependenciesAsync(IReadOnlyList<JobRecord> records, CancellationToken ct)
+    {
+        if (records.Count == 0)
+        {
+            return records;
+        }
+
+        // The ids are numbers of our own reading: written into the statement, as many as a page holds.
+        var ids = string.Join(", ", records.Where(ShowsDependency).Select(r => r.Id.ToString()));
+        if (ids.Length == 0)
+        {
+            return records;
+        }
+
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        var (dependents, running) = await LoadDependentsAsync(connection, null, $"j.id IN ({ids})", _ => { }, ct).ConfigureAwait(false);
+        if (dependents.Count == 0)
+        {
+            return records;
+        }
+
+        // Only an after:ID+N term reads the time, and only for its display.
+        var byId = DependencyGate.Evaluate(dependents, running, DateTimeOffset.UtcNow).ToDictionary(v => v.Id);
+        var dependencies = dependents.ToDictionary(d => d.Id, d => d.Dependency);
+        return records.Select(r => dependencies.TryGetValue(r.Id, out var dependency)
+            ? r with { Spec = r.Spec with { Dependency = dependency }, DependencyStates = byId[r.Id].Terms }
+            : r).ToList();
+    }
+
+    /// <summary>A job shows its dependency while it waits, and after it ended without starting (cancelled, perhaps for it).</summary>
+    private static bool ShowsDependency(JobRecord job) =>
+        job.State == JobState.Pending || (job.State.IsTerminal() && job.StartTime is null);
+}

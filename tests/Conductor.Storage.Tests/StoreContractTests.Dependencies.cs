@@ -1,0 +1,146 @@
+using Conductor.Core.Jobs;
+using Conductor.Core.Scheduling;
+using Conductor.Core.Storage;
+
+namespace Conductor.Storage.Tests;
+
+/// <summary>Dependencies and user or admin holds, on every backend.</summary>
+public abstract partial class StoreContractTests
+{
+    private static Dependency Depends(string text) =>
+        Dependencies.TryParse(text, out var dependency, out var error) ? dependency! : throw new ArgumentException(error, nameof(text));
+
+    private async Task<SchedulerSnapshot> GatedSnapshotAsync(DateTimeOffset? now = null) =>
+        DependencyGate.Apply(await Scheduler.LoadSnapshotAsync(Ct), now ?? T0.AddHours(1));
+
+    private async Task EndAsync(JobId id, JobState state, int exit = 0)
+    {
+        await RegisterAsync(Node1);
+        await StartAsync(id, Node1, [0]);
+        Assert.Equal(FinishOutcome.Finished, await Agent.FinishAsync(new JobCompletion(id, 1, state, ExitCode.Exited(exit), null, T0.AddMinutes(1)), Ct));
+    }
+
+    [StoreFact]
+    public async Task Dependency_GatesTheJobUntilItsTargetCompletes_ThenIsForgotten()
+    {
+        var target = await SubmitAsync();
+        var dependent = await SubmitAsync(Spec() with { Dependency = Depends($"afterok:{target}") });
+
+        Assert.Equal($"afterok:{target}(unfulfilled)", (await GetAsync(dependent)).DependencyText);
+        var snapshot = await GatedSnapshotAsync();
+        Assert.Equal(PendingReasons.Dependency, snapshot.Pending.Single(j => j.Id == dependent).Ineligible);
+        Assert.Null(snapshot.Pending.Single(j => j.Id == target).Ineligible);
+        Assert.Equal(new TargetStatus(1, 0, 0, 0, null), Assert.Single(snapshot.Dependents).Targets.Single());
+
+        await EndAsync(target, JobState.Completed);
+        snapshot = await GatedSnapshotAsync();
+        var verdict = Assert.Single(snapshot.DependencyVerdicts);
+        Assert.Equal(DependencyState.Fulfilled, verdict.State);
+        Assert.True(verdict.Drop);
+        Assert.Null(Assert.Single(snapshot.Pending).Ineligible);
+        Assert.Equal($"afterok:{target}(fulfilled)", (await GetAsync(dependent)).DependencyText);
+
+        await Scheduler.DropDependenciesAsync([dependent], Ct);
+        Assert.Null((await GetAsync(dependent)).Spec.Dependency);
+        Assert.Empty((await Scheduler.LoadSnapshotAsync(Ct)).Dependents);
+    }
+
+    [StoreFact]
+    public async Task Dependency_OnAFailedJob_IsNeverSatisfiedForAfterOk_AndMetForAfterNotOkAndAfterAny()
+    {
+        var failed = await SubmitAsync();
+        var ok = await SubmitAsync(Spec() with { Dependency = Depends($"afterok:{failed}") });
+        var notOk = await SubmitAsync(Spec() with { Dependency = Depends($"afternotok:{failed}") });
+        var any = await SubmitAsync(Spec() with { Dependency = Depends($"afterany:{failed}") });
+        var either = await SubmitAsync(Spec() with { Dependency = Depends($"afterok:{failed}?afternotok:{failed}") });
+        await EndAsync(failed, JobState.Failed, 1);
+
+        var snapshot = await GatedSnapshotAsync();
+        Assert.Equal(PendingReasons.DependencyNeverSatisfied, snapshot.Pending.Single(j => j.Id == ok).Ineligible);
+        Assert.Null(snapshot.Pending.Single(j => j.Id == notOk).Ineligible);
+        Assert.Null(snapshot.Pending.Single(j => j.Id == any).Ineligible);
+        Assert.Null(snapshot.Pending.Single(j => j.Id == either).Ineligible);
+        Assert.Equal($"afterok:{failed}(failed)", (await GetAsync(ok)).DependencyText);
+        Assert.Equal($"afterok:{failed}(failed)?afternotok:{failed}(fulfilled)", (await GetAsync(either)).DependencyText);
+        var listed = await Jobs.ListAsync(new JobQuery { States = [JobState.Pending] }, Ct);
+        Assert.Equal($"afterany:{failed}(fulfilled)", listed.Single(j => j.Id == any).DependencyText);
+    }
+
+    [StoreFact]
+    public async Task Dependency_After_IsMetOnceTheTargetStarted_AndItsDelayPassed()
+    {
+        await RegisterAsync(Node1);
+        var target = await SubmitAsync();
+        var plain = await SubmitAsync(Spec() with { Dependency = Depends($"after:{target}") });
+        var later = await SubmitAsync(Spec() with { Dependency = Depends($"after:{target}+5") });
+        Assert.All((await GatedSnapshotAsync()).DependencyVerdicts, v => Assert.Equal(DependencyState.Unfulfilled, v.State));
+
+        await StartAsync(target, Node1, [0], now: T0.AddSeconds(1));
+        var snapshot = await GatedSnapshotAsync(T0.AddMinutes(2));
+        Assert.Equal(DependencyState.Fulfilled, snapshot.DependencyVerdicts.Single(v => v.Id == plain).State);
+        Assert.Equal(DependencyState.Unfulfilled, snapshot.DependencyVerdicts.Single(v => v.Id == later).State);
+        Assert.Equal(T0.AddSeconds(1).AddMinutes(5), DependencyGate.NextDue(snapshot.Dependents, T0.AddMinutes(2)));
+        Assert.Equal(DependencyState.Fulfilled, (await GatedSnapshotAsync(T0.AddMinutes(6))).DependencyVerdicts.Single(v => v.Id == later).State);
+    }
+
+    [StoreFact]
+    public async Task Dependency_Singleton_LetsOneJobOfANameAndUserRunAtATime()
+    {
+        await RegisterAsync(Node1);
+        var running = await SubmitAsync(Spec("solo"));
+        await StartAsync(running, Node1, [0]);
+        var first = await SubmitAsync(Spec("solo") with { Dependency = Depends("singleton") });
+        var second = await SubmitAsync(Spec("solo") with { Dependency = Depends("singleton") });
+        var other = await SubmitAsync(Spec("other") with { Dependency = Depends("singleton") });
+
+        var snapshot = await GatedSnapshotAsync();
+        Assert.Equal(PendingReasons.Dependency, snapshot.Pending.Single(j => j.Id == first).Ineligible);
+        Assert.Equal(PendingReasons.Dependency, snapshot.Pending.Single(j => j.Id == second).Ineligible);
+        Assert.Null(snapshot.Pending.Single(j => j.Id == other).Ineligible);
+
+        await Agent.FinishAsync(new JobCompletion(running, 1, JobState.Completed, ExitCode.Success, null, T0.AddMinutes(1)), Ct);
+        snapshot = await GatedSnapshotAsync();
+        Assert.Null(snapshot.Pending.Single(j => j.Id == first).Ineligible);
+        Assert.Equal(PendingReasons.Dependency, snapshot.Pending.Single(j => j.Id == second).Ineligible);
+        Assert.DoesNotContain(snapshot.DependencyVerdicts, v => v.Drop);
+    }
+
+    [StoreFact]
+    public async Task PurgeAsync_KeepsAnEndedJobThatAPendingJobDependsOn()
+    {
+        var target = await SubmitAsync();
+        var alone = await SubmitAsync();
+        await Jobs.CancelAsync(target, T0, "cancelled", Ct);
+        await Jobs.CancelAsync(alone, T0, "cancelled", Ct);
+        var dependent = await SubmitAsync(Spec() with { Dependency = Depends($"afterany:{target}") });
+
+        Assert.Equal(1, await Jobs.PurgeAsync(T0.AddDays(30), 1000, Ct));
+        Assert.NotNull(await Jobs.GetAsync(target, Ct));
+
+        await Jobs.CancelAsync(dependent, T0, "cancelled", Ct);
+        Assert.Equal(2, await Jobs.PurgeAsync(T0.AddDays(30), 1000, Ct));
+        Assert.Null(await Jobs.GetAsync(target, Ct));
+    }
+
+    [StoreFact]
+    public async Task SetHoldAsync_AnAdminsHold_IsReleasedOnlyAsAdmin()
+    {
+        var id = await SubmitAsync();
+
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, HoldAction.HoldAdmin, true, T0, "held by root", Ct));
+        Assert.Equal(PendingReasons.JobHeldAdmin, (await GetAsync(id)).Reason);
+        Assert.Equal(HoldOutcome.Forbidden, await Jobs.SetHoldAsync(id, HoldAction.Release, false, T0, "released by alice", Ct));
+        Assert.Equal(HoldOutcome.Forbidden, await Jobs.SetHoldAsync(id, HoldAction.HoldUser, false, T0, "held by alice", Ct));
+        Assert.True((await GetAsync(id)).Spec.Hold);
+
+        // The pass keeps the admin's reason.
+        var plan = new BackfillPolicy().Plan(await Scheduler.LoadSnapshotAsync(Ct), T0);
+        Assert.DoesNotContain(plan.ReasonChanges, c => c.JobId == id);
+
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, HoldAction.Release, true, T0, "released by root", Ct));
+        Assert.False((await GetAsync(id)).Spec.Hold);
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, HoldAction.HoldUser, false, T0, "held by alice", Ct));
+        Assert.Equal(PendingReasons.JobHeldUser, (await GetAsync(id)).Reason);
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, HoldAction.Release, false, T0, "released by alice", Ct));
+    }
+}
