@@ -27,6 +27,8 @@ root.Subcommands.Add(NodesCommand.Create());
 root.Subcommands.Add(SlurmCommandsCommand.Create());
 root.Subcommands.Add(DashboardCommand.Create());
 root.Subcommands.Add(SeffCommand.Create());
+root.Subcommands.Add(HoldCommand.Create(hold: true));
+root.Subcommands.Add(HoldCommand.Create(hold: false));
 
 var parsed = root.Parse(SubmitCommand.PrepareArguments(args, submit));
 return await parsed.InvokeAsync(new InvocationConfiguration
