@@ -45,6 +45,26 @@ public sealed class PosixSignalSender(ILogger<PosixSignalSender> logger) : ISign
         return others + SignalCgroup(process, signal);
     }
 
+    public int SignalChildren(LaunchedProcess process, int signal)
+    {
+        var found = 0;
+        foreach (var stat in ProcStat.All())
+        {
+            if (stat.ParentPid != process.Pid || stat.Session != process.Pid || stat.IsZombie)
+            {
+                continue;
+            }
+
+            found++;
+            if (NativeMethods.kill(stat.Pid, signal) != 0 && Marshal.GetLastPInvokeError() is var errno && errno != NativeMethods.ESRCH)
+            {
+                logger.LogWarning("kill({Pid}, {Signal}) failed: {Error}", stat.Pid, signal, NativeMethods.ErrorText(errno));
+            }
+        }
+
+        return found;
+    }
+
     /// <summary>
     /// Signals the processes of the job's cgroup that are not in its session (setsid, double fork): they cannot leave
     /// the group, so none escapes. Returns how many live ones it found.

@@ -30,6 +30,7 @@ public static class JobsEndpoints
             .WithSummary("Hold a pending job: it waits, with reason JobHeldUser (or JobHeldAdmin: ?admin=true, or the admin holding another user's job), until released");
         jobs.MapPost("/{id}/release", (HttpContext http, string id, JobService service, CancellationToken ct) => HoldAsync(http, id, false, null, service, ct))
             .WithSummary("Release a held job; an admin's hold only by the admin");
+        jobs.MapJobControl();
         jobs.MapGet("/{id}/events", EventsAsync).WithSummary("The job's timeline");
         jobs.MapGet("/{id}/output", OutputAsync).WithSummary("Output bytes from an offset, for following");
         return api;
