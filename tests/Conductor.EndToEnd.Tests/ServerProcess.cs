@@ -73,14 +73,15 @@ public sealed partial class ServerProcess : IAsyncDisposable
     {
         Directory.CreateDirectory(Path.Combine(root, "work"));
         var logPath = Path.Combine(root, "server.log");
-        var dll = Path.Combine(AppContext.BaseDirectory, "conductor.dll");
-        var start = new ProcessStartInfo("dotnet")
+        // Started as users start it, through ./conductor (which execs the managed executable: the pid stays the server's).
+        await Launcher.BuildAsync();
+        var start = new ProcessStartInfo(Launcher.Command)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in new[] { dll, "server", "--data-dir", Path.Combine(root, "data"), "--listen", $"{host}:{port}", "--node", "e2e-node" })
+        foreach (var a in new[] { "server", "--data-dir", Path.Combine(root, "data"), "--listen", $"{host}:{port}", "--node", "e2e-node" })
         {
             start.ArgumentList.Add(a);
         }

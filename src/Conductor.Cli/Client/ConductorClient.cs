@@ -6,7 +6,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Conductor.Cli.Commands;
-using Conductor.Server.Api;
 
 namespace Conductor.Cli.Client;
 
@@ -130,7 +129,9 @@ public sealed record ClientSettings(Uri Server, string? Token, string? TokenSour
 /// <summary>The REST API as the CLI uses it; every way a request can fail becomes a <see cref="CliException"/>.</summary>
 public sealed class ConductorClient : IDisposable
 {
-    private static readonly JsonSerializerOptions WriteOptions = new(JsonBody.Options) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    private static readonly JsonSerializerOptions WriteOptions = new(ClientJson.Options) { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    private static readonly JsonSerializerOptions Print = new(ClientJson.Options) { DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+    private static readonly JsonSerializerOptions PrintIndented = new(Print) { WriteIndented = true };
     private readonly HttpClient _http;
 
     public ConductorClient(ClientSettings settings)
@@ -171,15 +172,16 @@ public sealed class ConductorClient : IDisposable
 
     public Task<T> PostAsync<T>(string path, object? body, CancellationToken ct) => SendAsync<T>(HttpMethod.Post, path, body, ct);
 
-    public static string Serialize(object value, bool indented = true) =>
-        JsonSerializer.Serialize(value, new JsonSerializerOptions(WriteOptions) { WriteIndented = indented, DefaultIgnoreCondition = JsonIgnoreCondition.Never });
+    /// <summary>JSON for people and scripts: every field, nulls included.</summary>
+    public static string Serialize<T>(T value, bool indented = true) =>
+        JsonSerializer.Serialize(value, ClientJson.TypeInfo<T>(indented ? PrintIndented : Print));
 
     private async Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path.TrimStart('/'));
         if (body is not null)
         {
-            request.Content = new StringContent(JsonSerializer.Serialize(body, WriteOptions), Encoding.UTF8, "application/json");
+            request.Content = new StringContent(JsonSerializer.Serialize(body, ClientJson.TypeInfo(body.GetType(), WriteOptions)), Encoding.UTF8, "application/json");
         }
 
         HttpResponseMessage response;
@@ -211,7 +213,7 @@ public sealed class ConductorClient : IDisposable
             {
                 try
                 {
-                    return JsonSerializer.Deserialize<T>(text, JsonBody.Options)
+                    return JsonSerializer.Deserialize(text, ClientJson.TypeInfo<T>(ClientJson.Options))
                         ?? throw new CliException(ExitCodes.Unreachable, $"the server at {Settings.Where} answered {path} with nothing.");
                 }
                 catch (JsonException)

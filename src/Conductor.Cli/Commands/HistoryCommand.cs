@@ -46,7 +46,7 @@ public static class HistoryCommand
             jobs.Reverse();
             if (parse.GetValue(json))
             {
-                Console.WriteLine(Client.ConductorClient.Serialize(new { jobs }));
+                Console.WriteLine(Client.ConductorClient.Serialize(new Client.JobsDocument(jobs)));
                 return ExitCodes.Ok;
             }
 

@@ -21,7 +21,7 @@ public static class NodesCommand
             var nodes = await client.GetAsync<List<NodeView>>("/api/v1/nodes", ct);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(Client.ConductorClient.Serialize(new { nodes }));
+                Console.WriteLine(Client.ConductorClient.Serialize(new Client.NodesDocument(nodes)));
                 return ExitCodes.Ok;
             }
 

@@ -47,7 +47,7 @@ public static class QueueCommand
             };
             if (parse.GetValue(json))
             {
-                Console.WriteLine(ConductorClient.Serialize(new { jobs }));
+                Console.WriteLine(ConductorClient.Serialize(new JobsDocument(jobs)));
                 return ExitCodes.Ok;
             }
 

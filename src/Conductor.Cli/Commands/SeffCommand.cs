@@ -23,7 +23,7 @@ public static class SeffCommand
             var job = await client.GetAsync<JobView>($"/api/v1/jobs/{ClientCommand.Path(jobId)}", ct);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(Client.ConductorClient.Serialize(new { job_id = job.JobId, state = job.State, usage = job.Usage, efficiency = job.Efficiency }));
+                Console.WriteLine(Client.ConductorClient.Serialize(new Client.EfficiencyDocument(job.JobId, job.State, job.Usage, job.Efficiency)));
                 return ExitCodes.Ok;
             }
 

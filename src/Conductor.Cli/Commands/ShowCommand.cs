@@ -25,7 +25,7 @@ public static class ShowCommand
             var events = await client.GetAsync<List<JobEventView>>($"/api/v1/jobs/{ClientCommand.Path(jobId)}/events", ct);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(ConductorClient.Serialize(new { job, events }));
+                Console.WriteLine(ConductorClient.Serialize(new JobDocument(job, events)));
                 return ExitCodes.Ok;
             }
 

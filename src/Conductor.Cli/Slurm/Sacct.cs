@@ -287,7 +287,7 @@ public static class Sacct
             var steps = new JsonArray();
             if (Started(j))
             {
-                steps.Add(new JsonObject
+                steps.Add((JsonNode)new JsonObject
                 {
                     ["step"] = new JsonObject { ["job_id"] = long.Parse(j.JobId, CultureInfo.InvariantCulture), ["id"] = j.JobId + ".batch", ["name"] = "batch" },
                     ["state"] = StepState(new AccountingRow(j, true)),
@@ -305,7 +305,7 @@ public static class Sacct
                 });
             }
 
-            list.Add(new JsonObject
+            list.Add((JsonNode)new JsonObject
             {
                 ["account"] = j.Detail.Account,
                 ["job_id"] = long.Parse(j.JobId, CultureInfo.InvariantCulture),

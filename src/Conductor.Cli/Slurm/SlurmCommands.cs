@@ -200,10 +200,20 @@ public static class SlurmCommands
         return written;
     }
 
-    /// <summary>The shell words that start this build of conductor: its native launcher when there is one, else <c>dotnet conductor.dll</c>.</summary>
+    /// <summary>
+    /// The shell words that start this build of conductor: the native build of the client commands when there is one
+    /// (this process, or <c>native/conductor</c> beside the managed executable), else the managed executable's native
+    /// launcher, else <c>dotnet conductor.dll</c>.
+    /// </summary>
     private static string ExecCommand()
     {
         var baseDir = AppContext.BaseDirectory;
+        var native = System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported ? Path.Combine(baseDir, "native", "conductor") : Environment.ProcessPath;
+        if (native is not null && File.Exists(native))
+        {
+            return $"exec {Quote(native)}";
+        }
+
         var apphost = Path.Combine(baseDir, "conductor");
         var dll = Path.Combine(baseDir, "conductor.dll");
         var runtimeDir = RuntimeEnvironment.GetRuntimeDirectory();

@@ -179,7 +179,7 @@ public static class Squeue
         var list = new JsonArray();
         foreach (var j in jobs)
         {
-            list.Add(new JsonObject
+            list.Add((JsonNode)new JsonObject
             {
                 ["account"] = j.Detail.Account,
                 ["job_id"] = long.Parse(j.JobId, CultureInfo.InvariantCulture),

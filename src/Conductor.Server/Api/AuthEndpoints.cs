@@ -4,9 +4,6 @@ using Microsoft.Extensions.Options;
 
 namespace Conductor.Server.Api;
 
-/// <param name="Url">The whole link, for a caller on the local socket, who knows no web address of the server.</param>
-public sealed record LoginCodeView(string Code, string LoginPath, DateTimeOffset Expires, string? Url = null);
-
 public sealed record SessionRequest(string? Code);
 
 public sealed record SessionView(string Account, bool Admin, DateTimeOffset Expires);

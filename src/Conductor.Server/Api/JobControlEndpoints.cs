@@ -148,14 +148,3 @@ public static class JobControlEndpoints
     private static IResult Conflict(string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Conflict.", detail: detail);
 }
-
-/// <param name="Signal">A name (USR1, SIGUSR1) or a number.</param>
-/// <param name="Batch">Only the batch script's shell, not every process of the job (scancel --batch).</param>
-public sealed record SignalRequestBody(string? Signal, bool? Batch);
-
-public sealed record DrainRequest(string? Reason);
-
-/// <param name="Result">What happened: updated, signalled, requeued, or stopping (a running job being stopped to be requeued).</param>
-public sealed record JobActionResponse(string JobId, string Result);
-
-public sealed record NodeActionResponse(string Node, string Result);

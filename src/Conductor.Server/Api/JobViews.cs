@@ -292,3 +292,7 @@ public sealed record WhoAmIView(string Account, bool Admin)
 
 /// <summary>What the server is and where to look next; the admin token's file is named only to loopback servers.</summary>
 public sealed record ServiceView(string Service, string Version, string Status, string Api, string Openapi, string Dashboard, string Metrics, string? AdminTokenFile);
+
+/// <summary>A single-use code that logs a browser in to the dashboard, and the page path that carries it.</summary>
+/// <param name="Url">The whole link, for a caller on the local socket, who knows no web address of the server.</param>
+public sealed record LoginCodeView(string Code, string LoginPath, DateTimeOffset Expires, string? Url = null);

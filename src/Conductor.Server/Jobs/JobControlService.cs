@@ -11,22 +11,6 @@ using Microsoft.Extensions.Options;
 
 namespace Conductor.Server.Jobs;
 
-/// <summary>The fields of a job an update may change, as the API receives them (snake_case, as at submit).</summary>
-public sealed record JobUpdateInput
-{
-    public string? Name { get; init; }
-    public string? TimeLimit { get; init; }
-    public int? Nice { get; init; }
-    public string? Partition { get; init; }
-    public int? CpusPerTask { get; init; }
-    public string? MemoryPerNode { get; init; }
-    public string? Gres { get; init; }
-    public string? Dependency { get; init; }
-    public string? Begin { get; init; }
-
-    public bool IsEmpty => this == new JobUpdateInput();
-}
-
 /// <summary>What became of an update: the outcome, or the fields that were wrong, or why the job could not change.</summary>
 public sealed record UpdateResult(UpdateOutcome? Outcome, ValidationErrors Errors, string? Conflict = null);
 

@@ -31,10 +31,10 @@ public sealed partial class SlurmShell
         {
             Assert.Contains(Path.Combine(bin, name), written.Stdout.Split('\n'));
 
-            // A launcher starts the built executable itself: no build check, no dotnet run.
+            // A launcher starts the built executable itself (the native one where it was built): no build check, no dotnet run.
             var launcher = await File.ReadAllTextAsync(Path.Combine(bin, name));
             Assert.Contains($" slurm {name} \"$@\"", launcher, StringComparison.Ordinal);
-            Assert.Contains(AppContext.BaseDirectory, launcher, StringComparison.Ordinal);
+            Assert.Contains(File.Exists(Launcher.NativeExecutable) ? $"exec '{Launcher.NativeExecutable}'" : Launcher.BuildDirectory, launcher, StringComparison.Ordinal);
             Assert.DoesNotContain("dotnet run", launcher, StringComparison.Ordinal);
         }
 
