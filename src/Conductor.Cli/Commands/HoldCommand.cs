@@ -32,7 +32,7 @@ public static class HoldCommand
             {
                 try
                 {
-                    var result = await client.PostAsync<HoldResponse>($"/api/v1/jobs/{id}/{(hold ? "hold" : "release")}{query}", null, ct);
+                    var result = await client.PostAsync<HoldResponse>($"/api/v1/jobs/{ClientCommand.Path(id)}/{(hold ? "hold" : "release")}{query}", null, ct);
                     Console.WriteLine(result.Changed
                         ? $"{(hold ? "Held" : "Released")} job {id}"
                         : $"Job {id} was already {(hold ? "held" : "not held")}");

@@ -111,7 +111,7 @@ public static class Scancel
                 }
             }
 
-            code |= await CancelAsync(context, client, SlurmContext.Path(id), signal, batch, parsed.Has("verbose"), ct);
+            code |= await CancelAsync(context, client, id.ToString(), signal, batch, parsed.Has("verbose"), ct);
         }
 
         return code;
@@ -126,7 +126,7 @@ public static class Scancel
                 // scancel --signal: only a running job's processes get it; the job goes on.
                 try
                 {
-                    await client.PostAsync<JobActionResponse>($"/api/v1/jobs/{id}/signal",
+                    await client.PostAsync<JobActionResponse>($"/api/v1/jobs/{Uri.EscapeDataString(id)}/signal",
                         new SignalRequestBody(number.ToString(System.Globalization.CultureInfo.InvariantCulture), batch), ct);
                 }
                 catch (CliException e) when (e.ExitCode == ExitCodes.Usage)
@@ -143,7 +143,7 @@ public static class Scancel
                 return 0;
             }
 
-            var result = await client.PostAsync<CancelResponse>($"/api/v1/jobs/{id}/cancel", null, ct);
+            var result = await client.PostAsync<CancelResponse>($"/api/v1/jobs/{Uri.EscapeDataString(id)}/cancel", null, ct);
             if (!result.Changed)
             {
                 context.Fail($"Kill job error on job id {id}: Job/step already completing or completed");
