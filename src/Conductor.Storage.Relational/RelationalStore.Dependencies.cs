@@ -172,6 +172,71 @@ public abstract partial class RelationalStore
         return (jobs, running);
     }
 
+    public Task<DependencyChangeOutcome> SetDependencyAsync(JobId id, Dependency? dependency, DateTimeOffset now, string detail, CancellationToken ct) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            var current = await LockJobAsync(connection, tx, id, ct).ConfigureAwait(false);
+            if (current is not { } row)
+            {
+                return DependencyChangeOutcome.NotFound;
+            }
+
+            if (row.State != JobState.Pending)
+            {
+                return DependencyChangeOutcome.NotPending;
+            }
+
+            if (dependency is not null && await ReachesAsync(connection, tx, dependency.Targets.ToList(), id, ct).ConfigureAwait(false))
+            {
+                return DependencyChangeOutcome.Cycle;
+            }
+
+            await using (var delete = Command(connection, tx, "DELETE FROM job_dependencies WHERE job_id = @id;").With("id", id.Value))
+            {
+                await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            if (dependency is not null)
+            {
+                await InsertDependencyAsync(connection, tx, id, dependency, ct).ConfigureAwait(false);
+            }
+
+            // The next pass gives the reason anew.
+            await using (var reason = Command(connection, tx,
+                "UPDATE jobs SET reason = NULL WHERE id = @id AND reason IN ('Dependency', 'DependencyNeverSatisfied');").With("id", id.Value))
+            {
+                await reason.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+
+            await InsertEventsAsync(connection, tx, id, [new(now, JobEventKind.DependencyChanged, detail)], ct).ConfigureAwait(false);
+            return DependencyChangeOutcome.Changed;
+        }, ct);
+
+    /// <summary>Whether <paramref name="job"/> is among <paramref name="targets"/>, their arrays' jobs, or what they wait for, transitively.</summary>
+    private static async Task<bool> ReachesAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<JobId> targets, JobId job, CancellationToken ct)
+    {
+        if (targets.Count == 0)
+        {
+            return false;
+        }
+
+        // The ids are numbers of our own parsing, written into the statement. UNION (not ALL) ends the walk on a cycle
+        // already in the table. A job of an array (or the array itself) counts as the array: waiting for it waits for all.
+        var seeds = string.Join(" UNION ", targets.Select(t => $"SELECT CAST({t.Value} AS bigint)"));
+        await using var command = Command(connection, tx, $"""
+            WITH RECURSIVE reach(id) AS (
+                {seeds}
+                UNION
+                SELECT e.id FROM reach r JOIN (
+                    SELECT d.job_id AS source, d.target_id AS id FROM job_dependencies d WHERE d.target_id IS NOT NULL
+                    UNION ALL
+                    SELECT x.array_job_id, x.id FROM jobs x WHERE x.array_job_id IS NOT NULL) e ON e.source = r.id)
+            SELECT COUNT(*) FROM reach r
+            WHERE r.id = @job OR r.id = (SELECT array_job_id FROM jobs WHERE id = @job);
+            """).With("job", job.Value);
+        return Convert.ToInt64(await command.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture) > 0;
+    }
+
     /// <summary>Forgets the dependencies of pending jobs whose dependency is met (Slurm then shows "(null)").</summary>
     public Task DropDependenciesAsync(IReadOnlyList<JobId> jobs, CancellationToken ct)
     {

@@ -135,6 +135,36 @@ public sealed class DependencyTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task ChangingADependency_ToItselfOrACycle_Is400NamingTheField()
+    {
+        var cli = NewCli();
+        var a = await SubmitAsync(cli, "--hold", "--wrap", "true");
+        var b = await SubmitAsync(cli, "-d", $"afterok:{a}", "--wrap", "true");
+
+        async Task<(HttpStatusCode Status, JsonNode Body)> ChangeAsync(string id, string dependency)
+        {
+            var response = await fixture.Client.PostAsJsonAsync($"/api/v1/jobs/{id}/dependency", new JsonObject { ["dependency"] = dependency });
+            return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
+        }
+
+        var self = await ChangeAsync(a, $"afterok:{a}");
+        Assert.Equal(HttpStatusCode.BadRequest, self.Status);
+        Assert.Contains("itself", self.Body["errors"]!["dependency"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+        var cycle = await ChangeAsync(a, $"afterany:{b}");
+        Assert.Equal(HttpStatusCode.BadRequest, cycle.Status);
+        Assert.Contains("a cycle", cycle.Body["errors"]!["dependency"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+        var kind = await ChangeAsync(b, "afterall:1");
+        Assert.Equal(HttpStatusCode.BadRequest, kind.Status);
+        Assert.Contains("not a dependency type", kind.Body["errors"]!["dependency"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+
+        // Removing the dependency lets the job run at once.
+        var removed = await ChangeAsync(b, "");
+        Assert.Equal(HttpStatusCode.OK, removed.Status);
+        Assert.Equal("COMPLETED", Text(await fixture.WaitForStateAsync(b, Soon, "COMPLETED", "FAILED"), "state"));
+        Assert.Equal(0, (await cli.RunAsync("cancel", a)).Code);
+    }
+
+    [Fact]
     public async Task Submit_FromTheCli_NamesTheDependencyOption_WhenItIsBad()
     {
         var result = await NewCli().RunAsync("submit", "-d", "afterok:99999999", "--wrap", "true");

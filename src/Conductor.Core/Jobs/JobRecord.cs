@@ -74,6 +74,7 @@ public enum JobEventKind
     Recovered,
     Held,
     Released,
+    DependencyChanged,
 }
 
 public static class JobEventKinds
@@ -93,6 +94,7 @@ public static class JobEventKinds
         JobEventKind.Recovered => "recovered",
         JobEventKind.Held => "held",
         JobEventKind.Released => "released",
+        JobEventKind.DependencyChanged => "dependency",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 

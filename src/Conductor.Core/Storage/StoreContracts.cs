@@ -55,6 +55,20 @@ public enum HoldOutcome
     NotFound,
 }
 
+public enum DependencyChangeOutcome
+{
+    /// <summary>The pending job's dependency is replaced (or removed).</summary>
+    Changed,
+
+    /// <summary>The new dependency would make the job wait for itself, directly or through the jobs it names.</summary>
+    Cycle,
+
+    /// <summary>Only a pending job's dependency can change.</summary>
+    NotPending,
+
+    NotFound,
+}
+
 /// <summary>What a hold request asks: Slurm's <c>hold</c> by a user or by the admin (reason JobHeldUser or JobHeldAdmin), or <c>release</c>.</summary>
 public enum HoldAction
 {
@@ -93,6 +107,12 @@ public interface IJobStore
     /// skips one submitted with hold. An admin's hold is released or changed only when <paramref name="asAdmin"/>.
     /// </summary>
     Task<HoldOutcome> SetHoldAsync(JobId id, HoldAction action, bool asAdmin, DateTimeOffset now, string detail, CancellationToken ct);
+
+    /// <summary>
+    /// Replaces a PENDING job's dependency (null removes it) with an event, unless it would make the job wait for
+    /// itself: directly, or through the dependencies of the jobs it names.
+    /// </summary>
+    Task<DependencyChangeOutcome> SetDependencyAsync(JobId id, Dependency? dependency, DateTimeOffset now, string detail, CancellationToken ct);
 
     Task<JobCounts> CountByStateAsync(CancellationToken ct);
 
