@@ -121,17 +121,20 @@ public static class HistoryQueries
         Add(command, "@limit", limit);
         command.CommandText = sql.ToString();
 
+        // The page stops early at the job that brings it to its memory bound, and says where to go on.
         var jobs = new List<JobRecord>();
         HistoryCursor? last = null;
+        var bytes = 0L;
         await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        while (bytes < JobQuery.MaxPageBytes && await reader.ReadAsync(ct).ConfigureAwait(false))
         {
             var job = JobRows.Read(reader);
             jobs.Add(job);
+            bytes += JobQuery.SizeOf(job);
             last = new HistoryCursor(Convert.ToDouble(reader.GetValue(JobRows.Count), CultureInfo.InvariantCulture), job.Id.Value);
         }
 
-        return new HistoryPage(jobs, jobs.Count == limit ? last : null);
+        return new HistoryPage(jobs, jobs.Count == limit || bytes >= JobQuery.MaxPageBytes ? last : null);
     }
 
     public static async Task<JobActivity> GetActivityAsync(DbConnection connection, DbTransaction? tx, DateTimeOffset from, DateTimeOffset to, CancellationToken ct)

@@ -143,7 +143,20 @@ public abstract partial class RelationalStore
         var limit = Math.Clamp(query.Limit, 1, MaxListLimit);
         bind.Add(c => c.With("limit", limit));
 
-        var page = await QueryAsync(sql.ToString(), c => bind.ForEach(b => b(c)), JobRows.Read, ct).ConfigureAwait(false);
+        // Rows are read one by one, and the page stops at the job that brings it to its memory bound.
+        await using var connection = await OpenAsync(ct).ConfigureAwait(false);
+        await using var command = Command(connection, null, sql.ToString());
+        bind.ForEach(b => b(command));
+        var page = new List<JobRecord>();
+        var bytes = 0L;
+        await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (bytes < JobQuery.MaxPageBytes && await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var job = JobRows.Read(reader);
+            page.Add(job);
+            bytes += JobQuery.SizeOf(job);
+        }
+
         return await WithDependenciesAsync(page, ct).ConfigureAwait(false);
     }
 

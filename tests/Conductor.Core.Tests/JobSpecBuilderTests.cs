@@ -503,6 +503,20 @@ public sealed class JobSpecBuilderTests
     }
 
     [Fact]
+    public void Build_NamesArguments_WhenTheyAreTooLargeTogether()
+    {
+        var big = new string('a', 100 * 1024);
+        AssertOnlyError(BuildErrors(new JobSpecInput { Arguments = [big, big, big] }), "arguments");
+    }
+
+    [Fact]
+    public void Build_NamesEnvironment_WhenItIsTooLargeTogether()
+    {
+        var variables = Enumerable.Range(0, 20).ToDictionary(i => $"V{i}", _ => (string?)new string('x', 64 * 1024));
+        AssertOnlyError(BuildErrors(new JobSpecInput { Environment = variables }), "environment");
+    }
+
+    [Fact]
     public void Build_UsesNtasks_WhenOnlyNtasksIsGiven()
     {
         var spec = BuildOk(new JobSpecInput { Ntasks = 4, CpusPerTask = 2 });

@@ -32,9 +32,10 @@ public sealed class SchedulingTests
         using var client = server.CreateClient();
         var cli = new Cli(server, server.WorkDirectory);
 
-        // The three submits run side by side, so all three are queued within the first job's 3 seconds.
+        // Each job holds its GPU until the test has looked (a file says so; a minute at most), however slow the machine.
+        var release = Path.Combine(server.WorkDirectory, "release");
         var ids = (await Task.WhenAll(Enumerable.Range(0, 3).Select(_ =>
-            SubmitAsync(cli, "--gres", "gpu:1", "--wrap", "echo $CUDA_VISIBLE_DEVICES; sleep 3")))).OrderBy(long.Parse).ToList();
+            SubmitAsync(cli, "--gres", "gpu:1", "--wrap", $"echo $CUDA_VISIBLE_DEVICES; for i in $(seq 600); do [ -e {release} ] && break; sleep 0.1; done")))).OrderBy(long.Parse).ToList();
 
         var third = await WaitForAsync(client, ids[2], j => j["reason"]?.GetValue<string>() == "Resources", "to wait for Resources");
         Assert.Equal("PENDING", State(third));
@@ -53,6 +54,8 @@ public sealed class SchedulingTests
         Assert.Equal(2, charts["gpus_total"]!.AsArray()[^1]!.GetValue<double>());
         Assert.Equal(2, charts["gpus_allocated"]!.AsArray()[^1]!.GetValue<double>());
         Assert.Contains("gpu:2", table.Stdout, StringComparison.Ordinal);
+        Assert.Equal("PENDING", State(await JobAsync(client, ids[2])));
+        await File.WriteAllTextAsync(release, "");
 
         var ended = new List<JsonNode>();
         foreach (var id in ids)
@@ -94,6 +97,37 @@ public sealed class SchedulingTests
         Assert.Equal("COMPLETED", State(await WaitForAsync(client, withoutGpu, j => State(j) is "COMPLETED" or "FAILED", "to end")));
         Assert.Equal("/dev/zero:denied /dev/full:denied gpus=",
             File.ReadAllText(Path.Combine(server.WorkDirectory, $"slurm-{withoutGpu}.out")).ReplaceLineEndings(" ").Trim());
+    }
+
+    [Fact]
+    public async Task Gpus_ThroughSlurmsCommands_SbatchGpusPerNode_AndSrunStepsTakeAShareOfTheJobsGpus()
+    {
+        await using var server = await ServerProcess.StartAsync("--cpus", "2", "--gres", "gpu:3");
+        var sh = await Slurm.SlurmShell.CreateAsync(server, server.WorkDirectory);
+        await File.WriteAllTextAsync(Path.Combine(sh.WorkDir, "gpus.sh"), """
+            #!/bin/bash
+            #SBATCH --gpus-per-node=2 --cpus-per-task=2 --output=gpus-%j.out
+            echo "job=$SLURM_JOB_GPUS"
+            srun --gpus=1 bash -c 'echo "one=$CUDA_VISIBLE_DEVICES"'
+            srun -n2 --gpus-per-task=1 bash -c 'echo "per-task=$CUDA_VISIBLE_DEVICES"' | head -1
+            srun bash -c 'echo "all=$CUDA_VISIBLE_DEVICES"'
+            srun --gres=gpu:3 true
+            echo "too many=$?"
+            """);
+
+        var submit = await sh.RunAsync("sbatch --wait gpus.sh");
+        Assert.True(submit.Code == 0, submit.ToString());
+        var id = submit.Stdout.Trim().Split(' ')[^1];
+        var lines = (await File.ReadAllTextAsync(Path.Combine(sh.WorkDir, $"gpus-{id}.out"))).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var gpus = lines[0]["job=".Length..];
+        Assert.Equal(2, gpus.Split(',').Length);
+        Assert.Equal(
+            [$"job={gpus}", $"one={gpus.Split(',')[0]}", $"per-task={gpus}", $"all={gpus}",
+                $"srun: error: Unable to create step for job {id}: Invalid generic resource (gres) specification", "too many=1"],
+            lines);
+
+        // Outside a job, srun asks for GPUs as sbatch does.
+        Assert.Equal("0,1,2\n", await sh.OutputAsync("srun --gres=gpu:3 bash -c 'echo $CUDA_VISIBLE_DEVICES'"));
     }
 
     [Fact]

@@ -16,18 +16,40 @@ public sealed class CliException(int exitCode, string message) : Exception(messa
     public int ExitCode { get; } = exitCode;
 }
 
-/// <summary>Where the server is and which token to send: flags, then the environment, then what the local server wrote.</summary>
-public sealed record ClientSettings(Uri Server, string? Token, string? TokenSource)
+/// <summary>
+/// Where the server is and which token to send. An explicit address wins (<c>--server</c>, then <c>CONDUCTOR_URL</c>),
+/// with the token of <c>CONDUCTOR_TOKEN</c> or the local server's <c>admin.token</c>. Otherwise the CLI connects to a
+/// local server's Unix socket when it finds one — in <c>$CONDUCTOR_DATA_DIR</c>, else in <c>.conductor</c> here or in a
+/// parent directory, else the system's <see cref="SystemSocket"/> — where the kernel tells the server who is asking,
+/// as munge does for Slurm, and no token is needed (<c>CONDUCTOR_TOKEN</c> is still sent when set). Last comes
+/// <see cref="DefaultUrl"/>.
+/// </summary>
+/// <param name="SocketPath">The local server's Unix socket; null to use <paramref name="Server"/> over TCP.</param>
+public sealed record ClientSettings(Uri Server, string? Token, string? TokenSource, string? SocketPath = null)
 {
     public const string DefaultUrl = "http://127.0.0.1:8642";
     public const string UrlVariable = "CONDUCTOR_URL";
     public const string TokenVariable = "CONDUCTOR_TOKEN";
     public const string DataDirVariable = "CONDUCTOR_DATA_DIR";
     public const string TokenFileName = "admin.token";
+    public const string SocketFileName = "conductor.sock";
+
+    /// <summary>The socket of a server installed as the system's (<c>conductor server --data-dir /var/lib/conductor</c>).</summary>
+    public const string SystemSocket = "/var/lib/conductor/" + SocketFileName;
+
+    /// <summary>What the messages call the server: its URL, or its socket.</summary>
+    public string Where => SocketPath ?? Server.ToString();
 
     public static ClientSettings Resolve(string? serverFlag)
     {
-        var text = serverFlag ?? (Environment.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } env ? env : DefaultUrl);
+        var given = serverFlag ?? (Environment.GetEnvironmentVariable(UrlVariable) is { Length: > 0 } env ? env : null);
+        var explicitToken = Environment.GetEnvironmentVariable(TokenVariable) is { Length: > 0 } token ? token.Trim() : null;
+        if (given is null && FindSocket() is { } socket)
+        {
+            return new ClientSettings(new Uri("http://localhost/"), explicitToken, explicitToken is null ? null : TokenVariable, socket);
+        }
+
+        var text = given ?? DefaultUrl;
         if (!text.Contains("://", StringComparison.Ordinal))
         {
             text = "http://" + text;
@@ -38,9 +60,9 @@ public sealed record ClientSettings(Uri Server, string? Token, string? TokenSour
             throw new CliException(ExitCodes.Usage, $"'{text}' is not a server address; use a URL such as {DefaultUrl}.");
         }
 
-        if (Environment.GetEnvironmentVariable(TokenVariable) is { Length: > 0 } token)
+        if (explicitToken is not null)
         {
-            return new ClientSettings(uri, token.Trim(), TokenVariable);
+            return new ClientSettings(uri, explicitToken, TokenVariable);
         }
 
         var file = FindTokenFile();
@@ -57,6 +79,30 @@ public sealed record ClientSettings(Uri Server, string? Token, string? TokenSour
         }
 
         return new ClientSettings(uri, null, null);
+    }
+
+    /// <summary>
+    /// <c>$CONDUCTOR_DATA_DIR/conductor.sock</c> when that variable is set; else <c>.conductor/conductor.sock</c> here or
+    /// in a parent directory, else <see cref="SystemSocket"/>; null when there is none.
+    /// </summary>
+    private static string? FindSocket()
+    {
+        if (Environment.GetEnvironmentVariable(DataDirVariable) is { Length: > 0 } dataDir)
+        {
+            var path = Path.GetFullPath(Path.Combine(dataDir, SocketFileName));
+            return File.Exists(path) ? path : null;
+        }
+
+        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+        {
+            var path = Path.Combine(dir.FullName, ".conductor", SocketFileName);
+            if (File.Exists(path))
+            {
+                return path;
+            }
+        }
+
+        return File.Exists(SystemSocket) ? SystemSocket : null;
     }
 
     /// <summary><c>$CONDUCTOR_DATA_DIR/admin.token</c>, else <c>.conductor/admin.token</c> here or in a parent directory.</summary>
@@ -90,7 +136,7 @@ public sealed class ConductorClient : IDisposable
     public ConductorClient(ClientSettings settings)
     {
         Settings = settings;
-        _http = new HttpClient { BaseAddress = settings.Server, Timeout = TimeSpan.FromSeconds(60) };
+        _http = new HttpClient(Handler(settings.SocketPath)) { BaseAddress = settings.Server, Timeout = TimeSpan.FromSeconds(60) };
         if (settings.Token is not null)
         {
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", settings.Token);
@@ -98,6 +144,25 @@ public sealed class ConductorClient : IDisposable
     }
 
     public ClientSettings Settings { get; }
+
+    /// <summary>Plain TCP (and TLS) for a URL; for a local socket, every connection goes to that socket.</summary>
+    private static SocketsHttpHandler Handler(string? socketPath) => socketPath is null ? new SocketsHttpHandler() : new SocketsHttpHandler
+    {
+        ConnectCallback = async (_, ct) =>
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch (Exception)
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    };
 
     /// <summary>Maps the API's snake_case field names to the options a user typed, for error messages.</summary>
     public IReadOnlyDictionary<string, string> FieldNames { get; init; } = new Dictionary<string, string>();
@@ -126,11 +191,11 @@ public sealed class ConductorClient : IDisposable
         {
             var why = e.InnerException is SocketException s ? Describe(s.SocketErrorCode) : e.Message.TrimEnd('.');
             throw new CliException(ExitCodes.Unreachable,
-                $"cannot reach the Conductor server at {Settings.Server}: {why}; start one with 'conductor server' or point --server or {ClientSettings.UrlVariable} at it.");
+                $"cannot reach the Conductor server at {Settings.Where}: {why}; start one with 'conductor server' or point --server or {ClientSettings.UrlVariable} at it.");
         }
         catch (TaskCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new CliException(ExitCodes.Unreachable, $"the Conductor server at {Settings.Server} did not answer within {_http.Timeout.TotalSeconds:0} seconds.");
+            throw new CliException(ExitCodes.Unreachable, $"the Conductor server at {Settings.Where} did not answer within {_http.Timeout.TotalSeconds:0} seconds.");
         }
 
         using (response)
@@ -141,11 +206,11 @@ public sealed class ConductorClient : IDisposable
                 try
                 {
                     return JsonSerializer.Deserialize<T>(text, JsonBody.Options)
-                        ?? throw new CliException(ExitCodes.Unreachable, $"the server at {Settings.Server} answered {path} with nothing.");
+                        ?? throw new CliException(ExitCodes.Unreachable, $"the server at {Settings.Where} answered {path} with nothing.");
                 }
                 catch (JsonException)
                 {
-                    throw new CliException(ExitCodes.Unreachable, $"the server at {Settings.Server} answered {path} with something that is not Conductor's JSON; is --server right?");
+                    throw new CliException(ExitCodes.Unreachable, $"the server at {Settings.Where} answered {path} with something that is not Conductor's JSON; is --server right?");
                 }
             }
 
@@ -183,8 +248,8 @@ public sealed class ConductorClient : IDisposable
         {
             HttpStatusCode.NotFound => new CliException(ExitCodes.NotFound, sentence),
             HttpStatusCode.Unauthorized => new CliException(ExitCodes.Usage, Settings.Token is null
-                ? $"the server at {Settings.Server} wants a token: set {ClientSettings.TokenVariable}, or run where the server's data directory (.conductor) is, or set {ClientSettings.DataDirVariable}."
-                : $"the server at {Settings.Server} did not accept the token from {Settings.TokenSource}."),
+                ? $"the server at {Settings.Where} wants a token: set {ClientSettings.TokenVariable}, or run where the server's data directory (.conductor) is, or set {ClientSettings.DataDirVariable}."
+                : $"the server at {Settings.Where} did not accept the token from {Settings.TokenSource}."),
             >= HttpStatusCode.InternalServerError => new CliException(ExitCodes.Unreachable, $"the server failed: {sentence}"),
             _ => new CliException(ExitCodes.Usage, sentence),
         };

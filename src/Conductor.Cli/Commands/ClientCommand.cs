@@ -10,7 +10,8 @@ public static class ClientCommand
 {
     public static Option<string?> ServerOption() => new("--server")
     {
-        Description = $"The server's URL [${ClientSettings.UrlVariable}, else {ClientSettings.DefaultUrl}]. The token comes from ${ClientSettings.TokenVariable}, else the local server's .conductor/admin.token.",
+        Description = $"The server's URL [${ClientSettings.UrlVariable}, else a local server's socket (no token needed), else {ClientSettings.DefaultUrl}]. " +
+            $"The token comes from ${ClientSettings.TokenVariable}, else the local server's .conductor/admin.token.",
         HelpName = "URL",
     };
 

@@ -76,9 +76,32 @@ public static class ServerCommand
         };
         var tlsKey = new Option<string?>("--tls-key") { Description = "The PEM private key of --tls-cert." };
 
+        var maxPending = new Option<int?>("--max-pending-per-user")
+        {
+            Description = "The most pending jobs one user may have; a submit beyond it is refused (429) [no limit].",
+            HelpName = "N",
+        };
+        var maxRunning = new Option<int?>("--max-running-per-user")
+        {
+            Description = "The most running jobs one user may have; the rest wait with reason QOSMaxJobsPerUserLimit [no limit].",
+            HelpName = "N",
+        };
+        var maxCpus = new Option<int?>("--max-cpus-per-user")
+        {
+            Description = "The most CPUs one user's running jobs may hold; the rest wait with reason QOSMaxCpuPerUserLimit [no limit].",
+            HelpName = "N",
+        };
+        var userLimits = new Option<string[]>("--user-limits")
+        {
+            Description = "One user's own limits over the defaults above: 'alice MaxPending=500 MaxRunning=20 MaxCpus=64' (UNLIMITED lifts one). Once per user.",
+            HelpName = "LINE",
+            AllowMultipleArgumentsPerToken = false,
+        };
+
         var command = new Command("server", "Run the server: REST API, scheduler and a local agent on an embedded SQLite database, or with --db a cluster server on PostgreSQL.")
         {
             dataDir, listen, noAuth, retention, db, dbFile, nodeTimeout, partitionLimits, minUid, sharedUnixUser, tlsCert, tlsKey,
+            maxPending, maxRunning, maxCpus, userLimits,
         };
         var schedulerFlags = new SchedulerFlags();
         foreach (var option in nodeFlags.All.Concat(schedulerFlags.All))
@@ -107,6 +130,12 @@ public static class ServerCommand
                 partitions.Add(limits);
             }
 
+            var (perUser, perUserError) = ReadUserLimits(parse.GetValue(maxPending), parse.GetValue(maxRunning), parse.GetValue(maxCpus), parse.GetValue(userLimits) ?? []);
+            if (perUser is null)
+            {
+                return Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, perUserError!));
+            }
+
             return resources is null || scheduling is null
                 ? Task.FromResult(ExitCodes.Fail(ExitCodes.Usage, (error ?? schedulingError)!))
                 : RunAsync(new ServerSettings(
@@ -125,7 +154,8 @@ public static class ServerCommand
                     parse.GetValue(minUid),
                     parse.GetValue(sharedUnixUser),
                     parse.GetValue(tlsCert),
-                    parse.GetValue(tlsKey)));
+                    parse.GetValue(tlsKey),
+                    perUser));
         });
         return command;
     }
@@ -133,7 +163,33 @@ public static class ServerCommand
     private sealed record ServerSettings(
         string DataDirectory, string Listen, NodeResources Resources, bool NodeGiven, bool NoAuth, bool Drain, string Retention,
         string? Database, string NodeTimeout, Action<SchedulerOptions> Scheduling, IReadOnlyList<PartitionLimits> Partitions,
-        int MinUid, bool SharedUnixUser, string? TlsCert, string? TlsKey);
+        int MinUid, bool SharedUnixUser, string? TlsCert, string? TlsKey, UserLimits UserLimits);
+
+    /// <summary>The per-user limits of the flags, or the sentence that says which one is wrong.</summary>
+    internal static (UserLimits? Limits, string? Error) ReadUserLimits(int? maxPending, int? maxRunning, int? maxCpus, IEnumerable<string> lines)
+    {
+        foreach (var (name, value) in new[] { ("--max-pending-per-user", maxPending), ("--max-running-per-user", maxRunning), ("--max-cpus-per-user", maxCpus) })
+        {
+            if (value < 0)
+            {
+                return (null, $"{name} must be a whole number of at least 0.");
+            }
+        }
+
+        var defaults = new UserLimit(maxPending, maxRunning, maxCpus);
+        var overrides = new Dictionary<string, UserLimit>(StringComparer.Ordinal);
+        foreach (var line in lines)
+        {
+            if (!UserLimits.TryParseOverride(line, defaults, out var user, out var limit, out var error))
+            {
+                return (null, $"--user-limits {error}.");
+            }
+
+            overrides[user] = limit;
+        }
+
+        return (new UserLimits(defaults, overrides), null);
+    }
 
     /// <summary>The flags checked and made a <see cref="ServerSetup"/>, or the sentence that says what is wrong.</summary>
     private static (ServerSetup? Setup, string? Error) Check(ServerSettings s)
@@ -172,6 +228,7 @@ public static class ServerCommand
             SharedUnixUser = s.SharedUnixUser,
             TlsCertificate = s.TlsCert is null ? null : Path.GetFullPath(s.TlsCert),
             TlsKey = s.TlsKey is null ? null : Path.GetFullPath(s.TlsKey),
+            UserLimits = s.UserLimits,
         }, null);
     }
 
@@ -204,7 +261,8 @@ public static class ServerCommand
             builder.Services.Configure<AgentOptions>(o => o.CommandsDirectory = commands);
         }
 
-        var auth = setup.NoAuth ? "no token required" : $"admin token in {setup.Paths.AdminTokenPath}";
+        var auth = (setup.NoAuth ? "no token required" : $"admin token in {setup.Paths.AdminTokenPath}") +
+            $"; local users connect to {setup.Paths.SocketPath} without one";
         return await HostRun.RunAsync(builder.Build, setup.Cluster, setup.Listen, app => app.MapConductorApi(), log =>
         {
             if (setup.LocalNode is { } node)

@@ -39,6 +39,9 @@ public sealed record ServerSetup(
 
     public string? TlsKey { get; init; }
 
+    /// <summary>Per-user limits of pending and running jobs and CPUs.</summary>
+    public Core.Scheduling.UserLimits UserLimits { get; init; } = Core.Scheduling.UserLimits.None;
+
     public ServerOptions Paths => new() { DataDirectory = DataDirectory };
 
     public TimeSpan ShutdownTimeout => HostRun.ShutdownTimeout(Drain, LocalNode?.KillWait ?? TimeSpan.Zero);
@@ -93,6 +96,7 @@ public static class ConductorHosts
         }
 
         services.AddConductorApi();
+        services.Configure<ServerOptions>(o => o.UserLimits = setup.UserLimits);
         if (setup.Partitions is { Count: > 0 } partitions)
         {
             services.Configure<ServerOptions>(o => o.Partitions = [.. partitions]);

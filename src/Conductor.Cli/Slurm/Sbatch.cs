@@ -22,6 +22,7 @@ public static class Sbatch
         new("error", 'e', ValueKind.Required), new("export", null, ValueKind.Required), new("begin", 'b', ValueKind.Required),
         new("array", 'a', ValueKind.Required), new("dependency", 'd', ValueKind.Required), new("nice", null, ValueKind.Optional),
         new("gres", null, ValueKind.Required), new("gpus", 'G', ValueKind.Required), new("gpus-per-task", null, ValueKind.Required),
+        new("gpus-per-node", null, ValueKind.Required),
         new("exclusive", null, ValueKind.Optional), new("requeue"), new("no-requeue"), new("hold", 'H'),
     ];
 
@@ -45,7 +46,6 @@ public static class Sbatch
         new("use-min-nodes") { Ignored = true }, new("export-file", null, ValueKind.Required) { Ignored = true },
 
         // Slurm options Conductor refuses: a job that asked for them would not get what it asked for.
-        new("gpus-per-node", null, ValueKind.Required) { Refusal = NotYet },
         new("cpus-per-gpu", null, ValueKind.Required) { Refusal = NotYet }, new("mem-per-gpu", null, ValueKind.Required) { Refusal = NotYet },
         new("test-only") { Refusal = "is not supported by Conductor" }, new("input", 'i', ValueKind.Required) { Refusal = "is not supported by Conductor" },
         new("uid", null, ValueKind.Required) { Refusal = "is not supported by Conductor" }, new("gid", null, ValueKind.Required) { Refusal = "is not supported by Conductor" },

@@ -141,14 +141,18 @@ public static class SlurmCommands
         Directory.CreateDirectory(directory);
         var command = ExecCommand();
         var defaults = new StringBuilder();
-        if (serverUrl is not null)
-        {
-            defaults.Append(CultureInvariant($": \"${{{ClientSettings.UrlVariable}:={InDoubleQuotes(serverUrl)}}}\"; export {ClientSettings.UrlVariable}\n"));
-        }
-
         if (dataDirectory is not null)
         {
             defaults.Append(CultureInvariant($"[ -n \"${{{ClientSettings.TokenVariable}:-}}\" ] || : \"${{{ClientSettings.DataDirVariable}:={InDoubleQuotes(Path.GetFullPath(dataDirectory))}}}\"; export {ClientSettings.DataDirVariable}\n"));
+        }
+
+        if (serverUrl is not null)
+        {
+            // The server's socket, when there is one, serves every local user without a token; the URL is the fallback.
+            var url = CultureInvariant($": \"${{{ClientSettings.UrlVariable}:={InDoubleQuotes(serverUrl)}}}\"; export {ClientSettings.UrlVariable}");
+            defaults.Append(dataDirectory is null
+                ? url + "\n"
+                : CultureInvariant($"[ -S \"${{{ClientSettings.DataDirVariable}:-}}/{ClientSettings.SocketFileName}\" ] || {{ {url}; }}\n"));
         }
 
         var written = new List<string>();

@@ -25,7 +25,8 @@ public static class Srun
         new("time", 't', ValueKind.Required), new("chdir", 'D', ValueKind.Required), new("output", 'o', ValueKind.Required),
         new("error", 'e', ValueKind.Required), new("export", null, ValueKind.Required), new("begin", 'b', ValueKind.Required),
         new("dependency", 'd', ValueKind.Required), new("nice", null, ValueKind.Optional), new("exclusive", null, ValueKind.Optional),
-        new("hold", 'H'),
+        new("hold", 'H'), new("gres", null, ValueKind.Required), new("gpus", 'G', ValueKind.Required),
+        new("gpus-per-task", null, ValueKind.Required), new("gpus-per-node", null, ValueKind.Required),
     ];
 
     public static readonly IReadOnlyList<SlurmOption> Options =
@@ -42,8 +43,6 @@ public static class Srun
         new("propagate", null, ValueKind.Optional) { Ignored = true },
         new("pty") { Refusal = "is not supported by Conductor" }, new("input", 'i', ValueKind.Required) { Refusal = "is not supported by Conductor" },
         new("multi-prog") { Refusal = NotYet }, new("jobid", null, ValueKind.Required) { Refusal = NotYet },
-        new("gres", null, ValueKind.Required) { Refusal = NotYet }, new("gpus", 'G', ValueKind.Required) { Refusal = NotYet },
-        new("gpus-per-task", null, ValueKind.Required) { Refusal = NotYet }, new("gpus-per-node", null, ValueKind.Required) { Refusal = NotYet },
         new("nodelist", 'w', ValueKind.Required) { Refusal = NotYet }, new("exclude", 'x', ValueKind.Required) { Refusal = NotYet },
         new("constraint", 'C', ValueKind.Required) { Refusal = "is not supported by Conductor: nodes have no features" },
         new("test-only") { Refusal = "is not supported by Conductor" }, new("array", 'a', ValueKind.Required) { Refusal = "is not supported by srun" },
@@ -79,6 +78,7 @@ public static class Srun
             throw new SlurmUsageException($"{context.Program}: error: Unable to create step for job {jobId}: More processors requested than permitted");
         }
 
+        var gpus = StepGpus(context, parsed, jobId, tasks);
         var step = NextStepId(jobId);
         var workDir = parsed.Value("chdir") is { } dir ? Path.GetFullPath(dir) : Environment.CurrentDirectory;
         var label = parsed.Has("label");
@@ -113,6 +113,15 @@ public static class Srun
                 ["SLURM_STEP_TASKS_PER_NODE"] = tasks.ToString(CultureInfo.InvariantCulture),
                 ["SLURM_TASK_PID"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
             };
+            if (gpus is not null)
+            {
+                // The step's share of the job's GPUs, as the job's own variables name them.
+                foreach (var name in GpuVariables)
+                {
+                    variables[name] = gpus;
+                }
+            }
+
             foreach (var (key, value) in variables)
             {
                 start.Environment[key] = value;
@@ -177,6 +186,55 @@ public static class Srun
         }
 
         return code;
+    }
+
+    private static readonly string[] GpuVariables = ["CUDA_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "SLURM_STEP_GPUS", "CONDUCTOR_STEP_GPUS"];
+
+    /// <summary>
+    /// The GPUs a step asked for (--gpus, --gpus-per-node, --gpus-per-task, --gres=gpu:N), taken in order from the
+    /// job's own (SLURM_JOB_GPUS); null when it asked for none, so the step sees all of the job's.
+    /// </summary>
+    private static string? StepGpus(SlurmContext context, ParsedArguments parsed, string jobId, int tasks)
+    {
+        int? wanted = null;
+        foreach (var name in (string[])["gpus", "gpus-per-node", "gpus-per-task", "gres"])
+        {
+            if (parsed.Value(name) is not { } text)
+            {
+                continue;
+            }
+
+            int count;
+            if (name == "gres")
+            {
+                if (!Core.Scheduling.GresList.TryParse(text, out var gres, out _))
+                {
+                    throw new SlurmUsageException($"{context.Program}: error: Invalid generic resource (gres) specification");
+                }
+
+                count = gres.Gpus;
+            }
+            else
+            {
+                count = Number(text) ?? throw new SlurmUsageException($"{context.Program}: error: Invalid numeric value \"{text}\" for --{name}.");
+                count *= name == "gpus-per-task" ? tasks : 1;
+            }
+
+            wanted = count;
+        }
+
+        if (wanted is not { } n)
+        {
+            return null;
+        }
+
+        var own = (Environment.GetEnvironmentVariable("SLURM_JOB_GPUS") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        if (n > own.Length)
+        {
+            throw new SlurmUsageException($"{context.Program}: error: Unable to create step for job {jobId}: Invalid generic resource (gres) specification");
+        }
+
+        return string.Join(',', own.Take(n));
     }
 
     private static async Task Pump(StreamReader from, TextWriter to, string prefix, object gate, CancellationToken ct)

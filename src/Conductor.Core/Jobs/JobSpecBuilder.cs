@@ -35,6 +35,14 @@ public static class JobSpecBuilder
     public const int MaxScriptBytes = 4 * 1024 * 1024;
     public const int MaxEnvironmentEntries = 4096;
 
+    /// <summary>The environment's size (NAME=value strings): well inside what exec accepts with the arguments.</summary>
+    public const int MaxEnvironmentBytes = 1024 * 1024;
+
+    public const int MaxArguments = 1024;
+
+    /// <summary>The arguments' size, all of them together.</summary>
+    public const int MaxArgumentBytes = 256 * 1024;
+
     public static JobSpec? Build(JobSpecInput input, string? script, SubmitDefaults defaults, ValidationErrors errors)
     {
         ValidateScript(script, errors);
@@ -187,9 +195,13 @@ public static class JobSpecBuilder
         }
 
         var arguments = input.Arguments ?? [];
-        if (arguments.Count > 1024 || arguments.Any(a => a is null || a.Contains('\0', StringComparison.Ordinal)))
+        if (arguments.Count > MaxArguments || arguments.Any(a => a is null || a.Contains('\0', StringComparison.Ordinal)))
         {
-            errors.Add("arguments", "must be at most 1024 strings without NUL characters");
+            errors.Add("arguments", $"must be at most {MaxArguments} strings without NUL characters");
+        }
+        else if (arguments.Sum(a => (long)System.Text.Encoding.UTF8.GetByteCount(a) + 1) > MaxArgumentBytes)
+        {
+            errors.Add("arguments", $"are larger than {MaxArgumentBytes / 1024} KiB together");
         }
 
         if (!errors.IsEmpty)
@@ -339,6 +351,13 @@ public static class JobSpecBuilder
         if (input.Count > MaxEnvironmentEntries)
         {
             errors.Add("environment", $"has more than {MaxEnvironmentEntries} variables");
+            return result;
+        }
+
+        var bytes = input.Sum(kv => (long)System.Text.Encoding.UTF8.GetByteCount(kv.Key) + (kv.Value is null ? 0 : System.Text.Encoding.UTF8.GetByteCount(kv.Value)) + 2);
+        if (bytes > MaxEnvironmentBytes)
+        {
+            errors.Add("environment", $"is larger than {MaxEnvironmentBytes / (1024 * 1024)} MiB (names and values together)");
             return result;
         }
 

@@ -145,6 +145,9 @@ public static class SbatchDirectives
         new("gres", null, Kind.Text, (o, v) => o with { Gres = v }),
         new("gpus", 'G', Kind.Number, (o, v) => o with { Gpus = Int(v) }),
         new("gpus-per-task", null, Kind.Number, (o, v) => o with { GpusPerTask = Int(v) }),
+
+        // Every job is one node: its GPUs per node are its GPUs.
+        new("gpus-per-node", null, Kind.Number, (o, v) => o with { Gpus = Int(v) }),
         new("exclusive", null, Kind.Flag, (o, _) => o with { Exclusive = true }),
         new("requeue", null, Kind.Flag, (o, _) => o with { Requeue = true }),
         new("no-requeue", null, Kind.Flag, (o, _) => o with { Requeue = false }),
@@ -155,7 +158,7 @@ public static class SbatchDirectives
     /// <summary>Slurm options that mean nothing on a Conductor cluster: accepted in scripts with a warning, so existing scripts still run.</summary>
     private static readonly HashSet<string> Ignored = new(StringComparer.Ordinal)
     {
-        "mail-type", "mail-user", "qos", "constraint", "gpus-per-node", "licenses", "reservation",
+        "mail-type", "mail-user", "qos", "constraint", "licenses", "reservation",
         "comment", "open-mode", "signal", "kill-on-invalid-dep", "wckey", "distribution", "threads-per-core", "hint", "get-user-env",
         "propagate", "uid", "gid", "profile", "mincpus", "tmp", "wait-all-nodes", "container", "cluster", "clusters", "C", "q", "M",
     };

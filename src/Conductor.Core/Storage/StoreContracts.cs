@@ -23,6 +23,29 @@ public sealed record JobQuery
 
     public bool Descending { get; init; }
     public int Limit { get; init; } = 100;
+
+    /// <summary>
+    /// The most a page may hold in memory, roughly: a page stops early at the job that reaches it (whatever
+    /// <see cref="Limit"/> says), so jobs with large environments never make a list costly.
+    /// </summary>
+    public const long MaxPageBytes = 16L * 1024 * 1024;
+
+    /// <summary>What a job weighs in a page: a fixed part, and its environment, arguments and paths as UTF-16.</summary>
+    public static long SizeOf(JobRecord job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var spec = job.Spec;
+        var chars = spec.Environment.Sum(kv => (long)kv.Key.Length + kv.Value.Length) + spec.Arguments.Sum(a => (long)a.Length) +
+            (spec.WorkDir?.Length ?? 0) + (job.StdoutPath?.Length ?? 0) + (job.StderrPath?.Length ?? 0) + (job.ErrorMessage?.Length ?? 0);
+        return 1024 + 2 * chars;
+    }
+
+    /// <summary>Whether a page stopped before its end: it is full, or it reached <see cref="MaxPageBytes"/>.</summary>
+    public bool HasMoreAfter(IReadOnlyList<JobRecord> page)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        return page.Count > 0 && (page.Count >= Limit || page.Sum(SizeOf) >= MaxPageBytes);
+    }
 }
 
 public enum CancelOutcome
@@ -116,6 +139,9 @@ public interface IJobStore
 
     Task<JobCounts> CountByStateAsync(CancellationToken ct);
 
+    /// <summary>How many PENDING jobs <paramref name="owner"/> has (held ones included): the per-user submit limit.</summary>
+    Task<int> CountPendingAsync(string owner, CancellationToken ct);
+
     /// <summary>Deletes up to <paramref name="limit"/> ended jobs whose end is before <paramref name="endedBefore"/>, with their events; returns how many.</summary>
     Task<int> PurgeAsync(DateTimeOffset endedBefore, int limit, CancellationToken ct);
 }
@@ -165,6 +191,9 @@ public interface ISchedulerStore
     /// what fair-share charges to their accounts.
     /// </summary>
     Task<IReadOnlyList<UsageRecord>> LoadEndedUsageAsync(DateTimeOffset endedAfter, int limit, CancellationToken ct);
+
+    /// <summary>The owner of every pending job and what each user holds on the nodes: read only when per-user limits are set.</summary>
+    Task<UserLoad> LoadUserLoadAsync(CancellationToken ct);
 
     /// <summary>Forgets the dependencies of jobs whose dependency is met for good (Slurm then shows <c>(null)</c>).</summary>
     Task DropDependenciesAsync(IReadOnlyList<JobId> jobs, CancellationToken ct);

@@ -52,7 +52,9 @@ public static class JobsEndpoints
         }
 
         var result = await service.SubmitAsync(http.GetCaller(), request!.Job, request.Script, ct);
-        return result.JobId is { } id ? created(id) : Problems.Invalid(result.Errors, "job.");
+        return result.JobId is { } id ? created(id)
+            : result.OverLimit is { } limit ? TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Over a per-user limit.", detail: limit)
+            : Problems.Invalid(result.Errors, "job.");
     }
 
     private static async Task<IResult> ListAsync(
@@ -134,7 +136,7 @@ public static class JobsEndpoints
         };
         var page = await service.ListAsync(http.GetCaller(), query, ct);
         var now = time.GetUtcNow();
-        var next = page.Count == query.Limit ? page[^1].Id.ToString() : null;
+        var next = query.HasMoreAfter(page) ? page[^1].Id.ToString() : null;
         return TypedResults.Ok(new JobListView(page.Select(j => JobView.From(j, now, factors: scheduler.FactorsOf(j))).ToList(), next));
     }
 

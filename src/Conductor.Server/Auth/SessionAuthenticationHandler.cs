@@ -21,11 +21,15 @@ public sealed class SessionAuthenticationHandler(
     /// <summary>The default scheme: forwards to the token or the session handler.</summary>
     public const string SelectorName = "Conductor";
 
-    /// <summary>Token when the request says Authorization (or no cookie is there), session cookie otherwise.</summary>
+    /// <summary>
+    /// Token when the request says Authorization, session cookie when it carries one, the peer's uid on the local
+    /// socket, token (asking for one) otherwise.
+    /// </summary>
     public static string SelectScheme(HttpContext context) =>
-        context.Request.Headers.Authorization.Count == 0 && context.Request.Cookies.ContainsKey(DashboardSessions.CookieName)
-            ? SchemeName
-            : TokenAuthenticationHandler.SchemeName;
+        context.Request.Headers.Authorization.Count > 0 ? TokenAuthenticationHandler.SchemeName
+        : context.Request.Cookies.ContainsKey(DashboardSessions.CookieName) ? SchemeName
+        : PeerAuthenticationHandler.IsLocalSocket(context) ? PeerAuthenticationHandler.SchemeName
+        : TokenAuthenticationHandler.SchemeName;
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {

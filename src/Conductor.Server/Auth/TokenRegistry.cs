@@ -23,11 +23,13 @@ public sealed class TokenRegistry
     private readonly Dictionary<string, string> _userByToken = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IReadOnlyList<string>> _accounts = new(StringComparer.Ordinal);
     private readonly int _minUid;
+    private readonly bool _sharedUnixUser;
 
     public TokenRegistry(IOptions<ServerOptions> options)
     {
         var o = options.Value;
         _minUid = o.MinUid;
+        _sharedUnixUser = o.SharedUnixUser;
         AdminAccount = UnixUser.Current.Name is { Length: > 0 } own ? own : "admin";
         NoAuth = o.NoAuth;
         AdminToken = o.AdminToken is { Length: > 0 } given ? UseAdminToken(o.AdminTokenPath, given.Trim()) : LoadOrCreateAdminToken(o.AdminTokenPath);
@@ -79,6 +81,34 @@ public sealed class TokenRegistry
         }
 
         return WhyNotAllowed(found) is { } why ? (null, why) : (ForUser(found), null);
+    }
+
+    /// <summary>
+    /// The caller the kernel names on the local socket (its peer's uid), or why it is refused: a uid without a passwd
+    /// entry, a system uid below <see cref="ServerOptions.MinUid"/> (root excepted, who is the admin), or, on an
+    /// unprivileged server, any other user than the server's own, whose jobs would run as the server's user.
+    /// </summary>
+    public (Caller? Caller, string? Refusal) AuthenticatePeer(int uid)
+    {
+        var own = UnixUser.Current;
+        if (uid == 0 || uid == own.Uid)
+        {
+            return (new Caller(uid == own.Uid ? AdminAccount : "root", IsAdmin: true), null);
+        }
+
+        if (UnixUser.FindById(uid) is not { } user)
+        {
+            return (null, string.Create(CultureInfo.InvariantCulture, $"uid {uid} has no entry in the passwd database, so no job can run as it."));
+        }
+
+        if (!UnixUser.ProcessIsRoot && !_sharedUnixUser)
+        {
+            return (null, $"This server runs as '{own.Name}' and would run your jobs as that user; other local users may use it only when it runs as root, or with --shared-unix-user.");
+        }
+
+        return UnixUser.ProcessIsRoot && user.Uid < _minUid
+            ? (null, string.Create(CultureInfo.InvariantCulture, $"User '{user.Name}' has uid {uid}, below the server's minimum uid {_minUid} (--min-uid): system users run no jobs here."))
+            : (ForUser(user.Name), null);
     }
 
     /// <summary>The caller for a user proven by other means (the local socket): root is the admin.</summary>

@@ -58,6 +58,9 @@ public sealed class ServerOptions
     /// <summary>Partitions with limits of their own (default and maximum time, accounts, priority tier, exclusive nodes).</summary>
     public IList<PartitionLimits> Partitions { get; set; } = [];
 
+    /// <summary>Per-user limits: pending jobs (at submit, 429 beyond), running jobs and CPUs (the scheduler holds jobs back).</summary>
+    public UserLimits UserLimits { get; set; } = UserLimits.None;
+
     /// <summary>The largest request body accepted, in bytes.</summary>
     [Range(64 * 1024, 256L * 1024 * 1024)]
     public long MaxRequestBytes { get; set; } = 8 * 1024 * 1024;
@@ -67,6 +70,9 @@ public sealed class ServerOptions
     public string AdminTokenPath => Path.Combine(DataDirectory, "admin.token");
 
     public string ScriptsDirectory => Path.Combine(DataDirectory, "scripts");
+
+    /// <summary>The Unix socket on which local users connect without a token (see <see cref="LocalSocket"/>).</summary>
+    public string SocketPath => Path.Combine(DataDirectory, "conductor.sock");
 
     public TimeSpan? DefaultTimeLimitValue => TimeLimitFormat.Parse(DefaultTimeLimit);
 

@@ -35,6 +35,7 @@ public static class ServerServiceCollectionExtensions
         services.AddSingleton<ISchedulerPassObserver>(sp => sp.GetRequiredService<ConductorMetrics>());
         services.AddHostedService<JobDurationRecorder>();
         services.AddSingleton<TokenRegistry>();
+        services.AddSingleton<LocalSocket>();
         services.AddSingleton<DashboardSessions>();
         services.AddSingleton<ClusterSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<ClusterSampler>());
@@ -43,7 +44,8 @@ public static class ServerServiceCollectionExtensions
         services.AddAuthentication(SessionAuthenticationHandler.SelectorName)
             .AddPolicyScheme(SessionAuthenticationHandler.SelectorName, null, o => o.ForwardDefaultSelector = SessionAuthenticationHandler.SelectScheme)
             .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, null)
-            .AddScheme<AuthenticationSchemeOptions, SessionAuthenticationHandler>(SessionAuthenticationHandler.SchemeName, null);
+            .AddScheme<AuthenticationSchemeOptions, SessionAuthenticationHandler>(SessionAuthenticationHandler.SchemeName, null)
+            .AddScheme<AuthenticationSchemeOptions, PeerAuthenticationHandler>(PeerAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
 
         // Neither tokens nor the dashboard's session cookie (an opaque key the server keeps) need data-protection keys;
@@ -56,8 +58,13 @@ public static class ServerServiceCollectionExtensions
             o.SerializerOptions.PropertyNamingPolicy = JsonBody.Options.PropertyNamingPolicy;
             o.SerializerOptions.DictionaryKeyPolicy = null;
         });
-        services.AddOptions<KestrelServerOptions>().Configure<IOptions<ServerOptions>>((kestrel, server) =>
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<ServerOptions>, LocalSocket>((kestrel, server, socket) =>
         {
+            if (socket.Enabled)
+            {
+                kestrel.ListenUnixSocket(socket.Path);
+            }
+
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = server.Value.MaxRequestBytes;
             if (ListenAddress.TryParse(server.Value.Listen, out var listen, out _))
@@ -111,6 +118,7 @@ public static class ServerServiceCollectionExtensions
         }));
         services.TryAddSingleton<ILeadership, SoleLeadership>();
         services.TryAddSingleton<FairShareLedger>();
+        services.TryAddSingleton(sp => sp.GetService<IOptions<ServerOptions>>()?.Value.UserLimits ?? UserLimits.None);
         services.TryAddSingleton<SchedulerView>();
         services.TryAddSingleton<DependencyUpkeep>();
         services.AddSingleton<SchedulerService>();
@@ -129,6 +137,17 @@ public static class ServerServiceCollectionExtensions
             app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conductor").LogWarning(
                 "Listening on {Listen} beyond loopback without TLS: tokens and job data travel in clear; give --tls-cert and --tls-key",
                 serverOptions.Listen);
+        }
+
+        var socket = app.Services.GetRequiredService<LocalSocket>();
+        if (socket.Problem is { } socketProblem)
+        {
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Conductor").LogWarning(
+                "No local socket: {Problem}; local users need a token", socketProblem);
+        }
+        else
+        {
+            app.Lifetime.ApplicationStarted.Register(socket.Permit);
         }
 
         app.UseExceptionHandler();

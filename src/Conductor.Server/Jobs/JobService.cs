@@ -10,8 +10,8 @@ using Microsoft.Extensions.Options;
 
 namespace Conductor.Server.Jobs;
 
-/// <summary>The result of a submission: a job id, or the fields that were wrong.</summary>
-public sealed record SubmitResult(JobId? JobId, ValidationErrors Errors);
+/// <summary>The result of a submission: a job id, or the fields that were wrong, or the limit it would exceed.</summary>
+public sealed record SubmitResult(JobId? JobId, ValidationErrors Errors, string? OverLimit = null);
 
 /// <summary>
 /// The one implementation of submitting, reading and cancelling jobs; the v1 API and the SCNS-Conductor
@@ -23,11 +23,14 @@ public sealed class JobService(
     IWakeBus bus,
     TimeProvider time,
     IOptions<ServerOptions> options,
-    ILogger<JobService> logger)
+    ILogger<JobService> logger) : IDisposable
 {
     private static readonly TimeSpan NodeCacheLifetime = TimeSpan.FromSeconds(2);
     private readonly ServerOptions _options = options.Value;
     private (DateTimeOffset At, IReadOnlyList<NodeRecord> Nodes)? _nodeCache;
+
+    /// <summary>Makes counting a user's pending jobs and adding one a single step, when their number is limited.</summary>
+    private readonly SemaphoreSlim _pendingLimit = new(1, 1);
 
     public async Task<SubmitResult> SubmitAsync(Caller caller, JobSpecInput? input, string? script, CancellationToken ct)
     {
@@ -93,11 +96,37 @@ public sealed class JobService(
             return new SubmitResult(null, errors);
         }
 
-        var id = await jobs.SubmitAsync(new NewJob(spec, script!, now), ct);
+        JobId id;
+        if (_options.UserLimits.For(user).MaxPending is { } maxPending)
+        {
+            await _pendingLimit.WaitAsync(ct);
+            try
+            {
+                var pending = await jobs.CountPendingAsync(user, ct);
+                if (pending >= maxPending)
+                {
+                    return new SubmitResult(null, errors, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"Job violates the per-user limit (QOSMaxSubmitJobPerUserLimit): user '{user}' already has {pending} pending jobs and may have at most {maxPending}; nothing was submitted."));
+                }
+
+                id = await jobs.SubmitAsync(new NewJob(spec, script!, now), ct);
+            }
+            finally
+            {
+                _pendingLimit.Release();
+            }
+        }
+        else
+        {
+            id = await jobs.SubmitAsync(new NewJob(spec, script!, now), ct);
+        }
+
         logger.LogInformation("Job {JobId} submitted by {User} for account {Account}: {Cpus} CPUs in {Partition}", id, spec.User, spec.Account, spec.TotalCpus, spec.Partition);
         bus.Publish(WakeTopic.Scheduler);
         return new SubmitResult(id, errors);
     }
+
+    public void Dispose() => _pendingLimit.Dispose();
 
     /// <summary>The job, or null when it does not exist or belongs to another user.</summary>
     public async Task<JobRecord?> GetAsync(Caller caller, JobId id, CancellationToken ct)

@@ -27,6 +27,7 @@ public sealed class SchedulerService(
     ILeadership leadership,
     FairShareLedger fairShare,
     SchedulerView view,
+    UserLimits userLimits,
     DependencyUpkeep dependencies) : LoopingService(time, logger)
 {
     private readonly SchedulerOptions _options = options.Value;
@@ -98,6 +99,11 @@ public sealed class SchedulerService(
 
         snapshot = snapshot with { Usage = await fairShare.UsageAsync(ct) };
         var now = Time.GetUtcNow();
+        if (userLimits.LimitsRunning)
+        {
+            snapshot = userLimits.Gate(snapshot, await store.LoadUserLoadAsync(ct), now);
+        }
+
         var plan = policy.Plan(snapshot, now);
         view.Update(new PriorityModel(snapshot, now, (policy as BackfillPolicy)?.Options ?? PolicyOptions.Default));
 

@@ -83,7 +83,7 @@ public sealed class SlurmFormatsTests(ServerFixture fixture)
     [InlineData("sbatch < /dev/null", "sbatch: error: Batch script is empty!")]
     [InlineData("echo 'echo hi' | sbatch", "sbatch: error: This does not look like a batch script.  The first line must start with #! followed by the path to an interpreter.")]
     [InlineData("sbatch -C gpu --wrap true", "sbatch: error: Batch job submission failed: Invalid feature specification")]
-    [InlineData("sbatch --gpus-per-node=1 --wrap true", "sbatch: error: --gpus-per-node is not supported by this Conductor server yet")]
+    [InlineData("sbatch --cpus-per-gpu=1 --wrap true", "sbatch: error: --cpus-per-gpu is not supported by this Conductor server yet")]
     [InlineData("sbatch -c 0 --wrap true", "sbatch: error: Batch job submission failed: --cpus-per-task must be at least 1")]
     [InlineData("scancel 999999", "scancel: error: Kill job error on job id 999999: Invalid job id specified")]
     [InlineData("scancel", "scancel: error: No job identification provided")]
