@@ -79,6 +79,21 @@ public sealed class DependencyTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task After_StartsTheJobOnceItsTargetStarted_WhileTheTargetStillRuns()
+    {
+        var cli = NewCli();
+        var target = await SubmitAsync(cli, "--hold", "--wrap", "sleep 5");
+        var follower = await SubmitAsync(cli, "-d", $"after:{target}", "--wrap", "true");
+        await WaitForReasonAsync(follower, "Dependency");
+        Assert.Equal(0, (await cli.RunAsync("release", target)).Code);
+
+        var done = await fixture.WaitForStateAsync(follower, TimeSpan.FromSeconds(4), "COMPLETED", "FAILED");
+        Assert.Equal("COMPLETED", Text(done, "state"));
+        Assert.Equal("RUNNING", Text(await fixture.GetJobAsync(target), "state"));
+        Assert.Equal(0, (await cli.RunAsync("cancel", target)).Code);
+    }
+
+    [Fact]
     public async Task Hold_KeepsAJobPendingWithJobHeldUser_UntilReleased()
     {
         var cli = NewCli();
