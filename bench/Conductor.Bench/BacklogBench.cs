@@ -82,11 +82,14 @@ internal static class BacklogBench
         try
         {
             var cpuBefore = server.CpuSeconds();
+            var passesBefore = await client.PassesAsync();
             var watch = Stopwatch.StartNew();
             var ids = await ThroughputBench.SubmitAllAsync(client, server.WorkDirectory, size, submitters, Waiting);
             var submitSeconds = watch.Elapsed.TotalSeconds;
             var serverCpu = server.CpuSeconds() - cpuBefore;
-            Console.WriteLine($"   submitted {size} in {submitSeconds:F2} s");
+            var passesAfter = await client.PassesAsync();
+            Console.WriteLine($"   submitted {size} in {submitSeconds:F2} s; server CPU {serverCpu * 1000 / size:F3} ms per submit, " +
+                $"of which scheduling passes {(passesAfter.Seconds - passesBefore.Seconds) * 1000 / size:F3} ms ({passesAfter.Passes - passesBefore.Passes} passes)");
 
             var counts = await client.CountsAsync();
             if (counts.GetValueOrDefault("PENDING") != size)

@@ -64,6 +64,19 @@ internal sealed class ConductorClient : IDisposable
         return (await response.Content.ReadAsByteArrayAsync(ct)).Length;
     }
 
+    /// <summary>The number of scheduling passes so far and the seconds they took in all, from <c>/metrics</c>.</summary>
+    public async Task<(long Passes, double Seconds)> PassesAsync(CancellationToken ct = default)
+    {
+        using var response = await _http.GetAsync(new Uri("metrics", UriKind.Relative), ct);
+        response.EnsureSuccessStatusCode();
+        var text = await response.Content.ReadAsStringAsync(ct);
+        double Value(string name) => text.Split('\n')
+            .Where(l => l.StartsWith(name + " ", StringComparison.Ordinal))
+            .Select(l => double.Parse(l[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture))
+            .FirstOrDefault();
+        return ((long)Value("conductor_scheduler_pass_seconds_count"), Value("conductor_scheduler_pass_seconds_sum"));
+    }
+
     /// <summary>The dashboard's job counts by state (and TOTAL).</summary>
     public async Task<Dictionary<string, long>> CountsAsync(CancellationToken ct = default)
     {

@@ -47,12 +47,16 @@ internal static class ThroughputBench
             var idleCpuPerSecond = (server.CpuSeconds() - idleCpu) / idle.Elapsed.TotalSeconds;
 
             var cpuBefore = server.CpuSeconds();
+            var passesBefore = await client.PassesAsync();
             var t0 = DateTimeOffset.UtcNow;
             var watch = Stopwatch.StartNew();
             var ids = await SubmitAllAsync(client, server.WorkDirectory, jobs, submitters);
             var submitted = watch.Elapsed;
             await WaitCompletedAsync(client, ids.Max(), warm + jobs, TimeSpan.FromSeconds(60 + jobs));
             var serverCpu = server.CpuSeconds() - cpuBefore;
+            var passesAfter = await client.PassesAsync();
+            var passes = passesAfter.Passes - passesBefore.Passes;
+            var passSeconds = passesAfter.Seconds - passesBefore.Seconds;
 
             // The end is the last job's end time as the server recorded it, so the polling interval adds nothing.
             var lastEnd = await LastEndAsync(client, ids.Min());
@@ -78,6 +82,9 @@ internal static class ThroughputBench
             Console.WriteLine(
                 $"server CPU {serverCpu:F2} s in {conductor.TotalSeconds:F2} s = {serverCpu * 1000 / jobs:F2} ms per job, " +
                 $"of which an idle server with the same polling would have used about {idleCpuShare:F2} s ({idleCpuPerSecond * 1000:F0} ms per second)");
+            Console.WriteLine(
+                $"scheduling passes: {passes} ({(double)passes / jobs:F2} per job), {passSeconds:F2} s in all " +
+                $"({passSeconds * 1000 / Math.Max(1, passes):F2} ms per pass, {passSeconds * 1000 / jobs:F2} ms per job)");
             Console.WriteLine(new ResultLine()
                 .Add("bench", "throughput")
                 .Add("jobs", jobs)
@@ -87,7 +94,9 @@ internal static class ThroughputBench
                 .Add("ratio", ratio, 3)
                 .Add("submit_jobs_per_s", jobs / submitted.TotalSeconds, 1)
                 .Add("server_cpu_ms_per_job", serverCpu * 1000 / jobs, 3)
-                .Add("idle_cpu_ms_per_s", idleCpuPerSecond * 1000, 1));
+                .Add("idle_cpu_ms_per_s", idleCpuPerSecond * 1000, 1)
+                .Add("passes_per_job", (double)passes / jobs, 2)
+                .Add("pass_ms_per_job", passSeconds * 1000 / jobs, 3));
             return 0;
         }
         finally

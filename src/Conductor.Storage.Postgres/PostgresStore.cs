@@ -81,7 +81,7 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
                         UPDATE jobs j SET {StartAttempt("p.node", "p.cores", "p.devices")}
                         FROM plan p
                         WHERE j.id = p.id AND j.state = 'PENDING'
-                          AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = p.node AND n.state = 'Down')
+                          AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = p.node AND (n.state = 'Down' OR n.drain_reason IS NOT NULL))
                         RETURNING j.id, j.exclusive, j.attempt, p.node, p.cores, p.cpus, p.memory_mib, p.devices, p.ord),
                     allocated AS (
                         INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time, devices)

@@ -142,11 +142,12 @@ public abstract partial class RelationalStore
             ? $"""
               UPDATE jobs SET state = 'PENDING', reason = NULL, exit_code = NULL, error_msg = @error,
                   node = NULL, cores = NULL, start_time = NULL, end_time = NULL, eligible_time = @end,
-                  pid = NULL, pid_start_ticks = NULL, launched_time = NULL, {Usage}
+                  pid = NULL, pid_start_ticks = NULL, launched_time = NULL, requeue_requested = NULL, {Usage}
               WHERE id = @id AND state = 'RUNNING' AND attempt = @attempt;
               """
             : $"""
-              UPDATE jobs SET state = @state, reason = NULL, exit_code = @exit, error_msg = @error, end_time = @end, {Usage}
+              UPDATE jobs SET state = @state, reason = NULL, exit_code = @exit, error_msg = @error, end_time = @end,
+                  requeue_requested = NULL, {Usage}
               WHERE id = @id AND state = 'RUNNING' AND attempt = @attempt;
               """), completion);
         if (await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
@@ -164,7 +165,8 @@ public abstract partial class RelationalStore
     public async Task<IReadOnlyList<NodeJob>> GetNodeJobsAsync(NodeName node, CancellationToken ct) =>
         await QueryAsync(
             """
-            SELECT a.job_id, j.attempt, j.state, j.launched_time IS NOT NULL, j.pid, j.pid_start_ticks
+            SELECT a.job_id, j.attempt, j.state, j.launched_time IS NOT NULL, j.pid, j.pid_start_ticks,
+                   j.time_limit_seconds, j.requeue_requested IS NOT NULL
             FROM allocations a
             JOIN jobs j ON j.id = a.job_id
             WHERE a.node = @node
@@ -177,7 +179,11 @@ public abstract partial class RelationalStore
                 StoreValues.ParseState(r.GetString(2)),
                 r.GetBoolean(3),
                 r.GetInt32OrNull(4),
-                r.GetInt64OrNull(5)),
+                r.GetInt64OrNull(5))
+            {
+                TimeLimit = r.GetInt64OrNull(6) is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+                RequeueRequested = r.GetBoolean(7),
+            },
             ct).ConfigureAwait(false);
 
     public Task AppendEventAsync(JobId id, JobEventKind kind, string? detail, DateTimeOffset time, CancellationToken ct) =>
@@ -210,6 +216,12 @@ public abstract partial class RelationalStore
     /// <summary>Deletes the job's allocation; true when there was one. Deleting twice is a no-op.</summary>
     private static async Task<bool> ReleaseAsync(DbConnection connection, DbTransaction tx, JobId id, CancellationToken ct)
     {
+        // Signals not delivered to the attempt die with it.
+        await using (var signals = Command(connection, tx, "DELETE FROM job_signals WHERE job_id = @id;").With("id", id.Value))
+        {
+            await signals.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
         await using var delete = Command(connection, tx, "DELETE FROM allocations WHERE job_id = @id;").With("id", id.Value);
         return await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false) > 0;
     }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Conductor.Core.Nodes;
 using Conductor.Core.Scheduling;
+using Conductor.Core.Storage;
 
 namespace Conductor.Storage.Relational;
 
@@ -60,7 +61,7 @@ public abstract partial class RelationalStore
             $"""
             SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state, n.state_reason, n.last_heartbeat,
                    CAST(COALESCE(SUM(a.cpus), 0) AS integer), CAST(COALESCE(SUM(a.memory_mib), 0) AS bigint),
-                   CAST(COUNT(a.job_id) AS integer), n.last_recovery, n.gres
+                   CAST(COUNT(a.job_id) AS integer), n.last_recovery, n.gres, n.drain_reason, n.drain_user, n.drain_time
             FROM nodes n
             LEFT JOIN allocations a ON a.node = n.name
             GROUP BY n.name
@@ -81,6 +82,9 @@ public abstract partial class RelationalStore
                 RunningJobs = r.GetInt32(9),
                 LastRecovery = r.GetStringOrNull(10) is { } json ? JsonSerializer.Deserialize<RecoveryReport>(json) : null,
                 Gres = GresList.Parse(r.GetStringOrNull(11)),
+                DrainReason = r.GetStringOrNull(12),
+                DrainedBy = r.GetStringOrNull(13),
+                DrainTime = r.GetTimeOrNull(14),
             },
             ct).ConfigureAwait(false);
         if (nodes.All(n => n.Gres.IsEmpty))
@@ -98,6 +102,12 @@ public abstract partial class RelationalStore
             .ToDictionary(g => g.Key, g => (IReadOnlyList<GresDevice>)[.. g.SelectMany(h => h.Devices)], StringComparer.Ordinal);
         return [.. nodes.Select(n => held.TryGetValue(n.Name.Value, out var devices) ? n with { AllocatedDevices = devices } : n)];
     }
+
+    public async Task<bool> SetDrainAsync(NodeName node, NodeDrain? drain, CancellationToken ct) =>
+        await ExecuteAsync(
+            "UPDATE nodes SET drain_reason = @reason, drain_user = @user, drain_time = @time WHERE name = @name;",
+            c => c.With("name", node.Value).With("reason", drain?.Reason).With("user", drain?.User).With("time", drain?.Time),
+            ct).ConfigureAwait(false) == 1;
 
     private static NodeState ParseNodeState(string text) =>
         Enum.TryParse<NodeState>(text, ignoreCase: true, out var state)

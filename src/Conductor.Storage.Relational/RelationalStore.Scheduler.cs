@@ -70,7 +70,7 @@ public abstract partial class RelationalStore
             await using (var command = Command(connection, tx, $"""
                 SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state,
                        a.job_id, a.cores, a.memory_mib, a.exclusive, a.created_time, j.time_limit_seconds,
-                       n.gres, a.devices, j.account
+                       n.gres, a.devices, j.account, n.drain_reason
                 FROM nodes n
                 LEFT JOIN allocations a ON a.node = n.name
                 LEFT JOIN jobs j ON j.id = a.job_id
@@ -92,7 +92,8 @@ public abstract partial class RelationalStore
                             StoreValues.ParseList(r.GetString(3)),
                             ParseNodeState(r.GetString(4)),
                             allocations,
-                            GresList.Parse(r.GetStringOrNull(11))));
+                            GresList.Parse(r.GetStringOrNull(11)),
+                            !r.IsDBNull(14)));
                     }
 
                     if (!r.IsDBNull(5))
@@ -132,7 +133,7 @@ public abstract partial class RelationalStore
                 await using var start = Command(connection, tx, $"""
                     UPDATE jobs SET {StartAttempt("@node", "@cores", "@devices")}
                     WHERE id = @id AND state = 'PENDING'
-                      AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = @node AND n.state = 'Down')
+                      AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = @node AND (n.state = 'Down' OR n.drain_reason IS NOT NULL))
                     RETURNING exclusive, attempt;
                     """).With("now", now);
                 var startRow = Bind(start, ("id", DbType.Int64), ("node", DbType.String), ("cores", DbType.String), ("devices", DbType.String));
@@ -162,7 +163,7 @@ public abstract partial class RelationalStore
                         if (!await reader.ReadAsync(ct).ConfigureAwait(false))
                         {
                             // Not PENDING any more (cancelled, or started by another pass), or its node was declared
-                            // down since the snapshot: the guarded write lost.
+                            // down or drained since the snapshot: the guarded write lost.
                             continue;
                         }
 

@@ -161,6 +161,27 @@ internal static class Schema
         -- A hold put by the admin: only the admin may release it (reason JobHeldAdmin).
         ALTER TABLE jobs ADD COLUMN admin_hold {d.BoolType} NOT NULL DEFAULT FALSE;
         """,
+        d => $"""
+        -- An operator's drain of a node, apart from its liveness (state): kept across agent restarts until resumed.
+        ALTER TABLE nodes ADD COLUMN drain_reason text;
+        ALTER TABLE nodes ADD COLUMN drain_user text;
+        ALTER TABLE nodes ADD COLUMN drain_time bigint;
+
+        -- A requeue asked of a running job (who asked): its agent stops it and reports it back to PENDING.
+        ALTER TABLE jobs ADD COLUMN requeue_requested text;
+
+        -- Signals asked for running jobs, taken by the agent of the job's node.
+        CREATE TABLE job_signals (
+            seq          {d.IdentityKey},
+            job_id       bigint  NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            attempt      integer NOT NULL,
+            signal       integer NOT NULL,
+            batch_only   {d.BoolType} NOT NULL,
+            requested_by text    NOT NULL,
+            time         bigint  NOT NULL
+        );
+        CREATE INDEX ix_job_signals_job ON job_signals (job_id);
+        """,
     ];
 
     /// <summary>The schema version this code writes.</summary>

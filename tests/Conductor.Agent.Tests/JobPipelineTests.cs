@@ -58,6 +58,40 @@ public sealed class JobPipelineTests : IDisposable
     }
 
     [CgroupFact]
+    public async Task End_KillsWhatLeftTheJobsSessionOrGroup_FindingItInTheJobsCgroup()
+    {
+        using var harness = Harness(o => o.UseCgroups = true);
+
+        var run = harness.Start(Jobs.Launch(WorkDir, "setsid sleep 301 &\necho $! > session.pid\nset -m\nsleep 302 &\necho $! > group.pid\nexit 0"));
+        Assert.Equal(OutcomeKind.Completed, (await run.Outcome.WaitAsync(OutcomeTimeout)).Kind);
+
+        var ownSession = await ReadPidAsync("session.pid");
+        var ownGroup = await ReadPidAsync("group.pid");
+        Assert.True(await Poll.TrueAsync(() => !Jobs.IsAlive(ownSession)), $"the process in its own session ({ownSession}) survived");
+        Assert.True(await Poll.TrueAsync(() => !Jobs.IsAlive(ownGroup)), $"the process in its own group ({ownGroup}) survived");
+    }
+
+    [Fact]
+    public async Task End_KillsWhatLeftTheJobsGroup_SweepingTheSession_WithoutCgroups()
+    {
+        using var harness = Harness(o => o.UseCgroups = false);
+
+        var run = harness.Start(Jobs.Launch(WorkDir, "set -m\nsleep 303 &\necho $! > group.pid\nexit 0"));
+        Assert.Equal(OutcomeKind.Completed, (await run.Outcome.WaitAsync(OutcomeTimeout)).Kind);
+
+        var ownGroup = await ReadPidAsync("group.pid");
+        Assert.True(await Poll.TrueAsync(() => !Jobs.IsAlive(ownGroup)), $"the process in its own group ({ownGroup}) survived");
+    }
+
+    private async Task<int> ReadPidAsync(string file)
+    {
+        var path = Path.Combine(WorkDir, file);
+        var pid = 0;
+        Assert.True(await Poll.TrueAsync(() => File.Exists(path) && int.TryParse(File.ReadAllText(path).Trim(), out pid) && pid > 0), $"{file} was not written");
+        return pid;
+    }
+
+    [CgroupFact]
     public async Task MemoryLimit_EndsAGreedyJobOutOfMemory_ByTheKernelInItsCgroup()
     {
         var completion = await RunGreedyJobAsync(useCgroups: true);

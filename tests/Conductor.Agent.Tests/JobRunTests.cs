@@ -185,5 +185,11 @@ public sealed class JobRunTests : IDisposable
 
             return 0;
         }
+
+        public int SignalChildren(LaunchedProcess process, int signal)
+        {
+            Calls.Enqueue("signal children " + signal);
+            return 1;
+        }
     }
 }

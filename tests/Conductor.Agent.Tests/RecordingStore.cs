@@ -119,7 +119,7 @@ public sealed class RecordingStore : IAgentStore, INodeStore
     {
         IReadOnlyList<NodeJob> result = _jobs.Values
             .Where(j => !Completions.ContainsKey(j.Job.Id))
-            .Select(j => new NodeJob(j.Job.Id, j.Job.Attempt, j.Job.State, Launches.ContainsKey(j.Job.Id), null, null))
+            .Select(j => new NodeJob(j.Job.Id, j.Job.Attempt, j.Job.State, Launches.ContainsKey(j.Job.Id), null, null) { TimeLimit = j.Job.Spec.TimeLimit })
             .ToList();
         return Task.FromResult(result);
     }
@@ -127,6 +127,10 @@ public sealed class RecordingStore : IAgentStore, INodeStore
     public Task AppendEventAsync(JobId id, JobEventKind kind, string? detail, DateTimeOffset time, CancellationToken ct) => Task.CompletedTask;
 
     public Task RecordUsageAsync(JobId id, int attempt, double cpuSeconds, long maxRssKiB, CancellationToken ct) => Task.CompletedTask;
+
+    public Task<IReadOnlyList<PendingSignal>> TakeSignalsAsync(NodeName node, CancellationToken ct) => Task.FromResult<IReadOnlyList<PendingSignal>>([]);
+
+    public Task<bool> SetDrainAsync(NodeName node, NodeDrain? drain, CancellationToken ct) => Task.FromResult(true);
 
     private void Record(IReadOnlyList<AgentEvent>? events)
     {

@@ -278,12 +278,12 @@ public sealed class BackfillPolicyTests
     }
 
     [Theory]
-    [InlineData(NodeState.Down)]
-    [InlineData(NodeState.Drain)]
-    public void Plan_SkipsNode_WhenNodeIsNotUp(NodeState state)
+    [InlineData(NodeState.Down, false)]
+    [InlineData(NodeState.Up, true)]
+    public void Plan_SkipsNode_WhenNodeIsDownOrDrained(NodeState state, bool drained)
     {
         var plan = Cluster.Empty()
-            .Node("n01", 8, state: state)
+            .Node("n01", 8, state: state, drained: drained)
             .Node("n02", 8)
             .Submit(cpus: 1)
             .Submit(cpus: 8)
@@ -297,11 +297,22 @@ public sealed class BackfillPolicyTests
     }
 
     [Fact]
+    public void Plan_NamesTheDrainedNodes_WhenEveryNodeOfThePartitionIsDrained()
+    {
+        Cluster.Empty()
+            .Node("n01", 8, drained: true)
+            .Node("n02", 8, state: NodeState.Down)
+            .Submit(cpus: 1)
+            .Plan()
+            .AssertWaiting(1, "ReqNodeNotAvail, UnavailableNodes:n01");
+    }
+
+    [Fact]
     public void Plan_SetsNodeDown_WhenPartitionHasNoUpNode()
     {
         var plan = Cluster.Empty()
             .Node("n01", 8, state: NodeState.Down)
-            .Node("n02", 8, state: NodeState.Drain)
+            .Node("n02", 8, state: NodeState.Down)
             .Node("g01", 8, partitions: "gpu")
             .Submit(cpus: 1)
             .Submit(cpus: 1)
@@ -421,12 +432,9 @@ public sealed class BackfillPolicyTests
                 partitions.Add(Partitions[random.Next(2)]);
             }
 
-            var state = random.Next(6) switch
-            {
-                0 => NodeState.Down,
-                1 => NodeState.Drain,
-                _ => NodeState.Up,
-            };
+            var draw = random.Next(6);
+            var state = draw == 0 ? NodeState.Down : NodeState.Up;
+            var drained = draw == 1;
 
             var free = Enumerable.Range(0, cpus).OrderBy(_ => random.Next()).ToList();
             var allocations = new List<RunningAllocation>();
@@ -443,7 +451,7 @@ public sealed class BackfillPolicyTests
                 allocations.Add(new RunningAllocation(new JobId(runningId++), cores, mem, exclusive));
             }
 
-            nodes.Add(new NodeSnapshot(new NodeName($"n{i:00}"), cpus, memory, partitions, state, allocations));
+            nodes.Add(new NodeSnapshot(new NodeName($"n{i:00}"), cpus, memory, partitions, state, allocations, Drained: drained));
         }
 
         var pending = new List<PendingJob>();
@@ -491,7 +499,7 @@ public sealed class BackfillPolicyTests
             Assert.True(nodes.TryGetValue(start.Node, out var node), $"{context}: node {start.Node} is unknown");
             Assert.False(job.Held, $"{context}: held job {job.Id} started");
             Assert.True(job.Begin is null || job.Begin <= now, $"{context}: job {job.Id} started before its begin time");
-            Assert.True(node.State == NodeState.Up, $"{context}: job {job.Id} started on {node.State} node {node.Name}");
+            Assert.True(node.State == NodeState.Up && !node.Drained, $"{context}: job {job.Id} started on {node.State} node {node.Name}");
             Assert.True(node.Partitions.Contains(job.Partition), $"{context}: job {job.Id} started outside partition {job.Partition}");
             Assert.True(start.Cores.Count == job.Cpus, $"{context}: job {job.Id} got {start.Cores.Count} cores for {job.Cpus} CPUs");
             Assert.True(start.MemoryMiB == job.MemoryMiB, $"{context}: job {job.Id} memory differs");
@@ -526,7 +534,7 @@ public sealed class BackfillPolicyTests
         // Capacity only shrinks during a pass, so an eligible job left waiting must not fit anywhere at the end.
         foreach (var job in snapshot.Pending.Where(j => !startedIds.Contains(j.Id) && !j.Held && (j.Begin is null || j.Begin <= now)))
         {
-            foreach (var node in snapshot.Nodes.Where(n => n.State == NodeState.Up && n.Partitions.Contains(job.Partition)))
+            foreach (var node in snapshot.Nodes.Where(n => n.State == NodeState.Up && !n.Drained && n.Partitions.Contains(job.Partition)))
             {
                 var starts = plan.Starts.Where(s => s.Node == node.Name).ToList();
                 var jobsOnNode = node.Allocations.Count + starts.Count;
@@ -557,7 +565,8 @@ public sealed class BackfillPolicyTests
             else
             {
                 Assert.True(
-                    reason is PendingReasons.Resources or PendingReasons.Priority or PendingReasons.NodeDown,
+                    reason is PendingReasons.Resources or PendingReasons.Priority or PendingReasons.NodeDown ||
+                    reason?.StartsWith("ReqNodeNotAvail", StringComparison.Ordinal) == true,
                     $"{context}: eligible job {job.Id} waits for {reason}");
             }
         }

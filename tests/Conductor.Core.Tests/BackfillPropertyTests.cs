@@ -85,8 +85,8 @@ public sealed class BackfillPropertyTests
                 allocations.Add(new RunningAllocation(new JobId(runningId++), cores, mem, exclusive, end, devices, "acct", Cluster.Now.AddMinutes(-5)));
             }
 
-            var state = random.Next(10) == 0 ? NodeState.Drain : NodeState.Up;
-            nodes.Add(new NodeSnapshot(new NodeName($"n{i:00}"), cpus, memory, partitions, state, allocations, gres));
+            var drained = random.Next(10) == 0;
+            nodes.Add(new NodeSnapshot(new NodeName($"n{i:00}"), cpus, memory, partitions, NodeState.Up, allocations, gres, drained));
         }
 
         var pending = new List<PendingJob>();
@@ -129,7 +129,7 @@ public sealed class BackfillPropertyTests
         {
             var node = nodes[start.Node];
             var job = snapshot.Pending.Single(j => j.Id == start.JobId);
-            Assert.True(node.State == NodeState.Up && node.Partitions.Contains(job.Partition), $"{context}: job {job.Id} on a wrong node");
+            Assert.True(node.State == NodeState.Up && !node.Drained && node.Partitions.Contains(job.Partition), $"{context}: job {job.Id} on a wrong node");
             Assert.True(start.Cores.Count == job.Cpus, $"{context}: job {job.Id} got {start.Cores.Count} cores");
             var devices = node.GresTotal.Devices().ToDictionary(d => d.Device, d => d.Type);
             Assert.True(start.GresDevices.All(devices.ContainsKey), $"{context}: job {job.Id} got a device the node lacks");
@@ -156,7 +156,7 @@ public sealed class BackfillPropertyTests
         var backfilled = 0;
         foreach (var job in order)
         {
-            var partitionNodes = snapshot.Nodes.Where(n => n.State == NodeState.Up && n.Partitions.Contains(job.Partition))
+            var partitionNodes = snapshot.Nodes.Where(n => n.State == NodeState.Up && !n.Drained && n.Partitions.Contains(job.Partition))
                 .OrderBy(n => n.Name.Value, NaturalComparer.Instance).ToList();
             if (starts.TryGetValue(job.Id, out var start))
             {

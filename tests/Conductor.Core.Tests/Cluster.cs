@@ -49,10 +49,11 @@ internal sealed class Cluster
 
     public static Cluster Empty() => new();
 
-    public Cluster Node(string name, int cpus, long memoryMiB = DefaultNodeMemoryMiB, NodeState state = NodeState.Up, string? gres = null, params string[] partitions)
+    public Cluster Node(
+        string name, int cpus, long memoryMiB = DefaultNodeMemoryMiB, NodeState state = NodeState.Up, string? gres = null, bool drained = false, params string[] partitions)
     {
         _nodes.Add(new NodeSnapshot(
-            new NodeName(name), cpus, memoryMiB, partitions.Length == 0 ? ["default"] : partitions, state, [], GresList.Parse(gres)));
+            new NodeName(name), cpus, memoryMiB, partitions.Length == 0 ? ["default"] : partitions, state, [], GresList.Parse(gres), drained));
         return this;
     }
 

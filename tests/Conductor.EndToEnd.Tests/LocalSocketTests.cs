@@ -60,6 +60,49 @@ public sealed class LocalSocketTests(MultiUserFixture fixture) : IClassFixture<M
         Assert.Contains("--min-uid", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Root_SubmitsAsAnotherUser_WithUid_AndAUserMayNot()
+    {
+        var home = Users.Home(Users.Alice);
+
+        var (rootCode, rootOutput) = await ConductorAsAsync("root", "slurm", "sbatch", "--parsable", "--uid", Users.Alice, "-D", home, "-o", "uid-%j.out", "--wrap", "id -un");
+        var (submitCode, submitOutput) = await ConductorAsAsync("root", "submit", "--parsable", "--uid", Users.Alice, "--chdir", home, "--output", "uid-%j.out", "--wrap", "id -un");
+        var (bobCode, bobOutput) = await ConductorAsAsync(Users.Bob, "submit", "--uid", Users.Alice, "--chdir", Users.Home(Users.Bob), "--wrap", "id -un");
+
+        Assert.True(rootCode == 0, rootOutput);
+        Assert.True(submitCode == 0, submitOutput);
+        using var alice = fixture.Alice();
+        foreach (var id in new[] { rootOutput.Trim(), submitOutput.Trim() })
+        {
+            var job = await MultiUserFixture.WaitForEndAsync(alice, id);
+            Assert.Equal("COMPLETED", job["state"]!.GetValue<string>());
+            Assert.Equal($"{Users.Alice}\n", await File.ReadAllTextAsync(Path.Combine(home, $"uid-{id}.out")));
+        }
+
+        Assert.Equal(1, bobCode);
+        Assert.Contains("Only the admin may run a job as another user", bobOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Dashboard_OverTheSocket_PrintsALinkToTheServersWebAddress_ThatLogsTheUserIn()
+    {
+        var (code, output) = await ConductorAsAsync(Users.Alice, "dashboard");
+
+        Assert.True(code == 0, output);
+        var link = output.Trim();
+        Assert.StartsWith($"{fixture.Server.BaseAddress.ToString().TrimEnd('/')}/#login=", link, StringComparison.Ordinal);
+        using var browser = new HttpClient { BaseAddress = fixture.Server.BaseAddress };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/auth/session")
+        {
+            Content = System.Net.Http.Json.JsonContent.Create(new { code = link[(link.IndexOf("#login=", StringComparison.Ordinal) + 7)..] }),
+        };
+        request.Headers.Add("X-Conductor-Request", "1");
+        using var session = await browser.SendAsync(request);
+        var body = await session.Content.ReadAsStringAsync();
+        Assert.True(session.IsSuccessStatusCode, body);
+        Assert.Equal(Users.Alice, JsonNode.Parse(body)!["account"]!.GetValue<string>());
+    }
+
     /// <summary>Runs the conductor executable as <paramref name="user"/> with no address and no token: the data directory alone.</summary>
     private Task<(int Code, string Output)> ConductorAsAsync(string user, params string[] args) =>
         UnixUsers.RunAsAsync(user, [

@@ -173,7 +173,7 @@ public sealed class MultiUserTests(MultiUserFixture fixture) : IClassFixture<Mul
 
         Assert.Equal("COMPLETED", job["state"]!.GetValue<string>());
         Assert.Equal($"{Users.Alice}\n", await File.ReadAllTextAsync(Path.Combine(home, $"as-{id}.out")));
-        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.Contains("uid", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         using var alice = fixture.Alice();
         Assert.Equal(HttpStatusCode.OK, (await alice.GetAsync($"/api/v1/jobs/{id}")).StatusCode);

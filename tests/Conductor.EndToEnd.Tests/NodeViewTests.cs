@@ -6,10 +6,12 @@ namespace Conductor.EndToEnd.Tests;
 public sealed class NodeViewTests
 {
     [Theory]
-    [InlineData(NodeState.Up, "UP", 3)]
-    [InlineData(NodeState.Down, "DOWN", 0)]
-    [InlineData(NodeState.Drain, "DRAIN", 0)]
-    public void From_CountsIdleCpusOnlyOnNodesThatAreUp(NodeState state, string shown, int idle)
+    [InlineData(NodeState.Up, false, 0, "UP", 3)]
+    [InlineData(NodeState.Down, false, 0, "DOWN", 0)]
+    [InlineData(NodeState.Up, true, 1, "DRAINING", 0)]
+    [InlineData(NodeState.Up, true, 0, "DRAINED", 0)]
+    [InlineData(NodeState.Down, true, 0, "DOWN", 0)]
+    public void From_CountsIdleCpusOnlyOnNodesThatAreUp_AndTellsDrainingFromDrained(NodeState state, bool drained, int running, string shown, int idle)
     {
         var node = new NodeRecord
         {
@@ -19,6 +21,8 @@ public sealed class NodeViewTests
             Partitions = ["default"],
             State = state,
             AllocatedCpus = 1,
+            RunningJobs = running,
+            DrainReason = drained ? "disk swap" : null,
         };
 
         var view = NodeView.From(node);

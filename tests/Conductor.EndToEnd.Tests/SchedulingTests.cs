@@ -109,7 +109,7 @@ public sealed class SchedulingTests
             #SBATCH --gpus-per-node=2 --cpus-per-task=2 --output=gpus-%j.out
             echo "job=$SLURM_JOB_GPUS"
             srun --gpus=1 bash -c 'echo "one=$CUDA_VISIBLE_DEVICES"'
-            srun -n2 --gpus-per-task=1 bash -c 'echo "per-task=$CUDA_VISIBLE_DEVICES"' | head -1
+            srun -n2 --gpus-per-task=1 bash -c 'echo "per-task=$CUDA_VISIBLE_DEVICES"' | sort -u
             srun bash -c 'echo "all=$CUDA_VISIBLE_DEVICES"'
             srun --gres=gpu:3 true
             echo "too many=$?"
@@ -122,7 +122,7 @@ public sealed class SchedulingTests
         var gpus = lines[0]["job=".Length..];
         Assert.Equal(2, gpus.Split(',').Length);
         Assert.Equal(
-            [$"job={gpus}", $"one={gpus.Split(',')[0]}", $"per-task={gpus}", $"all={gpus}",
+            [$"job={gpus}", $"one={gpus.Split(',')[0]}", $"per-task={gpus.Split(',')[0]}", $"per-task={gpus.Split(',')[1]}", $"all={gpus}",
                 $"srun: error: Unable to create step for job {id}: Invalid generic resource (gres) specification", "too many=1"],
             lines);
 

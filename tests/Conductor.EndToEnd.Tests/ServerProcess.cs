@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Conductor.EndToEnd.Tests;
 
@@ -12,15 +13,19 @@ public sealed partial class ServerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly string[] _args;
 
-    private ServerProcess(Process process, string root, int port, string logPath, string[] args)
+    private ServerProcess(Process process, string root, int port, string logPath, string[] args, X509Certificate2? certificate)
     {
         _process = process;
         _args = args;
         Root = root;
         Port = port;
         LogPath = logPath;
-        BaseAddress = new Uri($"http://127.0.0.1:{port}");
+        Certificate = certificate;
+        BaseAddress = new Uri($"{(certificate is null ? "http" : "https")}://127.0.0.1:{port}");
     }
+
+    /// <summary>The certificate of a server that speaks HTTPS, which its clients trust (and no other); null for HTTP.</summary>
+    public X509Certificate2? Certificate { get; }
 
     public string Root { get; }
     public string DataDirectory => Path.Combine(Root, "data");
@@ -47,8 +52,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
         return StartInAsync(root, "127.0.0.1", FreePort(), extraArgs);
     }
 
+    /// <summary>Starts a server that speaks HTTPS with <paramref name="certificate"/> (its files given in <paramref name="extraArgs"/>).</summary>
+    public static Task<ServerProcess> StartTlsAsync(X509Certificate2 certificate, params string[] extraArgs) =>
+        StartInAsync(Path.Combine(Path.GetTempPath(), "conductor-e2e-" + Guid.NewGuid().ToString("N")[..10]), "127.0.0.1", FreePort(), extraArgs, certificate);
+
     /// <summary>Starts the same server again (same data directory, port and flags), e.g. after <see cref="Kill"/>.</summary>
-    public Task<ServerProcess> RestartAsync() => StartInAsync(Root, "127.0.0.1", Port, _args);
+    public Task<ServerProcess> RestartAsync() => StartInAsync(Root, "127.0.0.1", Port, _args, Certificate);
 
     /// <summary>kill -9 of the server process alone; its jobs run in their own sessions and are not touched.</summary>
     public async Task KillAsync()
@@ -60,7 +69,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static async Task<ServerProcess> StartInAsync(string root, string host, int port, string[] extraArgs)
+    private static async Task<ServerProcess> StartInAsync(string root, string host, int port, string[] extraArgs, X509Certificate2? certificate = null)
     {
         Directory.CreateDirectory(Path.Combine(root, "work"));
         var logPath = Path.Combine(root, "server.log");
@@ -88,8 +97,8 @@ public sealed partial class ServerProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var server = new ServerProcess(process, root, port, logPath, extraArgs);
-        using var probe = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
+        var server = new ServerProcess(process, root, port, logPath, extraArgs, certificate);
+        using var probe = new HttpClient(server.Handler()) { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(2) };
         await Poll.UntilAsync(async () =>
         {
             if (process.HasExited)
@@ -116,7 +125,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     public HttpClient CreateClient(bool authenticated = true)
     {
-        var client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        var client = new HttpClient(Handler()) { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
         if (authenticated)
         {
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
@@ -124,6 +133,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
         return client;
     }
+
+    /// <summary>A handler that trusts this server's own certificate, pinned by its thumbprint, and nothing else.</summary>
+    public HttpMessageHandler Handler() => Certificate is not { } trusted ? new HttpClientHandler() : new HttpClientHandler
+    {
+        ServerCertificateCustomValidationCallback = (_, presented, _, _) => presented is not null && presented.Thumbprint == trusted.Thumbprint,
+    };
 
     public string ReadLog()
     {

@@ -56,11 +56,10 @@ public sealed class AllocationLease
     public async Task<FinishOutcome?> FinishAsync(JobCompletion completion)
     {
         TakeRelease();
+        FinishOutcome result;
         try
         {
-            var result = await _retry.ExecuteAsync(async ct => await _store.FinishAsync(completion, ct), CancellationToken.None);
-            _context.Directory?.Delete();
-            return result;
+            result = await _retry.ExecuteAsync(async ct => await _store.FinishAsync(completion, ct), CancellationToken.None);
         }
         catch (Exception e)
         {
@@ -73,6 +72,10 @@ public sealed class AllocationLease
             _tracker.Release(_context.JobId);
             _bus.Publish(WakeTopic.Scheduler);
         }
+
+        // The next job's start waits for the scheduler, not for this job's files to go.
+        _context.Directory?.Delete();
+        return result;
     }
 
     private void TakeRelease()

@@ -133,6 +133,7 @@ public sealed class JobExecutor(
         {
             OutcomeKind.Failed => JobTransitions.ScriptFailed(outcome.Error, launch.Attempt, launch.Spec.MaxRetries),
             OutcomeKind.Lost => JobTransitions.Lost(JobState.Failed, outcome.Error ?? "the job's processes were lost", launch.Spec.Requeue, launch.Attempt),
+            OutcomeKind.Requeued => JobTransitions.Requeued(outcome.Error ?? "requeued"),
             _ => JobTransitions.Finish(outcome.State, outcome.Error),
         };
         if (end.Retry)
@@ -305,7 +306,7 @@ public sealed class JobExecutor(
         if (context.AdoptedProcess is { } adopted)
         {
             var ranFor = context.AdoptedLaunchTime is { } started ? time.GetUtcNow() - started : TimeSpan.Zero;
-            run = new JobRun(launch.JobId, launch.Attempt, adopted with { CgroupProcsPath = context.Cgroup?.ProcsPath }, context.Directory!.StatusPath, launch.Spec.TimeLimit - ranFor, runContext, context.Detach);
+            run = new JobRun(launch.JobId, launch.Attempt, adopted with { CgroupProcsPath = context.Cgroup?.ProcsPath }, context.Directory!.StatusPath, launch.Spec.TimeLimit, runContext, context.Detach, ranFor);
             context.SetRun(run);
             context.EnterStage(ExecutionStage.Running);
         }
@@ -369,7 +370,7 @@ public sealed class JobExecutor(
             return;
         }
 
-        context.Outcome = JobOutcome.FromExit(result.Exit, result.Stop, launch.Spec.TimeLimit, launch.Spec.MemoryMiB, oomKilled);
+        context.Outcome = JobOutcome.FromExit(result.Exit, result.Stop, run.TimeLimit, launch.Spec.MemoryMiB, oomKilled);
     }
 
     private async Task RecordLaunchAsync(JobExecutionContext context, LaunchedProcess process)

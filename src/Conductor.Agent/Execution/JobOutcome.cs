@@ -15,6 +15,9 @@ public enum StopReason
 
     /// <summary>The store no longer gives this node this attempt (the job moved or was requeued).</summary>
     Fenced,
+
+    /// <summary>A requeue was asked (scontrol requeue): the job is stopped and goes back to the queue.</summary>
+    Requeue,
 }
 
 public enum OutcomeKind
@@ -35,6 +38,9 @@ public enum OutcomeKind
 
     /// <summary>The agent stopped watching (it is shutting down); the job goes on and is adopted at the next start.</summary>
     Detached,
+
+    /// <summary>Stopped because a requeue was asked: the job goes back to the queue.</summary>
+    Requeued,
 }
 
 /// <summary>How one attempt of a job ended, as a value.</summary>
@@ -77,6 +83,7 @@ public sealed record JobOutcome(OutcomeKind Kind, ExitCode ExitCode, string? Err
             {
                 StopReason.TimeLimit => new(OutcomeKind.TimedOut, ExitCode.Killed(15), TimeLimitReached(timeLimit)),
                 StopReason.UserCancel => new(OutcomeKind.Cancelled, ExitCode.Killed(15), "cancelled"),
+                StopReason.Requeue => new(OutcomeKind.Requeued, ExitCode.Killed(15), RequeuedMessage),
                 _ => new(OutcomeKind.Lost, ExitCode.Exited(1),
                     "the job's processes ended while the agent was not running and left no exit status (the node or the agent stopped while it ran)"),
             };
@@ -89,6 +96,7 @@ public sealed record JobOutcome(OutcomeKind Kind, ExitCode ExitCode, string? Err
             StopReason.TimeLimit => new(OutcomeKind.TimedOut, code, TimeLimitReached(timeLimit)),
             StopReason.UserCancel => new(OutcomeKind.Cancelled, code, "cancelled"),
             StopReason.Fenced => new(OutcomeKind.Fenced, code, "stopped: this attempt of the job no longer belongs to the node"),
+            StopReason.Requeue => new(OutcomeKind.Requeued, code, RequeuedMessage),
             _ => throw new ArgumentOutOfRangeException(nameof(stop), stop, null),
         };
     }
@@ -102,6 +110,8 @@ public sealed record JobOutcome(OutcomeKind Kind, ExitCode ExitCode, string? Err
             127 => "Exited with code 127: the script's interpreter or a command was not found",
             _ => string.Create(CultureInfo.InvariantCulture, $"Exited with code {exit.Code}"),
         };
+
+    private const string RequeuedMessage = "stopped and put back in the queue: a requeue was asked";
 
     private static string TimeLimitReached(TimeSpan? timeLimit) =>
         "the time limit" + (timeLimit is { } t ? " of " + Core.Parsing.TimeLimitFormat.FormatDuration(t) : "") + " was reached";

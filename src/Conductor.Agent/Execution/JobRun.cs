@@ -25,33 +25,66 @@ public sealed class JobRun : IDisposable
     private const int RemnantPolls = 100;
 
     private readonly CancellationTokenSource _userStop = new();
-    private readonly CancellationTokenSource? _timeLimit;
-    private readonly ITimer? _timeLimitTimer;
+    private readonly CancellationTokenSource _timeLimit = new();
+    private readonly ITimer _timeLimitTimer;
     private readonly CancellationTokenSource _linked;
     private readonly JobRunContext _context;
+    private readonly DateTimeOffset _started;
+    private readonly Lock _limitLock = new();
+    private TimeSpan? _limit;
     private int _stopReason;
     private int _disposed;
 
-    internal JobRun(JobId jobId, int attempt, LaunchedProcess process, string statusPath, TimeSpan? remainingTime, JobRunContext context, CancellationToken detach)
+    /// <param name="timeLimit">The job's time limit (null: UNLIMITED), counted from <paramref name="ranFor"/> ago.</param>
+    /// <param name="ranFor">How long the job has run already (an adopted job), zero for a job launched now.</param>
+    internal JobRun(
+        JobId jobId, int attempt, LaunchedProcess process, string statusPath, TimeSpan? timeLimit, JobRunContext context, CancellationToken detach,
+        TimeSpan ranFor = default)
     {
         JobId = jobId;
         Attempt = attempt;
         Process = process;
         StatusPath = statusPath;
         _context = context;
-        if (remainingTime is { } limit)
-        {
-            // A timer cannot wait longer than about 49 days, and time limits may be longer: re-arm until the deadline.
-            _timeLimit = new CancellationTokenSource();
-            var timeLimit = _timeLimit;
-            var deadline = context.Time.GetUtcNow() + limit;
-            _timeLimitTimer = context.Time.CreateTimer(
-                _ => OnTimeLimitTimer(context.Time, deadline, timeLimit), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _timeLimitTimer.Change(Clamp(limit), Timeout.InfiniteTimeSpan);
-        }
+        _started = context.Time.GetUtcNow() - ranFor;
 
-        _linked = CancellationTokenSource.CreateLinkedTokenSource(_userStop.Token, _timeLimit?.Token ?? CancellationToken.None);
+        // A timer cannot wait longer than about 49 days, and time limits may be longer: re-arm until the deadline.
+        _timeLimitTimer = context.Time.CreateTimer(_ => OnTimeLimitTimer(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        ChangeTimeLimit(timeLimit);
+        _linked = CancellationTokenSource.CreateLinkedTokenSource(_userStop.Token, _timeLimit.Token);
         Result = RunAsync(detach);
+    }
+
+    /// <summary>The time limit the run enforces now; null: UNLIMITED.</summary>
+    public TimeSpan? TimeLimit
+    {
+        get
+        {
+            lock (_limitLock)
+            {
+                return _limit;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Enforces a new time limit, counted from the job's start (scontrol update TimeLimit=): a limit already passed
+    /// stops the job now, as its time limit.
+    /// </summary>
+    public void ChangeTimeLimit(TimeSpan? limit)
+    {
+        lock (_limitLock)
+        {
+            _limit = limit;
+            try
+            {
+                _timeLimitTimer.Change(limit is { } l ? Clamp(_started + l - _context.Time.GetUtcNow()) : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The run has already finished.
+            }
+        }
     }
 
     public JobId JobId { get; }
@@ -90,6 +123,9 @@ public sealed class JobRun : IDisposable
     /// <summary>Sends a signal to every process of the job without stopping it (scancel --signal).</summary>
     public void Signal(int signal) => _context.Signals.SignalJob(Process, signal);
 
+    /// <summary>Sends a signal to the batch script's shell only (scancel --batch): the wrapper's child.</summary>
+    public bool SignalBatchShell(int signal) => _context.Signals.SignalChildren(Process, signal) > 0;
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -98,26 +134,38 @@ public sealed class JobRun : IDisposable
         }
 
         _linked.Dispose();
-        _timeLimitTimer?.Dispose();
-        _timeLimit?.Dispose();
+        lock (_limitLock)
+        {
+            _timeLimitTimer.Dispose();
+        }
+
+        _timeLimit.Dispose();
         _userStop.Dispose();
     }
 
     private static TimeSpan Clamp(TimeSpan t) => t < TimeSpan.Zero ? TimeSpan.Zero : t < MaxTimerWait ? t : MaxTimerWait;
 
-    private void OnTimeLimitTimer(TimeProvider time, DateTimeOffset deadline, CancellationTokenSource timeLimit)
+    private void OnTimeLimitTimer()
     {
-        var remaining = deadline - time.GetUtcNow();
         try
         {
-            if (remaining > TimeSpan.Zero)
+            lock (_limitLock)
             {
-                _timeLimitTimer?.Change(Clamp(remaining), Timeout.InfiniteTimeSpan);
-                return;
+                if (_limit is not { } limit)
+                {
+                    return;
+                }
+
+                var remaining = _started + limit - _context.Time.GetUtcNow();
+                if (remaining > TimeSpan.Zero)
+                {
+                    _timeLimitTimer.Change(Clamp(remaining), Timeout.InfiniteTimeSpan);
+                    return;
+                }
             }
 
             TrySetReason(StopReason.TimeLimit);
-            timeLimit.Cancel();
+            _timeLimit.Cancel();
         }
         catch (ObjectDisposedException)
         {
@@ -147,7 +195,7 @@ public sealed class JobRun : IDisposable
 
                 if (first == stopRequested.Task)
                 {
-                    if (_timeLimit?.IsCancellationRequested == true)
+                    if (_timeLimit.IsCancellationRequested)
                     {
                         TrySetReason(StopReason.TimeLimit);
                     }

@@ -272,6 +272,47 @@ public sealed class AgentService : LoopingService
                 AgentLog.NoLongerRunning(_logger, jobId, job.State);
                 run.Stop(StopReason.UserCancel);
             }
+            else if (job.RequeueRequested)
+            {
+                _logger.LogInformation("Job {JobId} attempt {Attempt}: a requeue was asked; stopping it", jobId, attempt);
+                run.Stop(StopReason.Requeue);
+            }
+            else if (job.TimeLimit != run.TimeLimit)
+            {
+                // The time limit was updated while the job runs (scontrol update TimeLimit=): enforce the new one.
+                _logger.LogInformation("Job {JobId}: time limit changed to {Limit}", jobId, job.TimeLimit?.ToString() ?? "UNLIMITED");
+                run.ChangeTimeLimit(job.TimeLimit);
+            }
+        }
+
+        await DeliverSignalsAsync(ct);
+    }
+
+    /// <summary>Delivers the signals asked for the jobs this agent runs (scancel --signal), each recorded as an event.</summary>
+    private async Task DeliverSignalsAsync(CancellationToken ct)
+    {
+        foreach (var signal in await _agentStore.TakeSignalsAsync(Node, ct))
+        {
+            string detail;
+            if (!_executions.TryGetValue((signal.JobId, signal.Attempt), out var execution) ||
+                execution.Context.Run is not { } run || run.Result.IsCompleted)
+            {
+                detail = $"{SignalNames.Name(signal.Signal)} asked by {signal.RequestedBy} was not delivered: the job had no running process";
+            }
+            else if (signal.BatchOnly)
+            {
+                detail = run.SignalBatchShell(signal.Signal)
+                    ? $"{SignalNames.Name(signal.Signal)} sent to the batch script, asked by {signal.RequestedBy}"
+                    : $"{SignalNames.Name(signal.Signal)} asked by {signal.RequestedBy} was not delivered: the batch script had ended";
+            }
+            else
+            {
+                run.Signal(signal.Signal);
+                detail = $"{SignalNames.Name(signal.Signal)} sent to the job's processes, asked by {signal.RequestedBy}";
+            }
+
+            _logger.LogInformation("Job {JobId}: {Detail}", signal.JobId, detail);
+            await _agentStore.AppendEventAsync(signal.JobId, JobEventKind.Signal, detail, Time.GetUtcNow(), ct);
         }
     }
 

@@ -4,10 +4,12 @@ using Microsoft.Extensions.Logging;
 namespace Conductor.Agent.Processes;
 
 /// <summary>
-/// Signals a job with kill(-pgid), then sweeps /proc for processes of the job's session that moved to another
-/// process group, and the job's cgroup for processes that left the session. Callers keep the leader unreaped while they signal, so neither the group nor the session id can
-/// have been reused. (A process found by the sweep could in principle exit and have its pid reused between the
-/// read and the kill; that window is a few microseconds and needs a pid to wrap around.)
+/// Signals a job with kill(-pgid), then finds the processes of the job that moved to another process group: where the
+/// job has a cgroup, by its member list alone (the wrapper joins the group before it starts the job, and a process
+/// cannot leave it by itself, so it holds every process of the job, those that left the session too); without one,
+/// by a sweep of /proc for the job's session. Callers keep the leader unreaped while they signal, so neither the
+/// group nor the session id can have been reused. (A process found could in principle exit and have its pid reused
+/// between the read and the kill; that window is a few microseconds and needs a pid to wrap around.)
 /// </summary>
 public sealed class PosixSignalSender(ILogger<PosixSignalSender> logger) : ISignalSender
 {
@@ -23,6 +25,13 @@ public sealed class PosixSignalSender(ILogger<PosixSignalSender> logger) : ISign
             }
         }
 
+        // The cgroup's list costs one read; the sweep reads every process of the machine, once per job at its end.
+        return SignalCgroup(process, signal) ?? SignalSession(sid, signal);
+    }
+
+    /// <summary>Signals the processes of the session <paramref name="sid"/> outside its process group; returns how many live ones it found.</summary>
+    private int SignalSession(int sid, int signal)
+    {
         var others = 0;
         foreach (var stat in ProcStat.All())
         {
@@ -42,18 +51,39 @@ public sealed class PosixSignalSender(ILogger<PosixSignalSender> logger) : ISign
             }
         }
 
-        return others + SignalCgroup(process, signal);
+        return others;
+    }
+
+    public int SignalChildren(LaunchedProcess process, int signal)
+    {
+        var found = 0;
+        foreach (var stat in ProcStat.All())
+        {
+            if (stat.ParentPid != process.Pid || stat.Session != process.Pid || stat.IsZombie)
+            {
+                continue;
+            }
+
+            found++;
+            if (NativeMethods.kill(stat.Pid, signal) != 0 && Marshal.GetLastPInvokeError() is var errno && errno != NativeMethods.ESRCH)
+            {
+                logger.LogWarning("kill({Pid}, {Signal}) failed: {Error}", stat.Pid, signal, NativeMethods.ErrorText(errno));
+            }
+        }
+
+        return found;
     }
 
     /// <summary>
-    /// Signals the processes of the job's cgroup that are not in its session (setsid, double fork): they cannot leave
-    /// the group, so none escapes. Returns how many live ones it found.
+    /// Signals the processes of the job's cgroup besides its leader (setsid and double forks included: they cannot
+    /// leave the group). Returns how many live ones it found, or null when the job has no cgroup or its list cannot
+    /// be read (then the session sweep does the work).
     /// </summary>
-    private int SignalCgroup(LaunchedProcess process, int signal)
+    private int? SignalCgroup(LaunchedProcess process, int signal)
     {
         if (process.CgroupProcsPath is not { } procs)
         {
-            return 0;
+            return null;
         }
 
         string[] lines;
@@ -63,20 +93,20 @@ public sealed class PosixSignalSender(ILogger<PosixSignalSender> logger) : ISign
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return 0;
+            return null;
         }
 
         var found = 0;
         foreach (var line in lines)
         {
             if (!int.TryParse(line, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid) ||
-                pid == process.Pid || ProcStat.Read(pid) is not { } stat || stat.IsZombie || stat.Session == process.Pid)
+                pid == process.Pid || ProcStat.Read(pid) is not { } stat || stat.IsZombie)
             {
                 continue;
             }
 
             found++;
-            if (NativeMethods.kill(pid, signal) != 0 && Marshal.GetLastPInvokeError() is var errno && errno != NativeMethods.ESRCH)
+            if (stat.ProcessGroup != process.Pid && NativeMethods.kill(pid, signal) != 0 && Marshal.GetLastPInvokeError() is var errno && errno != NativeMethods.ESRCH)
             {
                 logger.LogWarning("kill({Pid}, {Signal}) failed: {Error}", pid, signal, NativeMethods.ErrorText(errno));
             }

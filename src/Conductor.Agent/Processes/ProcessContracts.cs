@@ -102,4 +102,7 @@ public interface ISignalSender
     /// every process of its cgroup. Returns how many live (non-zombie) processes, the leader excluded, were found.
     /// </summary>
     int SignalJob(LaunchedProcess process, int signal);
+
+    /// <summary>Signals the direct children of the process (the batch script under the wrapper); returns how many it found.</summary>
+    int SignalChildren(LaunchedProcess process, int signal);
 }

@@ -189,7 +189,13 @@ public sealed class ConductorClient : IDisposable
         }
         catch (HttpRequestException e)
         {
-            var why = e.InnerException is SocketException s ? Describe(s.SocketErrorCode) : e.Message.TrimEnd('.');
+            var why = e.InnerException switch
+            {
+                SocketException s => Describe(s.SocketErrorCode),
+                System.Security.Authentication.AuthenticationException =>
+                    "its TLS certificate is not trusted here; add the certificate (or its CA) to the system's trust store, or point SSL_CERT_FILE at it",
+                _ => e.Message.TrimEnd('.'),
+            };
             throw new CliException(ExitCodes.Unreachable,
                 $"cannot reach the Conductor server at {Settings.Where}: {why}; start one with 'conductor server' or point --server or {ClientSettings.UrlVariable} at it.");
         }

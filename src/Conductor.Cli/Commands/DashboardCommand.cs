@@ -21,7 +21,7 @@ public static class DashboardCommand
         command.SetClientAction(server, async (parse, client, ct) =>
         {
             var code = await client.PostAsync<LoginCodeView>("/api/v1/auth/login-codes", new { }, ct);
-            var url = new Uri(client.Settings.Server, code.LoginPath).ToString();
+            var url = code.Url ?? new Uri(client.Settings.Server, code.LoginPath).ToString();
             Console.WriteLine(url);
             if (parse.GetValue(open))
             {

@@ -75,6 +75,7 @@ public static class SubmitCommand
         var gpusPerTask = new Option<int?>("--gpus-per-task") { Description = "GPUs for each task.", HelpName = "N" };
         var wrap = new Option<string?>("--wrap") { Description = "Run this shell command line instead of a script file.", HelpName = "COMMAND" };
         var parsable = new Option<bool>("--parsable") { Description = "Print only the job id." };
+        var uid = new Option<string?>("--uid") { Description = "Run the job as this Unix user (a name or a number): the admin only, on a server running as root.", HelpName = "USER" };
         var script = new Argument<string[]>("script")
         {
             Description = "The batch script (- reads it from standard input), then the arguments it gets.",
@@ -86,7 +87,7 @@ public static class SubmitCommand
         var command = new Command("submit", "Submit a batch script, like sbatch. #SBATCH lines at the top of the script are read; the command line wins over them.")
         {
             jobName, account, partition, cpus, ntasks, ntasksPerNode, nodes, mem, memPerCpu, time, chdir, output, error, export,
-            exclusive, requeue, hold, dependency, begin, nice, gres, gpus, gpusPerTask, wrap, parsable, server, script,
+            exclusive, requeue, hold, dependency, begin, nice, gres, gpus, gpusPerTask, wrap, parsable, uid, server, script,
         };
 
         command.SetClientAction(server, async (parse, client, ct) =>
@@ -119,12 +120,12 @@ public static class SubmitCommand
                 Parsable = parse.GetValue(parsable) ? true : null,
             };
             var words = parse.GetValue(script) ?? [];
-            return await SubmitAsync(client, commandLine, parse.GetValue(wrap), words, ct);
+            return await SubmitAsync(client, commandLine, parse.GetValue(wrap), words, parse.GetValue(uid), ct);
         }, FieldNames);
         return command;
     }
 
-    private static async Task<int> SubmitAsync(ConductorClient client, SbatchOptions commandLine, string? wrap, string[] words, CancellationToken ct)
+    private static async Task<int> SubmitAsync(ConductorClient client, SbatchOptions commandLine, string? wrap, string[] words, string? uid, CancellationToken ct)
     {
         string text;
         string defaultName;
@@ -165,7 +166,7 @@ public static class SubmitCommand
         var submitter = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
         var environment = SbatchExport.Resolve(options.Export, submitter, WithheldPrefixes);
-        var spec = options.ToSpecInput(defaultName, Environment.CurrentDirectory, environment, arguments);
+        var spec = options.ToSpecInput(defaultName, Environment.CurrentDirectory, environment, arguments) with { Uid = uid };
 
         var answer = await client.PostAsync<SubmitResponse>("/api/v1/jobs", new SubmitRequest(spec, text), ct);
         Console.WriteLine(options.Parsable == true ? answer.JobId : $"Submitted batch job {answer.JobId}");

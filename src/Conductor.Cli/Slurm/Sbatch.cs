@@ -29,7 +29,7 @@ public static class Sbatch
     public static readonly IReadOnlyList<SlurmOption> Options =
     [
         .. JobOptions,
-        new("parsable"), new("wrap", null, ValueKind.Required), new("quiet", 'Q'), new("wait", 'W'), new("verbose", 'v'),
+        new("uid", null, ValueKind.Required), new("parsable"), new("wrap", null, ValueKind.Required), new("quiet", 'Q'), new("wait", 'W'), new("verbose", 'v'),
         new("help", 'h'), new("usage"), new("version", 'V'),
         new("constraint", 'C', ValueKind.Required),
 
@@ -48,7 +48,7 @@ public static class Sbatch
         // Slurm options Conductor refuses: a job that asked for them would not get what it asked for.
         new("cpus-per-gpu", null, ValueKind.Required) { Refusal = NotYet }, new("mem-per-gpu", null, ValueKind.Required) { Refusal = NotYet },
         new("test-only") { Refusal = "is not supported by Conductor" }, new("input", 'i', ValueKind.Required) { Refusal = "is not supported by Conductor" },
-        new("uid", null, ValueKind.Required) { Refusal = "is not supported by Conductor" }, new("gid", null, ValueKind.Required) { Refusal = "is not supported by Conductor" },
+        new("gid", null, ValueKind.Required) { Refusal = "is not supported by Conductor" },
         new("nodelist", 'w', ValueKind.Required) { Refusal = NotYet }, new("exclude", 'x', ValueKind.Required) { Refusal = NotYet },
         new("nodefile", 'F', ValueKind.Required) { Refusal = NotYet }, new("reservation", null, ValueKind.Required) { Refusal = NotYet },
         new("licenses", 'L', ValueKind.Required) { Refusal = NotYet }, new("signal", null, ValueKind.Required) { Refusal = NotYet },
@@ -138,7 +138,7 @@ public static class Sbatch
         var submitter = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
             .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
         var environment = SbatchExport.Resolve(options.Export, submitter, SubmitCommand.WithheldPrefixes);
-        var spec = options.ToSpecInput(defaultName, Environment.CurrentDirectory, environment, arguments);
+        var spec = options.ToSpecInput(defaultName, Environment.CurrentDirectory, environment, arguments) with { Uid = parsed.Value("uid") };
 
         using var client = context.Connect(SubmitCommand.FieldNames);
         SubmitResponse answer;

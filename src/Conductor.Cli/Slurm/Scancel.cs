@@ -13,8 +13,8 @@ public static class Scancel
         new("user", 'u', ValueKind.Required), new("name", 'n', ValueKind.Required), new("state", 't', ValueKind.Required),
         new("partition", 'p', ValueKind.Required), new("account", 'A', ValueKind.Required), new("me"),
         new("quiet", 'Q'), new("verbose", 'v'), new("help"), new("usage"), new("version", 'V'),
-        new("batch", 'b') { Ignored = true }, new("full", 'f') { Ignored = true }, new("hurry", 'H') { Ignored = true },
-        new("signal", 's', ValueKind.Required) { Refusal = "is not supported by this Conductor server yet" },
+        new("batch", 'b'), new("full", 'f') { Ignored = true }, new("hurry", 'H') { Ignored = true },
+        new("signal", 's', ValueKind.Required),
         new("interactive", 'i') { Refusal = "is not supported by Conductor" },
         new("nodelist", 'w', ValueKind.Required) { Refusal = "is not supported by this Conductor server yet" },
         new("qos", 'q', ValueKind.Required) { Refusal = "is not supported by Conductor" },
@@ -27,7 +27,7 @@ public static class Scancel
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
         var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: false);
-        if (context.AnswersHelpOrVersion(parsed, "Usage: scancel [-A account] [--me] [-n job_name] [-p partition] [-Q] [-t PENDING|RUNNING] [-u user_name] [-v] [job_id[.step_id]]"))
+        if (context.AnswersHelpOrVersion(parsed, "Usage: scancel [-A account] [-b] [--me] [-n job_name] [-p partition] [-Q] [-s signal] [-t PENDING|RUNNING] [-u user_name] [-v] [job_id[.step_id]]"))
         {
             return 0;
         }
@@ -43,6 +43,15 @@ public static class Scancel
             }
         }
 
+        int? signal = null;
+        if (parsed.Value("signal") is { } signalText)
+        {
+            signal = SignalNumbers.TryParse(signalText, out var number)
+                ? number
+                : throw new SlurmUsageException($"{context.Program}: error: Invalid job signal: {signalText}");
+        }
+
+        var batch = parsed.Has("batch");
         var hasFilter = new[] { "user", "name", "state", "partition", "account", "me" }.Any(parsed.Has);
         if (ids.Count == 0 && !hasFilter)
         {
@@ -70,10 +79,10 @@ public static class Scancel
         var code = 0;
         if (ids.Count == 0)
         {
-            var jobs = await QueueCommand.ListAllAsync(client, [JobState.Pending, JobState.Running], users.Count == 1 ? users[0] : null, null, ct);
+            var jobs = await QueueCommand.ListAllAsync(client, signal is null ? [JobState.Pending, JobState.Running] : [JobState.Running], users.Count == 1 ? users[0] : null, null, ct);
             foreach (var job in jobs.Where(Matches))
             {
-                code |= await CancelAsync(context, client, job.JobId, parsed.Has("verbose"), ct);
+                code |= await CancelAsync(context, client, job.JobId, signal, batch, parsed.Has("verbose"), ct);
             }
 
             return code;
@@ -102,16 +111,38 @@ public static class Scancel
                 }
             }
 
-            code |= await CancelAsync(context, client, id.ToString(), parsed.Has("verbose"), ct);
+            code |= await CancelAsync(context, client, id.ToString(), signal, batch, parsed.Has("verbose"), ct);
         }
 
         return code;
     }
 
-    private static async Task<int> CancelAsync(SlurmContext context, ConductorClient client, string id, bool verbose, CancellationToken ct)
+    private static async Task<int> CancelAsync(SlurmContext context, ConductorClient client, string id, int? signal, bool batch, bool verbose, CancellationToken ct)
     {
         try
         {
+            if (signal is { } number)
+            {
+                // scancel --signal: only a running job's processes get it; the job goes on.
+                try
+                {
+                    await client.PostAsync<JobActionResponse>($"/api/v1/jobs/{id}/signal",
+                        new SignalRequestBody(number.ToString(System.Globalization.CultureInfo.InvariantCulture), batch), ct);
+                }
+                catch (CliException e) when (e.ExitCode == ExitCodes.Usage)
+                {
+                    context.Fail($"Kill job error on job id {id}: Job is pending execution or has ended");
+                    return 1;
+                }
+
+                if (verbose)
+                {
+                    context.Error.WriteLine($"{context.Program}: Signal {number} to job {id}");
+                }
+
+                return 0;
+            }
+
             var result = await client.PostAsync<CancelResponse>($"/api/v1/jobs/{id}/cancel", null, ct);
             if (!result.Changed)
             {

@@ -24,7 +24,7 @@ public static class Scontrol
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
         var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: false);
-        if (context.AnswersHelpOrVersion(parsed, "Usage: scontrol [-o] [-d] show {job [ID] | jobid ID | node[s] [NAME] | partition[s] [NAME]}"))
+        if (context.AnswersHelpOrVersion(parsed, "Usage: scontrol [-o] [-d] {show {job [ID] | node[s] [NAME] | partition[s] [NAME]} | hold ID | release ID | requeue ID | update JobId=ID ... | update NodeName=NAME State=DRAIN|RESUME [Reason=TEXT]}"))
         {
             return 0;
         }
@@ -68,7 +68,16 @@ public static class Scontrol
                     return await HoldAsync(context, client, verb, words.Skip(1).ToList(), ct);
                 }
 
-            case "requeue" or "requeuehold" or "update" or "suspend" or "resume" or "top" or "notify":
+            case "requeue":
+                using (var client = context.Connect())
+                {
+                    return await ScontrolUpdate.RequeueAsync(context, client, words.Skip(1).ToList(), ct);
+                }
+
+            case "update":
+                return await ScontrolUpdate.UpdateAsync(context, words.Skip(1).ToList(), ct);
+
+            case "requeuehold" or "suspend" or "resume" or "top" or "notify":
                 throw new SlurmUsageException($"{context.Program}: error: {verb} {NotYet}");
             default:
                 throw new SlurmUsageException($"invalid keyword: {words[0]}");
@@ -298,7 +307,8 @@ public static class Scontrol
             "UP" when n.CpusAllocated == 0 => "IDLE",
             "UP" when n.CpusAllocated >= n.Cpus => "ALLOCATED",
             "UP" => "MIXED",
-            "DRAIN" => (n.CpusAllocated > 0 ? "MIXED" : "IDLE") + "+DRAIN",
+            "DRAINING" => (n.CpusAllocated >= n.Cpus ? "ALLOCATED" : "MIXED") + "+DRAIN",
+            "DRAINED" => "IDLE+DRAIN",
             "DOWN" => "DOWN+NOT_RESPONDING",
             _ => n.State,
         };
@@ -319,7 +329,7 @@ public static class Scontrol
         };
         if (n.Reason is { } reason)
         {
-            lines.Add([$"Reason={reason}"]);
+            lines.Add([$"Reason={reason}" + (n.ReasonUser is { } by ? $" [{by}@{SlurmFormat.Date(n.ReasonTime)}]" : "")]);
         }
 
         return lines;

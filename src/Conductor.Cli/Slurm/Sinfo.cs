@@ -15,7 +15,7 @@ public static class Sinfo
         new("noconvert") { Ignored = true }, new("local") { Ignored = true }, new("federation") { Ignored = true }, new("hide") { Ignored = true },
         new("iterate", 'i', ValueKind.Required) { Refusal = "is not supported by Conductor" },
         new("Format", 'O', ValueKind.Required) { Refusal = "is not supported by this Conductor server yet; use -o" },
-        new("list-reasons", 'R') { Refusal = "is not supported by this Conductor server yet" },
+        new("list-reasons", 'R'),
         new("reservation", 'T') { Refusal = "is not supported by Conductor" },
         new("sort", 'S', ValueKind.Required) { Refusal = "is not supported by this Conductor server yet" },
         new("clusters", 'M', ValueKind.Required) { Refusal = "is not supported by Conductor: it runs one cluster" },
@@ -48,6 +48,8 @@ public static class Sinfo
         new('b', "ACTIVE_FEATURES", false, _ => "(null)"),
         new('G', "GRES", false, _ => "(null)"),
         new('E', "REASON", false, c => c.Node?.Reason ?? "none"),
+        new('u', "USER", false, c => c.Node?.ReasonUser ?? "Unknown"),
+        new('H', "TIMESTAMP", false, c => SlurmFormat.Date(c.Node?.ReasonTime, "Unknown")),
         new('z', "S:C:T", false, c => c.Node is null ? "0:0:0" : $"{N(c.Node.Cpus)}:1:1"),
         new('s', "JOB_SIZE", false, _ => "1"),
         new('h', "OVERSUBSCRIBE", false, _ => "NO"),
@@ -59,7 +61,7 @@ public static class Sinfo
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
         var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: false);
-        if (context.AnswersHelpOrVersion(parsed, "Usage: sinfo [-h] [-N] [-l] [-s] [-o format] [-p partitions] [-n nodes] [-t states]"))
+        if (context.AnswersHelpOrVersion(parsed, "Usage: sinfo [-h] [-N] [-l] [-R] [-s] [-o format] [-p partitions] [-n nodes] [-t states]"))
         {
             return 0;
         }
@@ -85,8 +87,10 @@ public static class Sinfo
         var byNode = parsed.Has("Node");
         var width = Math.Max(9, partitions.Select(p => p.Name.Length + (p.Default ? 1 : 0)).DefaultIfEmpty(0).Max());
         var nodeWidth = Math.Max(9, nodes.Select(n => n.Name.Length).DefaultIfEmpty(0).Max());
+        var reasons = parsed.Has("list-reasons");
         var format = parsed.Value("format") ?? Environment.GetEnvironmentVariable("SINFO_FORMAT") ?? (byNode, parsed.Has("long"), parsed.Has("summarize")) switch
         {
+            _ when reasons => "%20E %9u %19H %N",
             (true, true, _) => $"%{nodeWidth}N %.6D %.{width}P %.11T %4c %.8z %.6m %.8d %.6w %.8f %20E",
             (true, false, _) => $"%{nodeWidth}N %.6D %.{width}P %6t",
             (false, _, true) => $"%{width}P %.5a %.10l %.16F  %N",
@@ -103,6 +107,20 @@ public static class Sinfo
         if (!parsed.Has("noheader"))
         {
             context.Out.WriteLine(string.Concat(items.Select(i => i.Field is null ? i.Literal : SlurmFormat.Fit(i.Field.Header, i.Width, i.Right))));
+        }
+
+        if (reasons)
+        {
+            // sinfo -R: the nodes that are down or drained, one line per reason, whatever their partitions.
+            foreach (var group in nodes.Where(n => n.Reason is not null && n.State != "UP" && NodeWanted(n))
+                         .Select(n => new Cell(n, partitions.FirstOrDefault(p => p.Nodes.Contains(n.Name)) ?? new PartitionView("", false, null, null, [], 0, 0)))
+                         .GroupBy(c => string.Join('\u0001', items.Where(i => i.Field is { Aggregate: false }).Select(i => i.Field!.Value(c)))))
+            {
+                var cells = group.ToList();
+                context.Out.WriteLine(string.Concat(items.Select(i => i.Field is null ? i.Literal : SlurmFormat.Fit(Value(i.Field, cells), i.Width, i.Right))));
+            }
+
+            return 0;
         }
 
         foreach (var partition in partitions)
@@ -214,8 +232,8 @@ public static class Sinfo
         "UP" when n.CpusAllocated == 0 => "idle",
         "UP" when n.CpusAllocated >= n.Cpus => "alloc",
         "UP" => "mix",
-        "DRAIN" when n.RunningJobs > 0 => "drng",
-        "DRAIN" => "drain",
+        "DRAINING" => "drng",
+        "DRAINED" => "drain",
         "DOWN" => "down*",
         _ => n.State.ToLowerInvariant(),
     };
@@ -225,8 +243,8 @@ public static class Sinfo
         "UP" when n.CpusAllocated == 0 => "idle",
         "UP" when n.CpusAllocated >= n.Cpus => "allocated",
         "UP" => "mixed",
-        "DRAIN" when n.RunningJobs > 0 => "draining",
-        "DRAIN" => "drained",
+        "DRAINING" => "draining",
+        "DRAINED" => "drained",
         "DOWN" => "down*",
         _ => n.State.ToLowerInvariant(),
     };

@@ -118,7 +118,7 @@ public static class Srun
                 // The step's share of the job's GPUs, as the job's own variables name them.
                 foreach (var name in GpuVariables)
                 {
-                    variables[name] = gpus;
+                    variables[name] = gpus(task);
                 }
             }
 
@@ -191,12 +191,15 @@ public static class Srun
     private static readonly string[] GpuVariables = ["CUDA_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "SLURM_STEP_GPUS", "CONDUCTOR_STEP_GPUS"];
 
     /// <summary>
-    /// The GPUs a step asked for (--gpus, --gpus-per-node, --gpus-per-task, --gres=gpu:N), taken in order from the
-    /// job's own (SLURM_JOB_GPUS); null when it asked for none, so the step sees all of the job's.
+    /// The GPUs each task of a step sees when it asked for some (--gpus, --gpus-per-node, --gpus-per-task,
+    /// --gres=gpu:N), taken in order from the job's own (SLURM_JOB_GPUS): every task the step's GPUs, or with
+    /// --gpus-per-task each task its own (Slurm's implied --gpu-bind=per_task). Null when it asked for none, so the
+    /// step sees all of the job's.
     /// </summary>
-    private static string? StepGpus(SlurmContext context, ParsedArguments parsed, string jobId, int tasks)
+    private static Func<int, string>? StepGpus(SlurmContext context, ParsedArguments parsed, string jobId, int tasks)
     {
         int? wanted = null;
+        var perTask = 0;
         foreach (var name in (string[])["gpus", "gpus-per-node", "gpus-per-task", "gres"])
         {
             if (parsed.Value(name) is not { } text)
@@ -217,7 +220,11 @@ public static class Srun
             else
             {
                 count = Number(text) ?? throw new SlurmUsageException($"{context.Program}: error: Invalid numeric value \"{text}\" for --{name}.");
-                count *= name == "gpus-per-task" ? tasks : 1;
+                if (name == "gpus-per-task")
+                {
+                    perTask = count;
+                    count *= tasks;
+                }
             }
 
             wanted = count;
@@ -234,7 +241,10 @@ public static class Srun
             throw new SlurmUsageException($"{context.Program}: error: Unable to create step for job {jobId}: Invalid generic resource (gres) specification");
         }
 
-        return string.Join(',', own.Take(n));
+        var step = own.Take(n).ToArray();
+        return perTask > 0 && n == perTask * tasks
+            ? task => string.Join(',', step.Skip(task * perTask).Take(perTask))
+            : _ => string.Join(',', step);
     }
 
     private static async Task Pump(StreamReader from, TextWriter to, string prefix, object gate, CancellationToken ct)

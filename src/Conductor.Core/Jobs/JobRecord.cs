@@ -74,6 +74,7 @@ public enum JobEventKind
     Recovered,
     Held,
     Released,
+    Updated,
     DependencyChanged,
 }
 
@@ -94,6 +95,7 @@ public static class JobEventKinds
         JobEventKind.Recovered => "recovered",
         JobEventKind.Held => "held",
         JobEventKind.Released => "released",
+        JobEventKind.Updated => "updated",
         JobEventKind.DependencyChanged => "dependency",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
@@ -115,4 +117,7 @@ public static class PendingReasons
     public const string DependencyNeverSatisfied = "DependencyNeverSatisfied";
     public const string PartitionDown = "PartitionNodeLimit";
     public const string NodeDown = "NodeDown";
+
+    /// <summary>Every node the job could use is drained: Slurm's <c>ReqNodeNotAvail, UnavailableNodes:n1,n2</c>.</summary>
+    public static string NodesNotAvailable(IEnumerable<string> nodes) => "ReqNodeNotAvail, UnavailableNodes:" + string.Join(',', nodes);
 }

@@ -89,6 +89,9 @@ public static class JobTransitions
     /// </summary>
     public static AttemptEnd NeverStarted(string reason) => new(JobState.Pending, reason);
 
+    /// <summary>An attempt stopped because a requeue was asked (scontrol requeue): back to the queue, as a new attempt.</summary>
+    public static AttemptEnd Requeued(string reason) => new(JobState.Pending, reason);
+
     /// <summary>
     /// How a report that attempt <paramref name="reportedAttempt"/> ended in <paramref name="reported"/> is taken by a
     /// job that is now in <paramref name="current"/> at attempt <paramref name="currentAttempt"/>.

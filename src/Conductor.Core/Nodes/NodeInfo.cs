@@ -6,7 +6,6 @@ public enum NodeState
 {
     Up,
     Down,
-    Drain,
 }
 
 /// <summary>What an agent tells the store about its node when it starts.</summary>
@@ -24,6 +23,15 @@ public sealed record NodeRecord
     public required IReadOnlyList<string> Partitions { get; init; }
     public required NodeState State { get; init; }
     public string? StateReason { get; init; }
+
+    /// <summary>Set while an operator has drained the node: it finishes what it runs and gets nothing new.</summary>
+    public string? DrainReason { get; init; }
+
+    public string? DrainedBy { get; init; }
+    public DateTimeOffset? DrainTime { get; init; }
+
+    public bool Drained => DrainReason is not null;
+
     public DateTimeOffset? LastHeartbeat { get; init; }
     public int AllocatedCpus { get; init; }
     public long AllocatedMemoryMiB { get; init; }

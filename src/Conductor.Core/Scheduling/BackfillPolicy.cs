@@ -82,7 +82,9 @@ public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
             }
             else if (partition is null || !partition.AnyUp)
             {
-                reason = PendingReasons.NodeDown;
+                reason = partition?.Nodes.Where(n => n.Node.Drained).Select(n => n.Node.Name.Value).ToList() is { Count: > 0 } drained
+                    ? PendingReasons.NodesNotAvailable(drained)
+                    : PendingReasons.NodeDown;
             }
             else if (!slots.TryVector(job.GresRequest, out var gres))
             {

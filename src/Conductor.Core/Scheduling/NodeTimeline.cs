@@ -73,7 +73,8 @@ public sealed class NodeTimeline
 
     public ResourceVector Capacity { get; }
 
-    public bool IsUp => Node.State == NodeState.Up;
+    /// <summary>The node may be given work: it is up and not drained.</summary>
+    public bool IsUp => Node.State == NodeState.Up && !Node.Drained;
 
     public int FreeCpusNow => Capacity.Cpus - _usedNow.Cpus;
 

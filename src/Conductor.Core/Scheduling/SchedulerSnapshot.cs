@@ -48,6 +48,7 @@ public sealed record RunningAllocation(
     public IReadOnlyList<GresDevice> GresDevices => Devices ?? [];
 }
 
+/// <param name="Drained">An operator drained the node: it keeps what it runs and is given nothing new.</param>
 public sealed record NodeSnapshot(
     NodeName Name,
     int Cpus,
@@ -55,7 +56,8 @@ public sealed record NodeSnapshot(
     IReadOnlyList<string> Partitions,
     NodeState State,
     IReadOnlyList<RunningAllocation> Allocations,
-    GresList? Gres = null)
+    GresList? Gres = null,
+    bool Drained = false)
 {
     public GresList GresTotal => Gres ?? GresList.None;
 }

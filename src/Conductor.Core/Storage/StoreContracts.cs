@@ -92,6 +92,90 @@ public enum DependencyChangeOutcome
     NotFound,
 }
 
+/// <summary>
+/// The fields an update changes (null: unchanged), validated by the caller against the job as it was in
+/// <see cref="ExpectedState"/>. A running job may change only its time limit.
+/// </summary>
+public sealed record JobChanges(JobState ExpectedState, int ExpectedAttempt)
+{
+    public string? Name { get; init; }
+    public string? Partition { get; init; }
+    public int? CpusPerTask { get; init; }
+
+    /// <summary>The new memory reservation in MiB.</summary>
+    public long? MemoryMiB { get; init; }
+
+    public GresList? Gres { get; init; }
+
+    /// <summary>The new time limit; <c>Value</c> null means UNLIMITED.</summary>
+    public Change<TimeSpan?>? TimeLimit { get; init; }
+
+    public int? Nice { get; init; }
+
+    /// <summary>The new earliest start; <c>Value</c> null clears it.</summary>
+    public Change<DateTimeOffset?>? Begin { get; init; }
+
+    /// <summary>The new dependency, replacing the old one; <c>Value</c> null removes it.</summary>
+    public Change<Dependency?>? Dependency { get; init; }
+
+    public bool IsEmpty => Name is null && Partition is null && CpusPerTask is null && MemoryMiB is null && Gres is null &&
+        TimeLimit is null && Nice is null && Begin is null && Dependency is null;
+}
+
+/// <summary>A new value for a field whose value may itself be "none".</summary>
+public readonly record struct Change<T>(T Value);
+
+public enum UpdateOutcome
+{
+    Updated,
+
+    /// <summary>The job moved on (it started, ended or was requeued) since it was read: nothing changed.</summary>
+    StateChanged,
+
+    NotFound,
+}
+
+/// <summary>A signal for a running job's processes, asked by <see cref="RequestedBy"/>.</summary>
+/// <param name="BatchOnly">Only the batch script's shell, not every process of the job (scancel --batch).</param>
+public sealed record SignalRequest(int Signal, bool BatchOnly, string RequestedBy, DateTimeOffset Time);
+
+public enum SignalOutcome
+{
+    /// <summary>The signal waits for the job's agent, which delivers it at once (it is woken).</summary>
+    Queued,
+
+    NotRunning,
+
+    NotFound,
+}
+
+public sealed record SignalResult(SignalOutcome Outcome, JobState State, NodeName? Node);
+
+/// <summary>A signal taken by the agent of the node its job runs on.</summary>
+public sealed record PendingSignal(JobId JobId, int Attempt, int Signal, bool BatchOnly, string RequestedBy, DateTimeOffset Time);
+
+public enum RequeueOutcome
+{
+    /// <summary>The job is PENDING again (it had ended, or had not been launched yet).</summary>
+    Requeued,
+
+    /// <summary>The job runs: its agent stops it and puts it back in the queue.</summary>
+    Requested,
+
+    /// <summary>The job is pending already.</summary>
+    Pending,
+
+    /// <summary>The job was ended but its processes are still being stopped; it can be requeued once they are gone.</summary>
+    StillEnding,
+
+    NotFound,
+}
+
+public sealed record RequeueResult(RequeueOutcome Outcome, JobState State, NodeName? Node);
+
+/// <summary>An operator's drain of a node: its reason, who drained it and when.</summary>
+public sealed record NodeDrain(string Reason, string User, DateTimeOffset Time);
+
 /// <summary>What a hold request asks: Slurm's <c>hold</c> by a user or by the admin (reason JobHeldUser or JobHeldAdmin), or <c>release</c>.</summary>
 public enum HoldAction
 {
@@ -99,6 +183,87 @@ public enum HoldAction
     HoldAdmin,
     Release,
 }
+
+/// <summary>
+/// The fields an update changes (null: unchanged), validated by the caller against the job as it was in
+/// <see cref="ExpectedState"/>. A running job may change only its time limit.
+/// </summary>
+public sealed record JobChanges(JobState ExpectedState, int ExpectedAttempt)
+{
+    public string? Name { get; init; }
+    public string? Partition { get; init; }
+    public int? CpusPerTask { get; init; }
+
+    /// <summary>The new memory reservation in MiB.</summary>
+    public long? MemoryMiB { get; init; }
+
+    public GresList? Gres { get; init; }
+
+    /// <summary>The new time limit; <c>Value</c> null means UNLIMITED.</summary>
+    public Change<TimeSpan?>? TimeLimit { get; init; }
+
+    public int? Nice { get; init; }
+
+    /// <summary>The new earliest start; <c>Value</c> null clears it.</summary>
+    public Change<DateTimeOffset?>? Begin { get; init; }
+
+    public bool IsEmpty => Name is null && Partition is null && CpusPerTask is null && MemoryMiB is null && Gres is null &&
+        TimeLimit is null && Nice is null && Begin is null;
+}
+
+/// <summary>A new value for a field whose value may itself be "none".</summary>
+public readonly record struct Change<T>(T Value);
+
+public enum UpdateOutcome
+{
+    Updated,
+
+    /// <summary>The job moved on (it started, ended or was requeued) since it was read: nothing changed.</summary>
+    StateChanged,
+
+    NotFound,
+}
+
+/// <summary>A signal for a running job's processes, asked by <see cref="RequestedBy"/>.</summary>
+/// <param name="BatchOnly">Only the batch script's shell, not every process of the job (scancel --batch).</param>
+public sealed record SignalRequest(int Signal, bool BatchOnly, string RequestedBy, DateTimeOffset Time);
+
+public enum SignalOutcome
+{
+    /// <summary>The signal waits for the job's agent, which delivers it at once (it is woken).</summary>
+    Queued,
+
+    NotRunning,
+
+    NotFound,
+}
+
+public sealed record SignalResult(SignalOutcome Outcome, JobState State, NodeName? Node);
+
+/// <summary>A signal taken by the agent of the node its job runs on.</summary>
+public sealed record PendingSignal(JobId JobId, int Attempt, int Signal, bool BatchOnly, string RequestedBy, DateTimeOffset Time);
+
+public enum RequeueOutcome
+{
+    /// <summary>The job is PENDING again (it had ended, or had not been launched yet).</summary>
+    Requeued,
+
+    /// <summary>The job runs: its agent stops it and puts it back in the queue.</summary>
+    Requested,
+
+    /// <summary>The job is pending already.</summary>
+    Pending,
+
+    /// <summary>The job was ended but its processes are still being stopped; it can be requeued once they are gone.</summary>
+    StillEnding,
+
+    NotFound,
+}
+
+public sealed record RequeueResult(RequeueOutcome Outcome, JobState State, NodeName? Node);
+
+/// <summary>An operator's drain of a node: its reason, who drained it and when.</summary>
+public sealed record NodeDrain(string Reason, string User, DateTimeOffset Time);
 
 /// <summary>How many jobs are in each state.</summary>
 public sealed record JobCounts(IReadOnlyDictionary<JobState, long> ByState)
@@ -124,6 +289,25 @@ public interface IJobStore
     /// reports the processes gone. Cancelling an ended job changes nothing.
     /// </summary>
     Task<CancelResult> CancelAsync(JobId id, DateTimeOffset now, string detail, CancellationToken ct);
+
+    /// <summary>
+    /// Writes the changed fields of a job in one guarded write with an <c>updated</c> event, when the job is still in
+    /// <see cref="JobChanges.ExpectedState"/> (and attempt, for a running job): what the caller validated against.
+    /// </summary>
+    Task<UpdateOutcome> UpdateAsync(JobId id, JobChanges changes, DateTimeOffset now, string detail, CancellationToken ct);
+
+    /// <summary>
+    /// Asks for a signal to the processes of a RUNNING job (scancel --signal); the agent of its node delivers it and
+    /// records it as an event. Only a running job can be signalled.
+    /// </summary>
+    Task<SignalResult> SignalAsync(JobId id, SignalRequest signal, CancellationToken ct);
+
+    /// <summary>
+    /// Puts a job back in the queue as a new attempt (scontrol requeue): an ended job (whose processes are gone) or a
+    /// placed job never launched goes back to PENDING at once; a running one is marked, and its agent stops it and
+    /// reports it back to PENDING.
+    /// </summary>
+    Task<RequeueResult> RequeueAsync(JobId id, DateTimeOffset now, string detail, CancellationToken ct);
 
     /// <summary>
     /// Holds or releases a PENDING job in one guarded write with an event; the scheduler skips a held job, as it
@@ -173,6 +357,12 @@ public interface INodeStore
     Task RecordRecoveryAsync(NodeName node, RecoveryReport report, CancellationToken ct);
 
     Task<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken ct);
+
+    /// <summary>
+    /// Drains a node (<paramref name="drain"/> given) or resumes it (null): a drained node keeps what it runs and is
+    /// given nothing new, across agent restarts, until resumed. False when the node is not registered.
+    /// </summary>
+    Task<bool> SetDrainAsync(NodeName node, NodeDrain? drain, CancellationToken ct);
 }
 
 /// <summary>What the scheduler reads and writes.</summary>
@@ -242,7 +432,14 @@ public enum FinishOutcome
 }
 
 /// <summary>A job that holds an allocation on a node, as the agent compares it with what it runs.</summary>
-public sealed record NodeJob(JobId JobId, int Attempt, JobState State, bool Launched, int? ProcessId, long? ProcessStartTicks);
+public sealed record NodeJob(JobId JobId, int Attempt, JobState State, bool Launched, int? ProcessId, long? ProcessStartTicks)
+{
+    /// <summary>The job's time limit now (an update may have changed it while the job runs); null: UNLIMITED.</summary>
+    public TimeSpan? TimeLimit { get; init; }
+
+    /// <summary>A requeue was asked: the agent stops the job and reports it back to PENDING.</summary>
+    public bool RequeueRequested { get; init; }
+}
 
 /// <summary>What an agent reads and writes.</summary>
 public interface IAgentStore
@@ -268,4 +465,7 @@ public interface IAgentStore
     Task AppendEventAsync(JobId id, JobEventKind kind, string? detail, DateTimeOffset time, CancellationToken ct);
 
     Task RecordUsageAsync(JobId id, int attempt, double cpuSeconds, long maxRssKiB, CancellationToken ct);
+
+    /// <summary>Takes (removes and returns) the signals asked for the jobs allocated on the node, oldest first.</summary>
+    Task<IReadOnlyList<PendingSignal>> TakeSignalsAsync(NodeName node, CancellationToken ct);
 }

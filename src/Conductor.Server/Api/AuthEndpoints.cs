@@ -1,8 +1,11 @@
 using Conductor.Server.Auth;
+using Conductor.Server.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace Conductor.Server.Api;
 
-public sealed record LoginCodeView(string Code, string LoginPath, DateTimeOffset Expires);
+/// <param name="Url">The whole link, for a caller on the local socket, who knows no web address of the server.</param>
+public sealed record LoginCodeView(string Code, string LoginPath, DateTimeOffset Expires, string? Url = null);
 
 public sealed record SessionRequest(string? Code);
 
@@ -32,7 +35,7 @@ public static class AuthEndpoints
         return api;
     }
 
-    private static IResult CreateCode(HttpContext http, DashboardSessions sessions)
+    private static IResult CreateCode(HttpContext http, DashboardSessions sessions, IOptions<ServerOptions> options)
     {
         // A session cannot mint codes: otherwise it could renew itself forever, past its lifetime.
         if (http.User.Identity?.AuthenticationType == SessionAuthenticationHandler.SchemeName)
@@ -42,7 +45,25 @@ public static class AuthEndpoints
         }
 
         var code = sessions.CreateCode(http.GetCaller());
-        return TypedResults.Ok(new LoginCodeView(code.Secret, "/#login=" + code.Secret, code.Expires));
+        var path = "/#login=" + code.Secret;
+        return TypedResults.Ok(new LoginCodeView(code.Secret, path, code.Expires,
+            PeerAuthenticationHandler.IsLocalSocket(http) ? WebAddress(options.Value) + path : null));
+    }
+
+    /// <summary>Where a browser on this machine reaches the server: its TCP address (loopback when it listens on all).</summary>
+    private static string WebAddress(ServerOptions options)
+    {
+        var scheme = options.TlsCertificate is null ? "http" : "https";
+        if (!ListenAddress.TryParse(options.Listen, out var listen, out _))
+        {
+            return $"{scheme}://{options.Listen}";
+        }
+
+        var host = listen.Address.Equals(System.Net.IPAddress.Any) ? "127.0.0.1"
+            : listen.Address.Equals(System.Net.IPAddress.IPv6Any) ? "[::1]"
+            : listen.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{listen.Address}]"
+            : listen.Address.ToString();
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{scheme}://{host}:{listen.Port}");
     }
 
     private static async Task<IResult> CreateSessionAsync(HttpContext http, DashboardSessions sessions, TokenRegistry tokens, CancellationToken ct)

@@ -15,6 +15,7 @@ public static class ClusterEndpoints
                 TypedResults.Ok((await jobs.NodesAsync(refresh: true, ct)).Select(NodeView.From).ToList()))
             .WithTags("Nodes")
             .WithSummary("Nodes with their CPUs and memory, allocated and idle");
+        api.MapNodeControl();
         api.MapGet("/partitions", PartitionsAsync)
             .WithTags("Nodes")
             .WithSummary("Partitions with their nodes, limits and which one is the default");

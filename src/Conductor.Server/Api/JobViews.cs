@@ -187,16 +187,28 @@ public sealed record NodeView(
     /// <summary>How the node contains jobs: "cgroup v1", "cgroup v2", or "session only (no cgroups)" (then a job's setsid or double-forked processes can outlive it).</summary>
     public string? Containment { get; init; }
 
+    /// <summary>Who drained the node, when it was drained or declared down (sinfo -R's USER and TIMESTAMP).</summary>
+    public string? ReasonUser { get; init; }
+
+    public DateTimeOffset? ReasonTime { get; init; }
+
+    /// <summary>UP, DOWN, or for a drained node that is up DRAINING (jobs still run on it) or DRAINED (idle).</summary>
+    public static string StateOf(NodeRecord n) => (n.State, n.Drained) switch
+    {
+        (NodeState.Up, true) => n.RunningJobs > 0 ? "DRAINING" : "DRAINED",
+        _ => n.State.ToString().ToUpperInvariant(),
+    };
+
     public static NodeView From(NodeRecord n) => new(
         n.Name.Value,
-        n.State.ToString().ToUpperInvariant(),
-        n.StateReason,
+        StateOf(n),
+        n.DrainReason ?? n.StateReason,
         n.Partitions,
         n.Cpus,
         n.AllocatedCpus,
 
         // A node that is down or drained offers nothing, whatever it still holds.
-        n.State == NodeState.Up ? Math.Max(0, n.Cpus - n.AllocatedCpus) : 0,
+        n.State == NodeState.Up && !n.Drained ? Math.Max(0, n.Cpus - n.AllocatedCpus) : 0,
         n.MemoryMiB,
         n.AllocatedMemoryMiB,
         n.RunningJobs,
@@ -207,6 +219,8 @@ public sealed record NodeView(
         n.LastRecovery is { } r ? new RecoveryView(r.Time, r.Total, r.Recovered, r.Skipped, Math.Round(r.Duration.TotalMilliseconds, 1), r.Actions) : null)
     {
         Containment = n.LastRecovery?.Containment,
+        ReasonUser = n.Drained ? n.DrainedBy : null,
+        ReasonTime = n.Drained ? n.DrainTime : n.State == NodeState.Down ? n.LastHeartbeat : null,
     };
 }
 

@@ -26,6 +26,7 @@ public static class JobsEndpoints
         jobs.MapGet("", ListAsync).WithSummary("List jobs, filtered, in pages by id");
         jobs.MapGet("/{id}", GetAsync).WithSummary("One job: state, times, detail, usage; ?logs=true adds output tails");
         jobs.MapPost("/{id}/cancel", CancelAsync).WithSummary("Cancel a job; cancelling twice is fine");
+        jobs.MapJobControl();
         jobs.MapPost("/{id}/hold", (HttpContext http, string id, bool? admin, JobService service, CancellationToken ct) => HoldAsync(http, id, true, admin, service, ct))
             .WithSummary("Hold a pending job: it waits, with reason JobHeldUser (or JobHeldAdmin: ?admin=true, or the admin holding another user's job), until released");
         jobs.MapPost("/{id}/release", (HttpContext http, string id, JobService service, CancellationToken ct) => HoldAsync(http, id, false, null, service, ct))
@@ -34,6 +35,7 @@ public static class JobsEndpoints
             .Accepts<DependencyRequest>("application/json")
             .ProducesValidationProblem()
             .WithSummary("Replace a pending job's dependency (Slurm's syntax; empty removes it), as scontrol update Dependency=");
+        jobs.MapJobControl();
         jobs.MapGet("/{id}/events", EventsAsync).WithSummary("The job's timeline");
         jobs.MapGet("/{id}/output", OutputAsync).WithSummary("Output bytes from an offset, for following");
         return api;
@@ -54,6 +56,7 @@ public static class JobsEndpoints
         var result = await service.SubmitAsync(http.GetCaller(), request!.Job, request.Script, ct);
         return result.JobId is { } id ? created(id)
             : result.OverLimit is { } limit ? TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Over a per-user limit.", detail: limit)
+            : result.Forbidden is { } forbidden ? TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden.", detail: forbidden)
             : Problems.Invalid(result.Errors, "job.");
     }
 

@@ -66,14 +66,14 @@ public static class JsonBody
     // time_limit "5" and 5, memory_per_node "1024" and 1024 mean the same thing to a Slurm user.
     private static void AcceptNumbersForWords(JsonTypeInfo info)
     {
-        if (info.Type != typeof(JobSpecInput))
+        if (info.Type != typeof(JobSpecInput) && info.Type != typeof(Jobs.JobUpdateInput) && info.Type != typeof(SignalRequestBody))
         {
             return;
         }
 
         foreach (var property in info.Properties)
         {
-            if (property.PropertyType == typeof(string) && property.Name is "time_limit" or "memory_per_node" or "memory_per_cpu" or "begin")
+            if (property.PropertyType == typeof(string) && property.Name is "time_limit" or "memory_per_node" or "memory_per_cpu" or "begin" or "signal")
             {
                 property.CustomConverter = new StringOrNumberConverter();
             }

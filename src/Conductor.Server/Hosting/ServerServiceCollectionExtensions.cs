@@ -29,6 +29,7 @@ public static class ServerServiceCollectionExtensions
         services.TryAddSingleton<IWakeBus, InProcessWakeBus>();
         services.TryAddSingleton<ILeadership, SoleLeadership>();
         services.AddSingleton<JobService>();
+        services.AddSingleton<JobControlService>();
         services.TryAddSingleton<SchedulerView>();
         services.AddSingleton<DashboardService>();
         services.AddSingleton<ConductorMetrics>();

@@ -17,7 +17,7 @@ public sealed record DashboardData(
     public int AllocatedCpus => Nodes.Sum(n => n.AllocatedCpus);
 
     /// <summary>CPUs free on nodes that are up; a down node offers none.</summary>
-    public int IdleCpus => Nodes.Where(n => n.State == NodeState.Up).Sum(n => Math.Max(0, n.Cpus - n.AllocatedCpus));
+    public int IdleCpus => Nodes.Where(n => n.State == NodeState.Up && !n.Drained).Sum(n => Math.Max(0, n.Cpus - n.AllocatedCpus));
 
     public long TotalMemoryMiB => Nodes.Sum(n => n.MemoryMiB);
 

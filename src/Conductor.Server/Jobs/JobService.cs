@@ -10,8 +10,11 @@ using Microsoft.Extensions.Options;
 
 namespace Conductor.Server.Jobs;
 
-/// <summary>The result of a submission: a job id, or the fields that were wrong, or the limit it would exceed.</summary>
-public sealed record SubmitResult(JobId? JobId, ValidationErrors Errors, string? OverLimit = null);
+/// <summary>
+/// The result of a submission: a job id, or the fields that were wrong, or the limit it would exceed, or why the
+/// caller may not submit it (another user's job, for anyone but the admin).
+/// </summary>
+public sealed record SubmitResult(JobId? JobId, ValidationErrors Errors, string? OverLimit = null, string? Forbidden = null);
 
 /// <summary>
 /// The one implementation of submitting, reading and cancelling jobs; the v1 API and the SCNS-Conductor
@@ -40,6 +43,11 @@ public sealed class JobService(
             errors.Add("job", "is required: an object with the job's fields");
             JobSpecBuilder.ValidateScript(script, errors);
             return new SubmitResult(null, errors);
+        }
+
+        if (input.Uid is { } other && !IsCaller(caller, other) && !caller.IsAdmin)
+        {
+            return new SubmitResult(null, errors, Forbidden: $"Only the admin may run a job as another user (uid '{other}'); you are '{caller.User}'.");
         }
 
         var user = JobUser(caller, input.Uid, errors);
@@ -244,7 +252,7 @@ public sealed class JobService(
     /// Every job a new dependency names must exist and be the caller's (the admin may name anyone's); a task
     /// (<c>12_7</c>) must belong to an array. False, with the reasons in <paramref name="errors"/>, otherwise.
     /// </summary>
-    private async Task<bool> CheckDependencyAsync(Caller caller, Dependency dependency, ValidationErrors errors, CancellationToken ct)
+    internal async Task<bool> CheckDependencyAsync(Caller caller, Dependency dependency, ValidationErrors errors, CancellationToken ct)
     {
         foreach (var target in dependency.Targets)
         {
@@ -265,7 +273,7 @@ public sealed class JobService(
     /// </summary>
     private string? JobUser(Caller caller, string? uid, ValidationErrors errors)
     {
-        if (uid is null || uid == caller.User)
+        if (uid is null || IsCaller(caller, uid))
         {
             return caller.User;
         }
@@ -293,6 +301,12 @@ public sealed class JobService(
 
         return entry.Name;
     }
+
+    /// <summary>Whether <paramref name="uid"/> (a name or a number) is the caller's own user.</summary>
+    private static bool IsCaller(Caller caller, string uid) =>
+        uid == caller.User ||
+        int.TryParse(uid, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) &&
+        UnixUser.FindById(number)?.Name == caller.User;
 
     public async Task<IReadOnlyList<NodeRecord>> NodesAsync(bool refresh, CancellationToken ct)
     {

@@ -62,12 +62,14 @@ public sealed class SchedulerService(
             logger.LogInformation("Scheduling on this server");
         }
 
-        // Under a burst of wake-ups passes would run back to back, each reading every pending job. Spacing expensive
-        // passes by twice their cost keeps the scheduler under a third of a core whatever the backlog, while cheap
-        // passes (a small queue) run at once, so a job still starts within milliseconds of its submission.
-        var spacing = LastPassDuration < ExpensivePass
-            ? TimeSpan.Zero
-            : TimeSpan.FromTicks(Math.Min(LastPassDuration.Ticks * 2, _options.SafetyInterval.Ticks));
+        // Under a burst of wake-ups (submits, ends) passes would run back to back, each reading every pending job.
+        // A pass starts at the earliest its own cost after the last one ended, twice its cost for an expensive one:
+        // the scheduler stays under half a core (a third) whatever the backlog, and the wake-ups that arrive in
+        // between (the ends of several jobs, a stream of submits) are served by one pass. A wake-up after a quiet
+        // spell runs at once, so a job still starts within milliseconds of its submission.
+        var spacing = TimeSpan.FromTicks(Math.Min(
+            LastPassDuration < ExpensivePass ? LastPassDuration.Ticks : LastPassDuration.Ticks * 2,
+            _options.SafetyInterval.Ticks));
         var since = Time.GetUtcNow() - _lastPassEnd;
         if (since < spacing)
         {
