@@ -24,8 +24,6 @@ root.Subcommands.Add(UpdateCommand.Create());
 root.Subcommands.Add(RequeueCommand.Create());
 root.Subcommands.Add(HoldCommand.Create(hold: true));
 root.Subcommands.Add(HoldCommand.Create(hold: false));
-root.Subcommands.Add(UpdateCommand.Create());
-root.Subcommands.Add(RequeueCommand.Create());
 root.Subcommands.Add(LogsCommand.Create());
 root.Subcommands.Add(WaitCommand.Create());
 root.Subcommands.Add(HistoryCommand.Create());
