@@ -168,6 +168,9 @@ public sealed class DependencyTests(ServerFixture fixture)
         var cycle = await ChangeAsync(a, $"afterany:{b}");
         Assert.Equal(HttpStatusCode.BadRequest, cycle.Status);
         Assert.Contains("a cycle", cycle.Body["errors"]!["dependency"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+        var update = await cli.RunAsync("update", a, "--dependency", $"afterok:{b}");
+        Assert.Equal(1, update.Code);
+        Assert.Contains("would make job", update.Stderr, StringComparison.Ordinal);
         var kind = await ChangeAsync(b, "afterall:1");
         Assert.Equal(HttpStatusCode.BadRequest, kind.Status);
         Assert.Contains("not a dependency type", kind.Body["errors"]!["dependency"]![0]!.GetValue<string>(), StringComparison.Ordinal);

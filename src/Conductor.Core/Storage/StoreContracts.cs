@@ -132,6 +132,9 @@ public enum UpdateOutcome
     /// <summary>The job moved on (it started, ended or was requeued) since it was read: nothing changed.</summary>
     StateChanged,
 
+    /// <summary>The new dependency would make the job wait for itself through the jobs it names: nothing changed.</summary>
+    Cycle,
+
     NotFound,
 }
 
