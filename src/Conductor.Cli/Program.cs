@@ -20,8 +20,6 @@ root.Subcommands.Add(submit);
 root.Subcommands.Add(QueueCommand.Create());
 root.Subcommands.Add(ShowCommand.Create());
 root.Subcommands.Add(CancelCommand.Create());
-root.Subcommands.Add(UpdateCommand.Create());
-root.Subcommands.Add(RequeueCommand.Create());
 root.Subcommands.Add(HoldCommand.Create(hold: true));
 root.Subcommands.Add(HoldCommand.Create(hold: false));
 root.Subcommands.Add(LogsCommand.Create());

@@ -19,9 +19,9 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
     public override async Task<JobId> SubmitAsync(NewJob job, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(job);
-        if (job.Spec.Dependency is not null)
+        if (job.Spec.Array is not null || job.Spec.Dependency is not null)
         {
-            // The dependency's rows follow the job's in the shared transaction.
+            // An array's row names itself by its own id, and a dependency's rows follow the job's: the shared transaction.
             return await base.SubmitAsync(job, ct).ConfigureAwait(false);
         }
 
@@ -80,7 +80,7 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
                     started AS (
                         UPDATE jobs j SET {StartAttempt("p.node", "p.cores", "p.devices")}
                         FROM plan p
-                        WHERE j.id = p.id AND j.state = 'PENDING'
+                        WHERE j.id = p.id AND j.state = 'PENDING' AND j.array_tasks IS NULL
                           AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = p.node AND (n.state = 'Down' OR n.drain_reason IS NOT NULL))
                         RETURNING j.id, j.exclusive, j.attempt, p.node, p.cores, p.cpus, p.memory_mib, p.devices, p.ord),
                     allocated AS (

@@ -15,10 +15,11 @@ public static class JobRows
         "j.arguments, j.exclusive, j.requeue, j.max_retries, j.nice, j.hold, j.begin_time, j.submit_time, " +
         "j.eligible_time, j.start_time, j.end_time, j.attempt, j.node, j.cores, j.exit_code, j.error_msg, " +
         "j.stdout_path, j.stderr_path, j.pid, j.cpu_seconds, j.max_rss_kib, j.pid_start_ticks, " +
-        "j.gres, j.devices, j.expected_start, j.owner";
+        "j.gres, j.devices, j.expected_start, j.owner, " +
+        "j.array_job_id, j.array_task_id, j.array_tasks, j.array_spec";
 
     /// <summary>The number of columns in <see cref="Columns"/>; extra columns of a query follow from here.</summary>
-    public const int Count = 41;
+    public const int Count = 45;
 
     public static JobRecord Read(DbDataReader r)
     {
@@ -46,6 +47,7 @@ public static class JobRows
             Begin = r.GetTimeOrNull(21),
             Gres = GresList.Parse(r.GetStringOrNull(37)),
             User = r.GetString(40),
+            Array = r.GetStringOrNull(44) is { } array ? JobArraySpec.Parse(array) : null,
         };
 
         var node = r.GetStringOrNull(27);
@@ -73,6 +75,9 @@ public static class JobRows
             MaxRssKiB = r.GetInt64OrNull(35),
             Devices = GresDevice.ParseList(r.GetStringOrNull(38)),
             ExpectedStart = r.GetTimeOrNull(39),
+            ArrayJobId = r.GetInt64OrNull(41) is { } arrayJob ? new JobId(arrayJob) : null,
+            ArrayTaskId = r.GetInt32OrNull(42),
+            ArrayPendingTasks = r.GetStringOrNull(43) is { } tasks ? TaskSet.Parse(tasks) : null,
         };
     }
 }

@@ -32,7 +32,7 @@ public abstract partial class RelationalStore
             SELECT {JobRows.Columns}, s.script
             FROM allocations a
             JOIN jobs j ON j.id = a.job_id AND j.attempt = a.attempt
-            JOIN job_scripts s ON s.job_id = j.id
+            JOIN job_scripts s ON s.job_id = COALESCE(j.array_job_id, j.id)
             WHERE a.node = @node AND j.node = @node AND j.state = 'RUNNING' {filter}
             ORDER BY j.id;
             """,

@@ -19,6 +19,12 @@ public abstract partial class RelationalStore
         {
             await using var insert = WithJob(Command(connection, tx, InsertJob + ";"), job);
             var id = new JobId(Convert.ToInt64(await insert.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture));
+            if (job.Spec.Array is not null)
+            {
+                // An array is named by its row's id, known only now.
+                await using var array = Command(connection, tx, "UPDATE jobs SET array_job_id = id WHERE id = @id;").With("id", id.Value);
+                await array.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
 
             await using var script = Command(connection, tx, "INSERT INTO job_scripts (job_id, script) VALUES (@id, @script);")
                 .With("id", id.Value)
@@ -39,12 +45,14 @@ public abstract partial class RelationalStore
         INSERT INTO jobs (
             state, reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib,
             time_limit_seconds, work_dir, stdout_pattern, stderr_pattern, environment, arguments, exclusive,
-            requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt, gres, owner)
+            requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt, gres, owner,
+            array_tasks, array_max_running, array_spec)
         VALUES (
             'PENDING', NULL, @name, @account, @partition, @cpus_per_task, @ntasks, @ntasks_per_node, @memory_mib,
             @time_limit_seconds, @work_dir, @stdout_pattern, @stderr_pattern,
             CAST(@environment AS {Dialect.JsonType}), CAST(@arguments AS {Dialect.JsonType}), @exclusive,
-            @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0, @gres, @owner)
+            @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0, @gres, @owner,
+            @array_tasks, @array_max_running, @array_spec)
         RETURNING id
         """;
 
@@ -77,7 +85,10 @@ public abstract partial class RelationalStore
             .With("priority", spec.Priority)
             .With("submit_time", job.SubmitTime)
             .With("eligible_time", spec.Begin ?? job.SubmitTime)
-            .With("gres", spec.Gres.IsEmpty ? null : spec.Gres.ToString());
+            .With("gres", spec.Gres.IsEmpty ? null : spec.Gres.ToString())
+            .With("array_tasks", spec.Array?.Tasks.ToString())
+            .With("array_max_running", spec.Array?.MaxRunning)
+            .With("array_spec", spec.Array?.ToString());
     }
 
     public async Task<JobRecord?> GetAsync(JobId id, CancellationToken ct)
@@ -272,7 +283,17 @@ public abstract partial class RelationalStore
     {
         var rows = await QueryAsync("SELECT state, COUNT(*) FROM jobs GROUP BY state;", None, r => (State: r.GetString(0), Count: r.GetInt64(1)), ct)
             .ConfigureAwait(false);
-        return new JobCounts(rows.ToDictionary(r => StoreValues.ParseState(r.State), r => r.Count));
+        var counts = rows.ToDictionary(r => StoreValues.ParseState(r.State), r => r.Count);
+
+        // An array's row stands for all its unstarted tasks: they count as pending jobs, as squeue counts them.
+        var unstarted = await QueryAsync("SELECT array_tasks FROM jobs WHERE array_tasks IS NOT NULL AND state = 'PENDING';", None,
+            r => TaskSet.Parse(r.GetString(0)).Count - 1, ct).ConfigureAwait(false);
+        if (unstarted.Sum() is > 0 and var more)
+        {
+            counts[JobState.Pending] = counts.GetValueOrDefault(JobState.Pending) + more;
+        }
+
+        return new JobCounts(counts);
     }
 
     public Task<int> PurgeAsync(DateTimeOffset endedBefore, int limit, CancellationToken ct) =>
@@ -282,6 +303,9 @@ public abstract partial class RelationalStore
                 SELECT j.id FROM jobs j
                 WHERE j.state NOT IN ('PENDING', 'RUNNING') AND j.end_time < @before
                   AND NOT EXISTS (SELECT 1 FROM allocations a WHERE a.job_id = j.id)
+                  AND (j.array_job_id IS NULL OR j.array_job_id <> j.id OR NOT EXISTS (
+                      SELECT 1 FROM jobs t
+                      WHERE t.array_job_id = j.id AND t.array_job_id IS NOT NULL AND t.state IN ('PENDING', 'RUNNING')))
                   AND NOT EXISTS (
                       SELECT 1 FROM job_dependencies d JOIN jobs p ON p.id = d.job_id AND p.state = 'PENDING'
                       WHERE d.target_id = j.id OR d.target_id = j.array_job_id)

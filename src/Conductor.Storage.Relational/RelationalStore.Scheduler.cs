@@ -19,7 +19,7 @@ public abstract partial class RelationalStore
             List<PendingJob> pending;
             await using (var command = Command(connection, tx, $"""
                 SELECT id, priority, submit_time, partition, ntasks * cpus_per_task, memory_mib, exclusive, hold,
-                       begin_time, time_limit_seconds, reason, account, gres
+                       begin_time, time_limit_seconds, reason, account, gres, array_job_id, array_task_id, array_max_running
                 FROM {Dialect.PendingJobs}
                 WHERE state = 'PENDING';
                 """))
@@ -49,6 +49,9 @@ public abstract partial class RelationalStore
                     }
 
                     var limit = r.GetInt64OrNull(9);
+                    var array = r.GetInt64OrNull(13) is { } arrayJob
+                        ? new ArrayMembership(new JobId(arrayJob), r.IsDBNull(14), r.GetInt32OrNull(15))
+                        : null;
                     return new PendingJob(
                         new JobId(r.GetInt64(0)),
                         r.GetInt32(1),
@@ -62,15 +65,17 @@ public abstract partial class RelationalStore
                         limit is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
                         r.GetStringOrNull(10),
                         sharedAccount,
-                        gres);
+                        gres,
+                        Array: array);
                 }, ct).ConfigureAwait(false);
             }
 
             var nodes = new List<NodeSnapshot>();
+            var arrayRunning = new Dictionary<JobId, int>();
             await using (var command = Command(connection, tx, $"""
                 SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state,
                        a.job_id, a.cores, a.memory_mib, a.exclusive, a.created_time, j.time_limit_seconds,
-                       n.gres, a.devices, j.account, n.drain_reason
+                       n.gres, a.devices, j.account, n.drain_reason, j.array_job_id, j.array_max_running
                 FROM nodes n
                 LEFT JOIN allocations a ON a.node = n.name
                 LEFT JOIN jobs j ON j.id = a.job_id
@@ -109,12 +114,17 @@ public abstract partial class RelationalStore
                             GresDevice.ParseList(r.GetStringOrNull(12)),
                             r.GetStringOrNull(13),
                             created));
+                        if (!r.IsDBNull(15) && !r.IsDBNull(16))
+                        {
+                            var array = new JobId(r.GetInt64(15));
+                            arrayRunning[array] = arrayRunning.GetValueOrDefault(array) + 1;
+                        }
                     }
                 }
             }
 
             var (dependents, running) = await LoadDependentsAsync(connection, tx, PendingDependents, _ => { }, ct).ConfigureAwait(false);
-            return new SchedulerSnapshot(pending, nodes) { Dependents = dependents, SingletonsRunning = running };
+            return new SchedulerSnapshot(pending, nodes, ArrayRunning: arrayRunning) { Dependents = dependents, SingletonsRunning = running };
         }, ct);
 
     /// <summary>
@@ -132,7 +142,7 @@ public abstract partial class RelationalStore
             {
                 await using var start = Command(connection, tx, $"""
                     UPDATE jobs SET {StartAttempt("@node", "@cores", "@devices")}
-                    WHERE id = @id AND state = 'PENDING'
+                    WHERE id = @id AND state = 'PENDING' AND array_tasks IS NULL
                       AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = @node AND (n.state = 'Down' OR n.drain_reason IS NOT NULL))
                     RETURNING exclusive, attempt;
                     """).With("now", now);

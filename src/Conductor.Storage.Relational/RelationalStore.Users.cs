@@ -12,7 +12,14 @@ public abstract partial class RelationalStore
             c => c.With("owner", owner),
             r => r.GetInt64(0),
             ct).ConfigureAwait(false);
-        return (int)Math.Min(rows[0], int.MaxValue);
+
+        // An array's row stands for each of its unstarted tasks, as Slurm counts them.
+        var unstarted = await QueryAsync(
+            "SELECT array_tasks FROM jobs WHERE owner = @owner AND array_tasks IS NOT NULL AND state = 'PENDING';",
+            c => c.With("owner", owner),
+            r => TaskSet.Parse(r.GetString(0)).Count - 1,
+            ct).ConfigureAwait(false);
+        return (int)Math.Min(rows[0] + unstarted.Sum(), int.MaxValue);
     }
 
     public Task<UserLoad> LoadUserLoadAsync(CancellationToken ct) =>

@@ -182,6 +182,21 @@ internal static class Schema
         );
         CREATE INDEX ix_job_signals_job ON job_signals (job_id);
         """,
+        d => $"""
+        -- The array's spec as submitted ('1-100%4'), on its row and every task's: what a task's SLURM_ARRAY_* variables say.
+        ALTER TABLE jobs ADD COLUMN array_spec text;
+
+        -- The arrays that still hold unstarted tasks (one row per array), and the array tasks pending or running: what
+        -- splitting tasks off and the '%N' limit read, never the ended tasks of a large array.
+        CREATE INDEX ix_jobs_unstarted ON jobs (id) WHERE array_tasks IS NOT NULL AND state = 'PENDING';
+        CREATE INDEX ix_jobs_array_active ON jobs (array_job_id) WHERE array_job_id IS NOT NULL AND state IN ('PENDING', 'RUNNING');
+
+        -- The pending scan also reads the array columns (the '%N' limit is applied to the pass).
+        DROP INDEX ix_jobs_pending;
+        {d.CoveringIndex("ix_jobs_pending", "jobs", "priority DESC, submit_time, id",
+            "partition, ntasks, cpus_per_task, memory_mib, exclusive, hold, begin_time, time_limit_seconds, reason, account, gres, array_job_id, array_task_id, array_max_running",
+            "state = 'PENDING'")};
+        """,
     ];
 
     /// <summary>The schema version this code writes.</summary>

@@ -34,6 +34,31 @@ public sealed class JobEnvironmentTests
     }
 
     [Fact]
+    public void Build_DescribesTheArrayTask_WithSlurmsArrayVariables()
+    {
+        var env = JobEnvironment.Build(
+            Launch(l =>
+            {
+                var task = l.WithSpec(s => s with { Array = Core.Jobs.JobArraySpec.Parse("1-9:2%2") });
+                return task with { Job = task.Job with { Id = new Core.Jobs.JobId(130), ArrayJobId = new Core.Jobs.JobId(123), ArrayTaskId = 7 } };
+            }),
+            AgentEnvironment);
+
+        Assert.Equal("130", env["SLURM_JOB_ID"]);
+        Assert.Equal("123", env["SLURM_ARRAY_JOB_ID"]);
+        Assert.Equal("7", env["SLURM_ARRAY_TASK_ID"]);
+        Assert.Equal("5", env["SLURM_ARRAY_TASK_COUNT"]);
+        Assert.Equal("1", env["SLURM_ARRAY_TASK_MIN"]);
+        Assert.Equal("9", env["SLURM_ARRAY_TASK_MAX"]);
+        Assert.Equal("2", env["SLURM_ARRAY_TASK_STEP"]);
+        Assert.Equal("7", env["CONDUCTOR_ARRAY_TASK_ID"]);
+    }
+
+    [Fact]
+    public void Build_LeavesArrayVariablesOut_ForAJobOutsideArrays() =>
+        Assert.DoesNotContain("SLURM_ARRAY_TASK_ID", JobEnvironment.Build(Launch(), AgentEnvironment).Keys);
+
+    [Fact]
     public void Build_ListsTheJobsGpus_ForCudaAndSlurm()
     {
         var env = JobEnvironment.Build(

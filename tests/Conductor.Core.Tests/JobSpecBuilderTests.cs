@@ -347,12 +347,18 @@ public sealed class JobSpecBuilderTests
     }
 
     [Fact]
-    public void Build_NamesArray_WhenGiven()
+    public void Build_KeepsTheArray_WhenGiven()
     {
-        var errors = BuildErrors(new JobSpecInput { Array = "1-10" });
+        Assert.Equal("1-10%2", BuildOk(new JobSpecInput { Array = "1-10%2" }).Array!.ToString());
+    }
+
+    [Fact]
+    public void Build_NamesArray_WhenItsStepIsZero()
+    {
+        var errors = BuildErrors(new JobSpecInput { Array = "1-10:0" });
 
         AssertOnlyError(errors, "array");
-        Assert.Contains("not supported", errors["array"][0], StringComparison.Ordinal);
+        Assert.Contains("step", errors["array"][0], StringComparison.Ordinal);
     }
 
     [Fact]

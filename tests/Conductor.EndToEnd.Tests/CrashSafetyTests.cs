@@ -55,6 +55,34 @@ public sealed class CrashSafetyTests
         }
     }
 
+    [Fact]
+    public async Task Kill9_WhileAnArrayRuns_ThenRestart_RunsEveryTaskOnce()
+    {
+        var server = await ServerProcess.StartAsync("--cpus", "2", "--kill-wait", "2s");
+        var work = Path.Combine(server.WorkDirectory, "array");
+        Directory.CreateDirectory(work);
+        using (var client = server.CreateClient())
+        {
+            var array = await SubmitAsync(client, work, "#!/bin/bash\necho $SLURM_ARRAY_TASK_ID >> ran.txt; sleep 1\n",
+                new { array = "1-6%2", standard_output = "t-%a.out" });
+            await WaitForLaunchAsync(client, $"{array}_1");
+            await server.KillAsync();
+
+            await using var restarted = await server.RestartAsync();
+            using var again = restarted.CreateClient();
+            await Poll.UntilAsync(
+                async () => JsonNode.Parse(await again.GetStringAsync($"/api/v1/jobs/{array}"))!["array_tasks"]!.AsObject(),
+                tasks => tasks.Sum(kv => kv.Key is "PENDING" or "RUNNING" ? kv.Value!.GetValue<long>() : 0) == 0,
+                TimeSpan.FromSeconds(60),
+                "every task to end");
+
+            var counts = JsonNode.Parse(await again.GetStringAsync($"/api/v1/jobs/{array}"))!["array_tasks"]!;
+            Assert.Equal(6, counts["COMPLETED"]!.GetValue<long>());
+            var ran = (await File.ReadAllLinesAsync(Path.Combine(work, "ran.txt"))).Order().ToList();
+            Assert.Equal(["1", "2", "3", "4", "5", "6"], ran);
+        }
+    }
+
     [Theory]
     [InlineData(false, "FAILED")]
     [InlineData(true, "PENDING")]

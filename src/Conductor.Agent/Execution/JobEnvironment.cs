@@ -141,5 +141,16 @@ public static class JobEnvironment
         {
             yield return ("MEM_PER_NODE", N(memory));
         }
+
+        // A task of an array: SLURM_JOB_ID above is the task's own (raw) id, as in Slurm.
+        if (launch.Job.ArrayJobId is { } array && launch.Job.ArrayTaskId is { } task && launch.Spec.Array is { } spec)
+        {
+            yield return ("ARRAY_JOB_ID", array.ToString());
+            yield return ("ARRAY_TASK_ID", N(task));
+            yield return ("ARRAY_TASK_COUNT", N(spec.Tasks.Count));
+            yield return ("ARRAY_TASK_MIN", N(spec.Tasks.Min));
+            yield return ("ARRAY_TASK_MAX", N(spec.Tasks.Max));
+            yield return ("ARRAY_TASK_STEP", N(spec.Tasks.Step));
+        }
     }
 }

@@ -185,7 +185,9 @@ public sealed class JobExecutor(
 
         var user = RunAs(launch);
         var workDir = Path.GetFullPath(launch.Spec.WorkDir);
-        var values = new OutputPatternValues(launch.JobId.ToString(), launch.Spec.Name, user?.Name ?? launch.Spec.Account, launch.Node.Value);
+        var values = new OutputPatternValues(launch.JobId.ToString(), launch.Spec.Name, user?.Name ?? launch.Spec.Account, launch.Node.Value,
+            launch.Job.ArrayJobId?.ToString() ?? "",
+            launch.Job.ArrayTaskId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "");
         context.StdoutPath = OutputPattern.Resolve(launch.Spec.StdoutPattern, values, workDir);
         context.StderrPath = launch.Spec.StderrPattern is { } pattern ? OutputPattern.Resolve(pattern, values, workDir) : context.StdoutPath;
 

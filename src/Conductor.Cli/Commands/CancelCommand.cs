@@ -88,7 +88,7 @@ public static class CancelCommand
                 {
                     try
                     {
-                        if (Matches(await client.GetAsync<JobView>($"/api/v1/jobs/{id}", ct)))
+                        if (Matches(await client.GetAsync<JobView>($"/api/v1/jobs/{ClientCommand.Path(id)}", ct)))
                         {
                             chosen.Add(id.ToString());
                         }
@@ -112,7 +112,7 @@ public static class CancelCommand
                 {
                     if (signalNumber is { } number)
                     {
-                        await client.PostAsync<JobActionResponse>($"/api/v1/jobs/{id}/signal", new SignalRequestBody(number.ToString(System.Globalization.CultureInfo.InvariantCulture), parse.GetValue(batch)), ct);
+                        await client.PostAsync<JobActionResponse>($"/api/v1/jobs/{Uri.EscapeDataString(id)}/signal", new SignalRequestBody(number.ToString(System.Globalization.CultureInfo.InvariantCulture), parse.GetValue(batch)), ct);
                         if (!parse.GetValue(quiet))
                         {
                             Console.WriteLine($"Sent signal {number} to job {id}");
@@ -121,7 +121,7 @@ public static class CancelCommand
                         continue;
                     }
 
-                    var result = await client.PostAsync<CancelResponse>($"/api/v1/jobs/{id}/cancel", null, ct);
+                    var result = await client.PostAsync<CancelResponse>($"/api/v1/jobs/{Uri.EscapeDataString(id)}/cancel", null, ct);
                     if (!parse.GetValue(quiet))
                     {
                         Console.WriteLine(result.Changed ? $"Cancelled job {id}" : $"Job {id} had already ended: {result.State}");

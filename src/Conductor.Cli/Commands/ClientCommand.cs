@@ -42,15 +42,15 @@ public static class ClientCommand
         });
     }
 
-    /// <summary>Parses job ids; a word that is not one is a usage error.</summary>
-    public static IReadOnlyList<JobId> JobIds(IEnumerable<string> words)
+    /// <summary>Parses job ids (<c>123</c>, <c>123_7</c>, <c>123_[1-5]</c>); a word that is not one is a usage error.</summary>
+    public static IReadOnlyList<JobRef> JobIds(IEnumerable<string> words)
     {
-        var ids = new List<JobId>();
+        var ids = new List<JobRef>();
         foreach (var word in words)
         {
-            if (!JobId.TryParse(word, out var id))
+            if (!JobRef.TryParse(word, out var id, out var error))
             {
-                throw new CliException(ExitCodes.Usage, $"'{word}' is not a job id; job ids are positive whole numbers.");
+                throw new CliException(ExitCodes.Usage, error + ".");
             }
 
             ids.Add(id);
@@ -58,6 +58,9 @@ public static class ClientCommand
 
         return ids;
     }
+
+    /// <summary>A job reference as a segment of an API path.</summary>
+    public static string Path(JobRef id) => Uri.EscapeDataString(id.ToString());
 
     /// <summary>The console for tables: wide enough not to wrap when the output goes to a file or a pipe.</summary>
     public static IAnsiConsole Console()

@@ -27,7 +27,7 @@ public static class LogsCommand
             long offset = 0;
             while (true)
             {
-                var chunk = await client.GetAsync<OutputView>($"/api/v1/jobs/{jobId}/output?stream={stream}&offset={offset}&limit={1024 * 1024}", ct);
+                var chunk = await client.GetAsync<OutputView>($"/api/v1/jobs/{ClientCommand.Path(jobId)}/output?stream={stream}&offset={offset}&limit={1024 * 1024}", ct);
                 if (chunk.Data.Length > 0)
                 {
                     var bytes = System.Text.Encoding.UTF8.GetBytes(chunk.Data);

@@ -69,11 +69,11 @@ public static class QueueCommand
             table.Columns[0].RightAligned();
             table.Columns[5].RightAligned();
             table.Columns[6].RightAligned();
-            foreach (var j in jobs)
+            foreach (var (id, j) in ArrayRows.Collapse(jobs))
             {
                 var cells = new List<Text>
                 {
-                    new(j.JobId),
+                    new(id),
                     new(j.Detail.Partition),
                     new(j.Detail.Name),
                     new(j.Detail.Account),

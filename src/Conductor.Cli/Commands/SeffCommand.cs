@@ -20,7 +20,7 @@ public static class SeffCommand
         command.SetClientAction(server, async (parse, client, ct) =>
         {
             var jobId = ClientCommand.JobIds([parse.GetValue(id)!])[0];
-            var job = await client.GetAsync<JobView>($"/api/v1/jobs/{jobId}", ct);
+            var job = await client.GetAsync<JobView>($"/api/v1/jobs/{ClientCommand.Path(jobId)}", ct);
             if (parse.GetValue(json))
             {
                 Console.WriteLine(Client.ConductorClient.Serialize(new { job_id = job.JobId, state = job.State, usage = job.Usage, efficiency = job.Efficiency }));

@@ -21,8 +21,8 @@ public static class ShowCommand
         command.SetClientAction(server, async (parse, client, ct) =>
         {
             var jobId = ClientCommand.JobIds([parse.GetValue(id)!])[0];
-            var job = await client.GetAsync<JobView>($"/api/v1/jobs/{jobId}", ct);
-            var events = await client.GetAsync<List<JobEventView>>($"/api/v1/jobs/{jobId}/events", ct);
+            var job = await client.GetAsync<JobView>($"/api/v1/jobs/{ClientCommand.Path(jobId)}", ct);
+            var events = await client.GetAsync<List<JobEventView>>($"/api/v1/jobs/{ClientCommand.Path(jobId)}/events", ct);
             if (parse.GetValue(json))
             {
                 Console.WriteLine(ConductorClient.Serialize(new { job, events }));
@@ -44,7 +44,19 @@ public static class ShowCommand
             grid.AddRow(new Text(name, new Style(decoration: Decoration.Bold)), new Text(value ?? "", style ?? Style.Plain));
         string Num(long? n) => n?.ToString(CultureInfo.InvariantCulture) ?? "";
 
-        Row("JobId", job.JobId);
+        Row("JobId", job.DisplayId);
+        if (job.ArrayJobId is not null)
+        {
+            Row("JobIdRaw", job.JobId);
+            Row("ArrayJobId", job.ArrayJobId);
+            Row("ArrayTaskId", job.ArrayTaskId?.ToString(CultureInfo.InvariantCulture) ?? job.ArrayPendingTasks);
+            Row("Array", job.Array);
+            if (job.ArrayTasks is { } tasks)
+            {
+                Row("ArrayTasks", string.Join(' ', tasks.Select(kv => $"{kv.Key}={kv.Value.ToString(CultureInfo.InvariantCulture)}")));
+            }
+        }
+
         Row("JobName", d.Name);
         Row("Account", d.Account);
         Row("Partition", d.Partition);

@@ -53,7 +53,7 @@ public static class SubmitCommand
         var memPerCpu = new Option<string?>("--mem-per-cpu") { Description = "Memory for each CPU instead of --mem.", HelpName = "SIZE" };
         var time = new Option<string?>("--time", "-t") { Description = "Time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED [the partition's].", HelpName = "TIME" };
         var chdir = new Option<string?>("--chdir", "-D") { Description = "The directory the job runs in [the current directory].", HelpName = "DIR" };
-        var output = new Option<string?>("--output", "-o") { Description = "Standard output file, relative to the job's directory; %j id, %x name, %u account, %N node [slurm-%j.out].", HelpName = "PATTERN" };
+        var output = new Option<string?>("--output", "-o") { Description = "Standard output file, relative to the job's directory; %j id, %x name, %u account, %N node, %A array id, %a task id [slurm-%j.out].", HelpName = "PATTERN" };
         var error = new Option<string?>("--error", "-e") { Description = "Standard error file [the output file].", HelpName = "PATTERN" };
         var export = new Option<string?>("--export")
         {
@@ -73,6 +73,11 @@ public static class SubmitCommand
         var gres = new Option<string?>("--gres") { Description = "Generic resources on the node, e.g. gpu:2 or gpu:a100:1.", HelpName = "LIST" };
         var gpus = new Option<int?>("--gpus", "-G") { Description = "GPUs for the job.", HelpName = "N" };
         var gpusPerTask = new Option<int?>("--gpus-per-task") { Description = "GPUs for each task.", HelpName = "N" };
+        var array = new Option<string?>("--array", "-a")
+        {
+            Description = "Submit an array of tasks: 1-100, 1-100:2 (a step), 1,3,5-7; %N after it runs at most N tasks at once. Each task sees SLURM_ARRAY_TASK_ID.",
+            HelpName = "IDS[%N]",
+        };
         var wrap = new Option<string?>("--wrap") { Description = "Run this shell command line instead of a script file.", HelpName = "COMMAND" };
         var parsable = new Option<bool>("--parsable") { Description = "Print only the job id." };
         var uid = new Option<string?>("--uid") { Description = "Run the job as this Unix user (a name or a number): the admin only, on a server running as root.", HelpName = "USER" };
@@ -87,7 +92,7 @@ public static class SubmitCommand
         var command = new Command("submit", "Submit a batch script, like sbatch. #SBATCH lines at the top of the script are read; the command line wins over them.")
         {
             jobName, account, partition, cpus, ntasks, ntasksPerNode, nodes, mem, memPerCpu, time, chdir, output, error, export,
-            exclusive, requeue, hold, dependency, begin, nice, gres, gpus, gpusPerTask, wrap, parsable, uid, server, script,
+            exclusive, requeue, hold, dependency, begin, nice, gres, gpus, gpusPerTask, array, wrap, parsable, uid, server, script,
         };
 
         command.SetClientAction(server, async (parse, client, ct) =>
@@ -114,6 +119,7 @@ public static class SubmitCommand
                 Gres = parse.GetValue(gres),
                 Gpus = parse.GetValue(gpus),
                 GpusPerTask = parse.GetValue(gpusPerTask),
+                Array = parse.GetValue(array),
                 Exclusive = parse.GetValue(exclusive) ? true : null,
                 Requeue = parse.GetValue(requeue) ? true : null,
                 Hold = parse.GetValue(hold) ? true : null,

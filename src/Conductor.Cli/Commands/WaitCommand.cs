@@ -27,7 +27,7 @@ public static class WaitCommand
             var jobIds = ClientCommand.JobIds(parse.GetValue(ids)!).Distinct().ToList();
             var silent = parse.GetValue(quiet);
             var console = ClientCommand.Console();
-            var done = new Dictionary<JobId, JobView>();
+            var done = new Dictionary<JobRef, JobView>();
             if (jobIds.Count > 1 && !silent && console.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
             {
                 await console.Progress()
@@ -48,7 +48,7 @@ public static class WaitCommand
                 {
                     if (!silent && jobIds.Count > 1)
                     {
-                        Console.WriteLine($"Job {job.JobId} {job.State} {job.ExitCode} ({done.Count} of {jobIds.Count} done)");
+                        Console.WriteLine($"Job {Name(job)} {State(job)} {job.ExitCode} ({done.Count} of {jobIds.Count} done)");
                     }
                 }, ct);
             }
@@ -58,13 +58,13 @@ public static class WaitCommand
                 var job = done[jobIds[0]];
                 if (!silent)
                 {
-                    Console.WriteLine($"Job {job.JobId} {job.State} {job.ExitCode}");
+                    Console.WriteLine($"Job {Name(job)} {State(job)} {job.ExitCode}");
                 }
 
                 return ExitCodeOf(job);
             }
 
-            return done.Values.All(j => j.State == "COMPLETED") ? ExitCodes.Ok : 1;
+            return done.Values.All(Completed) ? ExitCodes.Ok : 1;
         });
         return command;
     }
@@ -72,9 +72,15 @@ public static class WaitCommand
     /// <summary>The shell's convention: the job's exit code, 128+N for a signal, 1 for a failure that has neither.</summary>
     public static int ExitCodeOf(JobView job)
     {
-        if (job.State == "COMPLETED")
+        if (Completed(job))
         {
             return 0;
+        }
+
+        if (job.ArrayTasks is not null)
+        {
+            // An array: 0 only when every task COMPLETED.
+            return 1;
         }
 
         if (ExitCode.TryParse(job.ExitCode, out var code))
@@ -93,21 +99,38 @@ public static class WaitCommand
         return 1;
     }
 
-    private static string Describe(Dictionary<JobId, JobView> done, int total)
+    /// <summary>The job's id, or the array's when the job stands for its array.</summary>
+    private static string Name(JobView job) => job.ArrayTasks is not null ? job.ArrayJobId ?? job.JobId : job.DisplayId;
+
+    /// <summary>The job's state, or for an array how many of its tasks ended in each state.</summary>
+    private static string State(JobView job) =>
+        job.ArrayTasks is { } tasks ? string.Join(' ', tasks.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key}={kv.Value}")) : job.State;
+
+    /// <summary>A job COMPLETED, or an array whose every task did.</summary>
+    private static bool Completed(JobView job) =>
+        job.ArrayTasks is { } tasks ? tasks.Where(kv => kv.Value > 0).All(kv => kv.Key == "COMPLETED") : job.State == "COMPLETED";
+
+    /// <summary>A job that ended, or an array none of whose tasks is pending or running.</summary>
+    private static bool Ended(JobView job) =>
+        job.ArrayTasks is { } tasks
+            ? tasks.GetValueOrDefault("PENDING") + tasks.GetValueOrDefault("RUNNING") == 0
+            : JobStates.TryParse(job.State, out var s) && s.IsTerminal();
+
+    private static string Describe(Dictionary<JobRef, JobView> done, int total)
     {
-        var failed = done.Values.Count(j => j.State != "COMPLETED");
+        var failed = done.Values.Count(j => !Completed(j));
         return failed == 0 ? $"{done.Count} of {total} jobs done" : $"{done.Count} of {total} jobs done, {failed} not completed";
     }
 
-    private static async Task PollAsync(ConductorClient client, List<JobId> ids, Dictionary<JobId, JobView> done, Action<JobView> onDone, CancellationToken ct)
+    private static async Task PollAsync(ConductorClient client, List<JobRef> ids, Dictionary<JobRef, JobView> done, Action<JobView> onDone, CancellationToken ct)
     {
         var interval = FirstInterval;
         while (true)
         {
             foreach (var id in ids.Where(i => !done.ContainsKey(i)).ToList())
             {
-                var job = await client.GetAsync<JobView>($"/api/v1/jobs/{id}", ct);
-                if (JobStates.TryParse(job.State, out var s) && s.IsTerminal())
+                var job = await client.GetAsync<JobView>($"/api/v1/jobs/{ClientCommand.Path(id)}", ct);
+                if (Ended(job))
                 {
                     done[id] = job;
                     onDone(job);

@@ -11,10 +11,10 @@ public static class JobFields
 {
     public static IReadOnlyList<JobField> All { get; } =
     [
-        new('i', "JobID", "JOBID", (j, _) => j.JobId),
-        new('A', "ArrayJobID", "ARRAY_JOB_ID", (j, _) => j.JobId),
-        new('F', "JobArrayID", "JOBID", (j, _) => j.JobId),
-        new('K', "ArrayTaskID", "ARRAY_TASK_ID", (_, _) => "N/A"),
+        new('i', "JobArrayID", "JOBID", (j, _) => j.DisplayId),
+        new('A', "JobID", "JOBID", (j, _) => j.JobId),
+        new('F', "ArrayJobID", "ARRAY_JOB_ID", (j, _) => j.ArrayJobId ?? j.JobId),
+        new('K', "ArrayTaskID", "ARRAY_TASK_ID", (j, _) => j.ArrayTaskId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? j.ArrayPendingTasks ?? "N/A"),
         new('j', "Name", "NAME", (j, _) => j.Detail.Name),
         new('T', "State", "STATE", (j, _) => j.State),
         new('t', "StateCompact", "ST", (j, _) => SlurmFormat.State(j).ToCompactCode()),

@@ -36,7 +36,7 @@ public static class Sacct
         new("Eligible", 19, r => SlurmFormat.Date(r.Job.Time.Eligible)),
         new("End", 19, r => SlurmFormat.Date(r.Job.Time.End)),
         new("ExitCode", 8, r => r.Job.ExitCode ?? "0:0"),
-        new("JobID", -12, r => r.IsStep ? r.Job.JobId + ".batch" : r.Job.JobId),
+        new("JobID", -12, r => r.IsStep ? r.Job.DisplayId + ".batch" : r.Job.DisplayId),
         new("JobIDRaw", -12, r => r.IsStep ? r.Job.JobId + ".batch" : r.Job.JobId),
         new("JobName", 10, r => r.IsStep ? "batch" : r.Job.Detail.Name),
         new("MaxRSS", 10, r => r.IsStep && r.Job.Usage.MaxRssKib is { } k ? SlurmFormat.Number(k) + "K" : ""),
@@ -126,7 +126,7 @@ public static class Sacct
             {
                 try
                 {
-                    jobs.Add(await client.GetAsync<JobView>($"/api/v1/jobs/{id}", ct));
+                    jobs.Add(await client.GetAsync<JobView>($"/api/v1/jobs/{SlurmContext.Path(id)}", ct));
                 }
                 catch (CliException e) when (e.ExitCode == ExitCodes.NotFound)
                 {

@@ -96,7 +96,7 @@ public static class Scancel
                 JobView job;
                 try
                 {
-                    job = await client.GetAsync<JobView>($"/api/v1/jobs/{id}", ct);
+                    job = await client.GetAsync<JobView>($"/api/v1/jobs/{SlurmContext.Path(id)}", ct);
                 }
                 catch (CliException e) when (e.ExitCode == ExitCodes.NotFound)
                 {
@@ -111,7 +111,7 @@ public static class Scancel
                 }
             }
 
-            code |= await CancelAsync(context, client, id.ToString(), signal, batch, parsed.Has("verbose"), ct);
+            code |= await CancelAsync(context, client, SlurmContext.Path(id), signal, batch, parsed.Has("verbose"), ct);
         }
 
         return code;

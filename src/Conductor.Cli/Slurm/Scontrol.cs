@@ -103,7 +103,7 @@ public static class Scontrol
         {
             try
             {
-                await client.PostAsync<HoldResponse>($"/api/v1/jobs/{id}/{path}", null, ct);
+                await client.PostAsync<HoldResponse>($"/api/v1/jobs/{SlurmContext.Path(id)}/{path}", null, ct);
             }
             catch (CliException e) when (e.ExitCode == ExitCodes.NotFound)
             {
@@ -150,7 +150,7 @@ public static class Scontrol
                         var id = context.JobIds([name]);
                         try
                         {
-                            jobs = [await client.GetAsync<JobView>($"/api/v1/jobs/{id[0]}", ct)];
+                            jobs = [await client.GetAsync<JobView>($"/api/v1/jobs/{SlurmContext.Path(id[0])}", ct)];
                         }
                         catch (CliException e) when (e.ExitCode == ExitCodes.NotFound)
                         {

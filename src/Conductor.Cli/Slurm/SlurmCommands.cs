@@ -53,18 +53,16 @@ public sealed class SlurmContext(string program, TextWriter stdout, TextWriter s
     public static async Task<string> WhoAmIAsync(ConductorClient client, CancellationToken ct) =>
         (await client.GetAsync<WhoAmIView>("/api/v1/whoami", ct)).Account;
 
-    /// <summary>Parses a comma-separated list of job ids; a word that is not one is Slurm's "Invalid job id".</summary>
-    public IReadOnlyList<JobId> JobIds(IEnumerable<string> lists)
+    /// <summary>
+    /// Parses a comma-separated list of job ids (<c>123</c>, <c>123_7</c>, <c>123_[1-5]</c>, whose brackets may hold
+    /// commas); a word that is not one is Slurm's "Invalid job id".
+    /// </summary>
+    public IReadOnlyList<JobRef> JobIds(IEnumerable<string> lists)
     {
-        var ids = new List<JobId>();
-        foreach (var word in lists.SelectMany(l => l.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        var ids = new List<JobRef>();
+        foreach (var word in lists.SelectMany(SplitIds))
         {
-            if (word.Contains('_', StringComparison.Ordinal) && JobId.TryParse(word[..word.IndexOf('_', StringComparison.Ordinal)], out _))
-            {
-                throw new SlurmUsageException($"{Program}: error: job array task ids ({word}) are not supported by this Conductor server yet");
-            }
-
-            if (!JobId.TryParse(word, out var id))
+            if (!JobRef.TryParse(word, out var id, out _))
             {
                 throw new SlurmUsageException($"{Program}: error: Invalid job id: {word}");
             }
@@ -74,6 +72,37 @@ public sealed class SlurmContext(string program, TextWriter stdout, TextWriter s
 
         return ids;
     }
+
+    /// <summary>A list split at the commas outside brackets: <c>1,2_[1,3]</c> is <c>1</c> and <c>2_[1,3]</c>.</summary>
+    private static IEnumerable<string> SplitIds(string list)
+    {
+        var depth = 0;
+        var start = 0;
+        for (var i = 0; i <= list.Length; i++)
+        {
+            if (i == list.Length || (list[i] == ',' && depth == 0))
+            {
+                var word = list[start..i].Trim();
+                if (word.Length > 0)
+                {
+                    yield return word;
+                }
+
+                start = i + 1;
+            }
+            else if (list[i] == '[')
+            {
+                depth++;
+            }
+            else if (list[i] == ']')
+            {
+                depth = Math.Max(0, depth - 1);
+            }
+        }
+    }
+
+    /// <summary>A job reference as a segment of an API path.</summary>
+    public static string Path(JobRef id) => Uri.EscapeDataString(id.ToString());
 }
 
 /// <summary>

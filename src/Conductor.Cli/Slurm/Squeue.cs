@@ -22,7 +22,7 @@ public static class Squeue
         new("me"), new("noheader", 'h'), new("format", 'o', ValueKind.Required), new("Format", 'O', ValueKind.Required),
         new("start"), new("json"), new("long", 'l'), new("sort", 'S', ValueKind.Required), new("nodelist", 'w', ValueKind.Required),
         new("help"), new("usage"), new("version", 'V'),
-        new("all", 'a') { Ignored = true }, new("array", 'r') { Ignored = true }, new("verbose", 'v') { Ignored = true },
+        new("all", 'a') { Ignored = true }, new("array", 'r'), new("verbose", 'v') { Ignored = true },
         new("noconvert") { Ignored = true }, new("local") { Ignored = true }, new("federation") { Ignored = true },
         new("hide") { Ignored = true }, new("array-unique") { Ignored = true },
         new("iterate", 'i', ValueKind.Required) { Refusal = "is not supported by Conductor" },
@@ -85,7 +85,7 @@ public static class Squeue
             {
                 try
                 {
-                    jobs.Add(await client.GetAsync<JobView>($"/api/v1/jobs/{id}", ct));
+                    jobs.Add(await client.GetAsync<JobView>($"/api/v1/jobs/{SlurmContext.Path(id)}", ct));
                 }
                 catch (CliException e) when (e.ExitCode == ExitCodes.NotFound)
                 {
@@ -131,9 +131,10 @@ public static class Squeue
             context.Out.WriteLine(JobFormat.Header(format));
         }
 
-        foreach (var job in jobs)
+        // Pending tasks of an array are one line (123_[8-100%4]) unless -r asks for one line per task.
+        foreach (var (id, job) in parsed.Has("array") ? jobs.Select(j => (j.DisplayId, j)).ToList() : ArrayRows.Collapse(jobs))
         {
-            context.Out.WriteLine(JobFormat.Line(format, job, now));
+            context.Out.WriteLine(JobFormat.Line(format, job with { DisplayId = id }, now));
         }
 
         return 0;

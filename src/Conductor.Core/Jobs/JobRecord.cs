@@ -47,6 +47,21 @@ public sealed record JobRecord
 
     public int? ProcessId { get; init; }
 
+    /// <summary>The array this row belongs to (its own id on the array's row); null for a job outside arrays.</summary>
+    public JobId? ArrayJobId { get; init; }
+
+    /// <summary>The task this row runs; null on an array's row while it still holds unstarted tasks.</summary>
+    public int? ArrayTaskId { get; init; }
+
+    /// <summary>On an array's row: the tasks not yet split off into rows of their own (all pending, as this row).</summary>
+    public TaskSet? ArrayPendingTasks { get; init; }
+
+    /// <summary>
+    /// The id people see: <c>A_k</c> for task k of array A, <c>A_[8-100%4]</c> for an array's unstarted tasks, else the
+    /// job id.
+    /// </summary>
+    public string DisplayId => JobArrayIds.Display(Id, ArrayJobId, ArrayTaskId, ArrayPendingTasks, Spec.Array?.MaxRunning);
+
     /// <summary>The start time of <see cref="ProcessId"/> (clock ticks since boot): a pid is never trusted alone.</summary>
     public long? ProcessStartTicks { get; init; }
     public double? CpuSeconds { get; init; }

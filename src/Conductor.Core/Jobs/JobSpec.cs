@@ -49,6 +49,9 @@ public sealed record JobSpec
     public bool Hold { get; init; }
     public DateTimeOffset? Begin { get; init; }
 
+    /// <summary>The array the job belongs to (<c>--array</c>): every task carries its array's spec.</summary>
+    public JobArraySpec? Array { get; init; }
+
     /// <summary>What the job waits for before it may start (Slurm's <c>--dependency</c>); null when nothing, or once met.</summary>
     public Dependency? Dependency { get; init; }
 

@@ -153,9 +153,10 @@ public static class JobSpecBuilder
 
         var environment = Environment(input.Environment, errors);
 
-        if (input.Array is not null)
+        JobArraySpec? array = null;
+        if (input.Array is not null && !JobArraySpec.TryParse(input.Array, out array, out var arrayError))
         {
-            errors.Add("array", "is not supported by this server yet");
+            errors.Add("array", arrayError);
         }
 
         if (!Dependencies.TryParse(input.Dependency, out var dependency, out var dependencyError))
@@ -231,6 +232,7 @@ public static class JobSpecBuilder
             Gres = gres,
             Hold = input.Hold ?? false,
             Begin = begin,
+            Array = array,
             Dependency = dependency,
         };
     }

@@ -10,6 +10,7 @@ namespace Conductor.Core.Scheduling;
 /// When set, the job may not start yet for a reason outside the policy (a dependency, an array's concurrency limit):
 /// the policy leaves it out of the pass, blocks nothing with it and gives it this reason.
 /// </param>
+/// <param name="Array">The array the job belongs to, when it does (see <see cref="JobArrayGate"/>).</param>
 public sealed record PendingJob(
     JobId Id,
     int Priority,
@@ -24,7 +25,8 @@ public sealed record PendingJob(
     string? Reason,
     string Account = "",
     GresList? Gres = null,
-    string? Ineligible = null)
+    string? Ineligible = null,
+    ArrayMembership? Array = null)
 {
     public int Nice => -Priority;
 
@@ -64,10 +66,12 @@ public sealed record NodeSnapshot(
 
 /// <summary>Everything one scheduling pass needs, read in one go from the store.</summary>
 /// <param name="Usage">Each account's past usage in weighted CPU-seconds, decayed to the time of the pass (fair-share).</param>
+/// <param name="ArrayRunning">How many tasks of each array hold an allocation (for the arrays that have a '%N' limit).</param>
 public sealed record SchedulerSnapshot(
     IReadOnlyList<PendingJob> Pending,
     IReadOnlyList<NodeSnapshot> Nodes,
-    IReadOnlyDictionary<string, double>? Usage = null)
+    IReadOnlyDictionary<string, double>? Usage = null,
+    IReadOnlyDictionary<JobId, int>? ArrayRunning = null)
 {
     public IReadOnlyDictionary<string, double> AccountUsage => Usage ?? EmptyUsage;
 

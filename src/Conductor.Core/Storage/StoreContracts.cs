@@ -195,6 +195,20 @@ public sealed record JobCounts(IReadOnlyDictionary<JobState, long> ByState)
     public long Total => ByState.Values.Sum();
 }
 
+/// <summary>How many tasks of an array are in each state.</summary>
+public sealed record ArrayTaskCounts(IReadOnlyDictionary<JobState, long> ByState)
+{
+    public long this[JobState state] => ByState.TryGetValue(state, out var n) ? n : 0;
+
+    public long Total => ByState.Values.Sum();
+
+    /// <summary>Tasks not ended yet: pending (started or not) and running.</summary>
+    public long Unfinished => this[JobState.Pending] + this[JobState.Running];
+
+    /// <summary>Tasks that ended other than COMPLETED.</summary>
+    public long NotCompleted => Total - Unfinished - this[JobState.Completed];
+}
+
 /// <summary>Submitting, reading and cancelling jobs: what the API needs.</summary>
 public interface IJobStore
 {
@@ -244,6 +258,19 @@ public interface IJobStore
     Task<DependencyChangeOutcome> SetDependencyAsync(JobId id, Dependency? dependency, DateTimeOffset now, string detail, CancellationToken ct);
 
     Task<JobCounts> CountByStateAsync(CancellationToken ct);
+
+    /// <summary>Task <paramref name="task"/> of an array: its own row, or the array's row seen as that task while it is unstarted.</summary>
+    Task<JobRecord?> GetTaskAsync(JobId array, int task, CancellationToken ct);
+
+    /// <summary>
+    /// The rows a reference acts on: a job; a whole array (its row and its pending or running tasks); or some tasks of an
+    /// array. With <paramref name="splitUnstarted"/>, named tasks that have not started are first split off into
+    /// PENDING rows of their own, so that one of them can be cancelled or held alone. Empty when nothing matches.
+    /// </summary>
+    Task<IReadOnlyList<JobId>> ResolveAsync(JobRef reference, bool splitUnstarted, DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>How many tasks of an array are in each state (its unstarted tasks count as its row's state); null when it is no array.</summary>
+    Task<ArrayTaskCounts?> GetArrayCountsAsync(JobId array, CancellationToken ct);
 
     /// <summary>How many PENDING jobs <paramref name="owner"/> has (held ones included): the per-user submit limit.</summary>
     Task<int> CountPendingAsync(string owner, CancellationToken ct);
@@ -299,9 +326,16 @@ public interface ISchedulerStore
     Task<IReadOnlyList<JobStart>> CommitAsync(SchedulingPlan plan, DateTimeOffset now, CancellationToken ct);
 
     /// <summary>
+    /// Splits unstarted array tasks off into PENDING rows of their own, as many of each array as could start now (by
+    /// the nodes' free CPUs and the array's '%N' limit), never one row per unstarted task. Returns how many.
+    /// </summary>
+    Task<int> SplitArrayTasksAsync(DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>
     /// Jobs that ran and ended after <paramref name="endedAfter"/>, oldest end first, at most <paramref name="limit"/>:
     /// what fair-share charges to their accounts.
     /// </summary>
+
     Task<IReadOnlyList<UsageRecord>> LoadEndedUsageAsync(DateTimeOffset endedAfter, int limit, CancellationToken ct);
 
     /// <summary>The owner of every pending job and what each user holds on the nodes: read only when per-user limits are set.</summary>

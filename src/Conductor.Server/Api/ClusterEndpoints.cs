@@ -57,6 +57,9 @@ public static class ClusterEndpoints
             new DashboardMemoryView(data.TotalMemoryMiB, data.AllocatedMemoryMiB, DashboardData.Percent(data.AllocatedMemoryMiB, data.TotalMemoryMiB)),
             data.Nodes.Select(NodeView.From).ToList(),
             data.Running.Select(j => JobView.From(j, now)).ToList(),
-            data.Pending.Select(j => JobView.From(j, now)).ToList()));
+            data.Pending.Select(j => JobView.From(j, now)).ToList())
+        {
+            Arrays = data.Arrays.ToDictionary(a => a.Key.ToString(), a => (IReadOnlyDictionary<string, long>)a.Value.ByState.ToDictionary(s => s.Key.ToSlurmName(), s => s.Value)),
+        });
     }
 }

@@ -2,6 +2,7 @@ using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 using Conductor.Core.Parsing;
 using Conductor.Core.Scheduling;
+using Conductor.Core.Storage;
 
 namespace Conductor.Server.Api;
 
@@ -89,7 +90,36 @@ public sealed record JobView(
     JobLogView? Log,
     JobEfficiencyView? Efficiency = null)
 {
-    public static JobView From(JobRecord job, DateTimeOffset now, JobLogView? log = null, PriorityFactors? factors = null)
+    /// <summary>The id people see: <c>A_k</c> for task k of array A, <c>A_[8-100%4]</c> for an array's unstarted tasks, else <see cref="JobId"/>.</summary>
+    public string DisplayId { get; init; } = JobId;
+
+    /// <summary>The array this job belongs to (its id), or null.</summary>
+    public string? ArrayJobId { get; init; }
+
+    /// <summary>The array task this row runs, or null (a job outside arrays, or an array's row that holds unstarted tasks).</summary>
+    public int? ArrayTaskId { get; init; }
+
+    /// <summary>On an array's row: its tasks not started yet, in range syntax (<c>8-100</c>).</summary>
+    public string? ArrayPendingTasks { get; init; }
+
+    /// <summary>The array as submitted (<c>1-100%4</c>).</summary>
+    public string? Array { get; init; }
+
+    /// <summary>On the array itself (<c>GET /jobs/A</c>): how many of its tasks are in each state.</summary>
+    public IReadOnlyDictionary<string, long>? ArrayTasks { get; init; }
+
+    public static JobView From(JobRecord job, DateTimeOffset now, JobLogView? log = null, PriorityFactors? factors = null, ArrayTaskCounts? tasks = null) =>
+        Build(job, now, log, factors) with
+        {
+            DisplayId = job.DisplayId,
+            ArrayJobId = job.ArrayJobId?.ToString(),
+            ArrayTaskId = job.ArrayTaskId,
+            ArrayPendingTasks = job.ArrayPendingTasks?.ToString(),
+            Array = job.Spec.Array?.ToString(),
+            ArrayTasks = tasks?.ByState.ToDictionary(kv => kv.Key.ToSlurmName(), kv => kv.Value),
+        };
+
+    private static JobView Build(JobRecord job, DateTimeOffset now, JobLogView? log, PriorityFactors? factors)
     {
         var spec = job.Spec;
         var elapsed = job.Elapsed(now);
@@ -247,7 +277,11 @@ public sealed record DashboardView(
     DashboardMemoryView Memory,
     IReadOnlyList<NodeView> Nodes,
     IReadOnlyList<JobView> Running,
-    IReadOnlyList<JobView> Pending);
+    IReadOnlyList<JobView> Pending)
+{
+    /// <summary>For each array among the running and pending jobs (by its id), how many of its tasks are in each state.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, long>> Arrays { get; init; } = new Dictionary<string, IReadOnlyDictionary<string, long>>();
+}
 
 /// <param name="Scheduler">"leader" when this server runs the scheduler, "standby" when another server sharing the database does.</param>
 public sealed record HealthView(string Status, string Version, DateTimeOffset Time, string Scheduler);

@@ -26,7 +26,6 @@ public static class JobsEndpoints
         jobs.MapGet("", ListAsync).WithSummary("List jobs, filtered, in pages by id");
         jobs.MapGet("/{id}", GetAsync).WithSummary("One job: state, times, detail, usage; ?logs=true adds output tails");
         jobs.MapPost("/{id}/cancel", CancelAsync).WithSummary("Cancel a job; cancelling twice is fine");
-        jobs.MapJobControl();
         jobs.MapPost("/{id}/hold", (HttpContext http, string id, bool? admin, JobService service, CancellationToken ct) => HoldAsync(http, id, true, admin, service, ct))
             .WithSummary("Hold a pending job: it waits, with reason JobHeldUser (or JobHeldAdmin: ?admin=true, or the admin holding another user's job), until released");
         jobs.MapPost("/{id}/release", (HttpContext http, string id, JobService service, CancellationToken ct) => HoldAsync(http, id, false, null, service, ct))
@@ -145,17 +144,18 @@ public static class JobsEndpoints
     private static async Task<IResult> GetAsync(
         HttpContext http, string id, bool? logs, JobService service, SchedulerView scheduler, TimeProvider time, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        if (!JobRef.TryParse(id, out var reference, out _) || reference.Tasks is { Count: > 1 })
         {
             return Problems.BadJobId(id);
         }
 
-        var job = await service.GetAsync(http.GetCaller(), jobId, ct);
+        var job = await service.GetAsync(http.GetCaller(), reference, ct);
         if (job is null)
         {
             return Problems.NotFound($"Job {id}");
         }
 
+        var tasks = job.ArrayJobId == job.Id && reference.Tasks is null ? await service.GetArrayCountsAsync(http.GetCaller(), job.Id, ct) : null;
         JobLogView? log = null;
         if (logs == true)
         {
@@ -164,17 +164,17 @@ public static class JobsEndpoints
                 job.StderrPath == job.StdoutPath ? "" : await JobOutputReader.ReadTailAsync(job.StderrPath, job.Spec.Owner, LogTailBytes, LogTailLines, ct));
         }
 
-        return TypedResults.Ok(JobView.From(job, time.GetUtcNow(), log, scheduler.FactorsOf(job)));
+        return TypedResults.Ok(JobView.From(job, time.GetUtcNow(), log, scheduler.FactorsOf(job), tasks));
     }
 
     private static async Task<IResult> CancelAsync(HttpContext http, string id, JobService service, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        if (!JobRef.TryParse(id, out var reference, out _))
         {
             return Problems.BadJobId(id);
         }
 
-        var result = await service.CancelAsync(http.GetCaller(), jobId, ct);
+        var result = await service.CancelAsync(http.GetCaller(), reference, ct);
         return result is null || result.Outcome == CancelOutcome.NotFound
             ? Problems.NotFound($"Job {id}")
             : TypedResults.Ok(new CancelResponse(id, result.State.ToSlurmName(), result.Outcome == CancelOutcome.Cancelled));
@@ -182,12 +182,12 @@ public static class JobsEndpoints
 
     private static async Task<IResult> HoldAsync(HttpContext http, string id, bool hold, bool? admin, JobService service, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        if (!JobRef.TryParse(id, out var reference, out _))
         {
             return Problems.BadJobId(id);
         }
 
-        var outcome = await service.SetHoldAsync(http.GetCaller(), jobId, hold, admin, ct);
+        var outcome = await service.SetHoldAsync(http.GetCaller(), reference, hold, admin, ct);
         return outcome switch
         {
             null => Problems.NotFound($"Job {id}"),
@@ -226,19 +226,19 @@ public static class JobsEndpoints
 
     private static async Task<IResult> EventsAsync(HttpContext http, string id, JobService service, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        if (!JobRef.TryParse(id, out var reference, out _) || reference.Tasks is { Count: > 1 })
         {
             return Problems.BadJobId(id);
         }
 
-        var events = await service.GetEventsAsync(http.GetCaller(), jobId, ct);
+        var events = await service.GetAsync(http.GetCaller(), reference, ct) is { } job ? await service.GetEventsAsync(http.GetCaller(), job.Id, ct) : null;
         return events is null ? Problems.NotFound($"Job {id}") : TypedResults.Ok(events.Select(JobEventView.From).ToList());
     }
 
     private static async Task<IResult> OutputAsync(
         HttpContext http, string id, string? stream, long? offset, int? limit, JobService service, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        if (!JobRef.TryParse(id, out var reference, out _) || reference.Tasks is { Count: > 1 })
         {
             return Problems.BadJobId(id);
         }
@@ -259,7 +259,7 @@ public static class JobsEndpoints
             return Problems.Validation("Bad limit.", "limit", $"must be between 1 and {JobOutputReader.MaxChunkBytes}");
         }
 
-        var job = await service.GetAsync(http.GetCaller(), jobId, ct);
+        var job = await service.GetAsync(http.GetCaller(), reference, ct);
         if (job is null)
         {
             return Problems.NotFound($"Job {id}");

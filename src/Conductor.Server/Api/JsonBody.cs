@@ -131,7 +131,7 @@ public static class Problems
         });
 
     public static ProblemHttpResult BadJobId(string text) =>
-        Validation($"'{Shorten(text)}' is not a job id.", "job_id", "must be a positive whole number");
+        Validation($"'{Shorten(text)}' is not a job id.", "job_id", "must be a job id: N, N_T for task T of array N, or N_[T-U] for some of its tasks");
 
     private static string Shorten(string s) => s.Length <= 40 ? s : s[..37] + "...";
 }

@@ -72,8 +72,34 @@ function meter(part, whole, cls) {
   return el("div", { class: "meter" }, fill);
 }
 
-function jobLink(job) {
-  return el("a", { href: `#/jobs/${job.job_id}`, text: job.job_id });
+function jobLink(job, text) {
+  return el("a", { href: `#/jobs/${job.job_id}`, text: text || job.display_id || job.job_id });
+}
+
+// An array's tasks by state, e.g. "2 running · 96 pending · 2 completed".
+function taskCounts(counts) {
+  if (!counts) return null;
+  const parts = Object.entries(counts).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s.toLowerCase().replace(/_/g, " ")}`);
+  return el("div", { class: "muted tasks", text: parts.join(" · ") });
+}
+
+// The pending tasks of one array waiting for the same reason are one row, as squeue shows them: 123_[8-100%4].
+function collapseArrays(jobs) {
+  const groups = new Map();
+  const rows = [];
+  for (const j of jobs) {
+    if (!j.array_job_id) { rows.push({ job: j, id: j.display_id || j.job_id }); continue; }
+    const key = `${j.array_job_id}|${j.reason || ""}`;
+    if (!groups.has(key)) { groups.set(key, { job: j, ids: [] }); rows.push(groups.get(key)); }
+    const g = groups.get(key);
+    if (j.array_pending_tasks) g.job = j;
+    g.ids.push(j.array_task_id != null ? String(j.array_task_id) : j.array_pending_tasks);
+  }
+  for (const g of groups.values()) {
+    const limit = g.job.array && g.job.array.includes("%") ? "%" + g.job.array.split("%")[1] : "";
+    g.id = g.ids.length === 1 && !g.job.array_pending_tasks ? g.job.display_id : `${g.job.array_job_id}_[${g.ids.join(",")}${limit}]`;
+  }
+  return rows;
 }
 
 function cancelButton(job) {
@@ -153,6 +179,7 @@ function renderOverview(dash, recent) {
     el("td", { class: "muted", text: formatTime(n.last_heartbeat) }))), 8, "No nodes have registered.");
 
   $("running-count").textContent = counts.RUNNING ?? 0;
+  const arrays = dash.arrays || {};
   fillRows($("running"), dash.running.map((j) => el("tr", { dataset: { jobId: j.job_id } },
     el("td", { class: "num" }, jobLink(j)),
     el("td", { text: j.detail.name }),
@@ -165,8 +192,8 @@ function renderOverview(dash, recent) {
     el("td", {}, cancelButton(j)))), 9, "Nothing is running.");
 
   $("pending-count").textContent = counts.PENDING ?? 0;
-  fillRows($("pending"), dash.pending.map((j) => el("tr", { dataset: { jobId: j.job_id } },
-    el("td", { class: "num" }, jobLink(j)),
+  fillRows($("pending"), collapseArrays(dash.pending).map(({ job: j, id }) => el("tr", { dataset: { jobId: j.job_id } },
+    el("td", { class: "num" }, jobLink(j, id), taskCounts(arrays[j.array_job_id])),
     el("td", { text: j.detail.name }),
     el("td", { text: j.detail.account }),
     el("td", { text: j.detail.partition }),
@@ -201,6 +228,8 @@ function detailRows(job) {
     ["Elapsed", t.elapsed], ["Time limit", t.limit], ["Work dir", d.work_dir],
     ["Arguments", d.arguments.join(" ")], ["CPU time", job.usage.cpu_seconds != null ? job.usage.cpu_seconds.toFixed(2) + " s" : ""],
     ["Max RSS", job.usage.max_rss_kib != null ? mib(Math.round(job.usage.max_rss_kib / 1024)) : ""], ["Attempt", job.attempt],
+    ["Array", job.array ? `${job.array_job_id} (${job.array})` : ""], ["Raw job id", job.array_job_id ? job.job_id : ""],
+    ["Array tasks", job.array_tasks ? Object.entries(job.array_tasks).map(([s, n]) => `${s} ${n}`).join(", ") : ""],
   ];
   return rows.filter(([, v]) => v !== null && v !== undefined && v !== "")
     .map(([k, v]) => el("tr", {}, el("td", { text: k }), el("td", { text: String(v) })));
@@ -256,7 +285,7 @@ function appendOutput(view, chunk) {
 async function loadJob(view) {
   const [job, events] = await Promise.all([api(`/api/v1/jobs/${view.id}`), api(`/api/v1/jobs/${view.id}/events`)]);
   if (view !== jobView) return;
-  $("job-title").textContent = `Job ${job.job_id} · ${job.detail.name}`;
+  $("job-title").textContent = `Job ${job.display_id || job.job_id} · ${job.detail.name}`;
   $("job-state").replaceWith(Object.assign(stateBadge(job.state), { id: "job-state" }));
   const active = job.state === "PENDING" || job.state === "RUNNING";
   $("job-cancel").hidden = !active;

@@ -12,6 +12,9 @@ public sealed record DashboardData(
     IReadOnlyList<JobRecord> Running,
     IReadOnlyList<JobRecord> Pending)
 {
+    /// <summary>For each array among the running and pending jobs, how many of its tasks are in each state.</summary>
+    public IReadOnlyDictionary<JobId, ArrayTaskCounts> Arrays { get; init; } = new Dictionary<JobId, ArrayTaskCounts>();
+
     public int TotalCpus => Nodes.Sum(n => n.Cpus);
 
     public int AllocatedCpus => Nodes.Sum(n => n.AllocatedCpus);
@@ -37,6 +40,15 @@ public sealed class DashboardService(IJobStore jobs, INodeStore nodes)
         var user = caller.IsAdmin ? null : caller.User;
         var running = await jobs.ListAsync(new JobQuery { States = [JobState.Running], User = user, Descending = true, Limit = ListSize }, ct);
         var pending = await jobs.ListAsync(new JobQuery { States = [JobState.Pending], User = user, Descending = true, Limit = ListSize }, ct);
-        return new DashboardData(counts, nodeList, running, pending);
+        var arrays = new Dictionary<JobId, ArrayTaskCounts>();
+        foreach (var array in running.Concat(pending).Select(j => j.ArrayJobId).OfType<JobId>().Distinct())
+        {
+            if (await jobs.GetArrayCountsAsync(array, ct) is { } tasks)
+            {
+                arrays[array] = tasks;
+            }
+        }
+
+        return new DashboardData(counts, nodeList, running, pending) { Arrays = arrays };
     }
 }

@@ -111,7 +111,7 @@ public sealed class JobService(
             try
             {
                 var pending = await jobs.CountPendingAsync(user, ct);
-                if (pending >= maxPending)
+                if (pending + (spec.Array?.Tasks.Count ?? 1) > maxPending)
                 {
                     return new SubmitResult(null, errors, string.Create(System.Globalization.CultureInfo.InvariantCulture,
                         $"Job violates the per-user limit (QOSMaxSubmitJobPerUserLimit): user '{user}' already has {pending} pending jobs and may have at most {maxPending}; nothing was submitted."));
@@ -170,6 +170,88 @@ public sealed class JobService(
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// A job or one array task (<c>A_k</c>), or null when it does not exist or belongs to another user. A reference to
+    /// several tasks names no single job: null.
+    /// </summary>
+    public async Task<JobRecord?> GetAsync(Caller caller, JobRef reference, CancellationToken ct)
+    {
+        if (reference.Tasks is null)
+        {
+            return await GetAsync(caller, reference.Id, ct);
+        }
+
+        var job = reference.SingleTask is { } task ? await jobs.GetTaskAsync(reference.Id, task, ct) : null;
+        return job is not null && caller.CanSee(job.Spec) ? job : null;
+    }
+
+    /// <summary>How many tasks of an array are in each state; null when it is no array of the caller's.</summary>
+    public async Task<ArrayTaskCounts?> GetArrayCountsAsync(Caller caller, JobId array, CancellationToken ct) =>
+        await GetAsync(caller, array, ct) is { ArrayJobId: not null } ? await jobs.GetArrayCountsAsync(array, ct) : null;
+
+    /// <summary>
+    /// Cancels a job, a whole array, or some of its tasks; idempotent. Null when nothing of the caller's matches. The
+    /// result is CANCELLED when anything was cancelled, else the state of what was named.
+    /// </summary>
+    public async Task<CancelResult?> CancelAsync(Caller caller, JobRef reference, CancellationToken ct)
+    {
+        if (reference.Tasks is null && await GetAsync(caller, reference.Id, ct) is { ArrayJobId: null })
+        {
+            return await CancelAsync(caller, reference.Id, ct);
+        }
+
+        var results = (await ForEachRowAsync(caller, reference, async id => await CancelAsync(caller, id, ct), ct)).OfType<CancelResult>().ToList();
+        return results.Count == 0 ? null : results.FirstOrDefault(r => r.Outcome == CancelOutcome.Cancelled) ?? results[0];
+    }
+
+    /// <summary>Holds or releases a job, a whole array or some of its tasks; null when nothing of the caller's matches.</summary>
+    public async Task<HoldOutcome?> SetHoldAsync(Caller caller, JobRef reference, bool hold, bool? adminHold, CancellationToken ct)
+    {
+        if (reference.Tasks is null && await GetAsync(caller, reference.Id, ct) is { ArrayJobId: null })
+        {
+            return await SetHoldAsync(caller, reference.Id, hold, adminHold, ct);
+        }
+
+        var outcomes = await ForEachRowAsync(caller, reference, async id => await SetHoldAsync(caller, id, hold, adminHold, ct) ?? HoldOutcome.NotFound, ct);
+        return outcomes.Count == 0 ? null
+            : outcomes.Contains(HoldOutcome.Changed) ? HoldOutcome.Changed
+            : outcomes.Contains(HoldOutcome.Unchanged) ? HoldOutcome.Unchanged
+            : outcomes.Contains(HoldOutcome.Forbidden) ? HoldOutcome.Forbidden
+            : outcomes[0];
+    }
+
+    /// <summary>
+    /// Acts on every row a reference names (unstarted tasks named alone are split off first). For a whole array the
+    /// array's row goes first, so that no task is split off it afterwards, and the rows are read again until none is
+    /// left that was split off meanwhile.
+    /// </summary>
+    private async Task<IReadOnlyList<T>> ForEachRowAsync<T>(Caller caller, JobRef reference, Func<JobId, Task<T>> act, CancellationToken ct)
+    {
+        if (await GetAsync(caller, reference.Id, ct) is null)
+        {
+            return [];
+        }
+
+        var results = new List<T>();
+        var done = new HashSet<JobId>();
+        for (var round = 0; round < 3; round++)
+        {
+            var rows = await jobs.ResolveAsync(reference, splitUnstarted: true, time.GetUtcNow(), ct);
+            var fresh = rows.Where(done.Add).ToList();
+            if (fresh.Count == 0 || reference.Tasks is not null && round > 0)
+            {
+                break;
+            }
+
+            foreach (var row in fresh)
+            {
+                results.Add(await act(row));
+            }
+        }
+
+        return results;
     }
 
     /// <summary>

@@ -38,19 +38,20 @@ public static class LiveEndpoints
         JobId? followed = null;
         if (job is not null)
         {
-            if (!JobId.TryParse(job, out var id))
+            if (!JobRef.TryParse(job, out var reference, out _) || reference.Tasks is { Count: > 1 })
             {
                 await Problems.BadJobId(job).ExecuteAsync(http);
                 return;
             }
 
-            if (await jobs.GetAsync(http.GetCaller(), id, ct) is null)
+            // An array task (A_k) is followed through its own row.
+            if (await jobs.GetAsync(http.GetCaller(), reference, ct) is not { } record)
             {
                 await Problems.NotFound($"Job {job}").ExecuteAsync(http);
                 return;
             }
 
-            followed = id;
+            followed = record.Id;
         }
 
         if (stdout_offset is < 0 || stderr_offset is < 0)

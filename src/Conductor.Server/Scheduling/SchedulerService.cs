@@ -89,7 +89,8 @@ public sealed class SchedulerService(
     public async Task<PassResult> PassAsync(CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        var snapshot = DependencyGate.Apply(await store.LoadSnapshotAsync(ct), Time.GetUtcNow());
+        await store.SplitArrayTasksAsync(Time.GetUtcNow(), ct);
+        var snapshot = JobArrayGate.Apply(DependencyGate.Apply(await store.LoadSnapshotAsync(ct), Time.GetUtcNow()), Time.GetUtcNow());
         await dependencies.ApplyAsync(snapshot.DependencyVerdicts, ct);
         if (snapshot.Pending.Count == 0 && _reservations is { Count: 0 })
         {

@@ -153,8 +153,8 @@ public sealed class SlurmCommandsTests(ServerFixture fixture)
     }
 
     /// <summary>
-    /// A pipeline written for Slurm, run unchanged with the commands first on PATH: three steps in sequence (each
-    /// submitted once the one before completed, polled with squeue and checked with sacct), and one job cancelled.
+    /// A pipeline written for Slurm, run unchanged with the commands first on PATH: three steps submitted at once and
+    /// chained with --dependency=afterok (the last one waited for with squeue and checked with sacct), and one job cancelled.
     /// </summary>
     [Fact]
     public async Task APipelineWrittenForSlurm_RunsUnchanged()
@@ -186,10 +186,8 @@ public sealed class SlurmCommandsTests(ServerFixture fixture)
             }
 
             first=$(sbatch --parsable step.sh 1)
-            wait_for "$first"
-            second=$(sbatch --parsable step.sh 2)
-            wait_for "$second"
-            third=$(sbatch step.sh 3 | awk '{print $4}')
+            second=$(sbatch --parsable --dependency=afterok:$first step.sh 2)
+            third=$(sbatch -d "afterok:$second" step.sh 3 | awk '{print $4}')
             wait_for "$third"
 
             doomed=$(sbatch --parsable --job-name=doomed --wrap 'sleep 600')

@@ -1,0 +1,226 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Conductor.EndToEnd.Tests.Slurm;
+
+namespace Conductor.EndToEnd.Tests;
+
+/// <summary>A server of its own with eight CPUs, so that an array's '%4' limit, not the node, is what holds its tasks back.</summary>
+public sealed class ArrayServerFixture : IAsyncLifetime
+{
+    public ServerProcess Server { get; private set; } = null!;
+    public HttpClient Client { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Server = await ServerProcess.StartAsync("--cpus", "8", "--memory", "4G", "--kill-wait", "2s");
+        Client = Server.CreateClient();
+    }
+
+    public async Task DisposeAsync()
+    {
+        Client.Dispose();
+        await Server.DisposeAsync();
+    }
+
+    public string NewWorkDir()
+    {
+        var dir = Path.Combine(Server.WorkDirectory, Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    /// <summary>Every row of an array (its tasks), read through the list API.</summary>
+    public async Task<List<JsonNode>> TasksAsync(string array)
+    {
+        var page = JsonNode.Parse(await Client.GetStringAsync("/api/v1/jobs?limit=1000&order=desc"))!["jobs"]!.AsArray();
+        return page.Where(j => j!["array_job_id"]?.GetValue<string>() == array).Select(j => j!).ToList();
+    }
+}
+
+/// <summary>Job arrays end to end: the real server, the real CLI and Slurm's commands.</summary>
+public sealed class ArrayTests(ArrayServerFixture fixture) : IClassFixture<ArrayServerFixture>
+{
+    private static readonly TimeSpan Soon = TimeSpan.FromSeconds(60);
+
+    private Cli NewCli() => new(fixture.Server, fixture.NewWorkDir());
+
+    [Fact]
+    public async Task Submit_ArrayWithALimit_RunsEveryTaskWithItsOwnOutput_NeverMoreThanTheLimitAtOnce()
+    {
+        var cli = NewCli();
+        var submit = await cli.RunAsync("submit", "--parsable", "--array", "1-20%4", "-o", "arr-%A_%a.out",
+            "--wrap", "echo $SLURM_ARRAY_TASK_ID $SLURM_ARRAY_TASK_COUNT $SLURM_ARRAY_TASK_MIN $SLURM_ARRAY_TASK_MAX; sleep 0.2");
+        Assert.True(submit.Code == 0, submit.ToString());
+        var array = submit.Stdout.Trim();
+
+        var wait = await cli.RunAsync("wait", array);
+        Assert.True(wait.Code == 0, wait.ToString());
+        Assert.Contains("COMPLETED=20", wait.Stdout, StringComparison.Ordinal);
+
+        for (var k = 1; k <= 20; k++)
+        {
+            Assert.Equal($"{k} 20 1 20\n", await File.ReadAllTextAsync(Path.Combine(cli.WorkDir, $"arr-{array}_{k}.out")));
+        }
+
+        Assert.Equal(20, Directory.GetFiles(cli.WorkDir, "arr-*.out").Length);
+
+        // The limit, measured from the tasks' own start and end times: at an instant shared by an end and a start,
+        // the end comes first.
+        var tasks = await fixture.TasksAsync(array);
+        Assert.Equal(Enumerable.Range(1, 20), tasks.Select(t => t["array_task_id"]!.GetValue<int>()).Order());
+        Assert.All(tasks, t => Assert.Equal("COMPLETED", t["state"]!.GetValue<string>()));
+        var edges = tasks.SelectMany(t => new[]
+        {
+            (Time: t["time"]!["start"]!.GetValue<DateTimeOffset>(), Delta: 1),
+            (Time: t["time"]!["end"]!.GetValue<DateTimeOffset>(), Delta: -1),
+        }).OrderBy(e => e.Time).ThenBy(e => e.Delta);
+        var running = 0;
+        var most = 0;
+        foreach (var edge in edges)
+        {
+            running += edge.Delta;
+            most = Math.Max(most, running);
+        }
+
+        Assert.InRange(most, 2, 4);
+        Assert.Contains(tasks, t => t["job_id"]!.GetValue<string>() == array);
+        Assert.All(tasks, t => Assert.Equal($"{array}_{t["array_task_id"]}", t["display_id"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task Queue_CollapsesPendingTasks_AndCancelTakesARange_OneTask_OrTheWholeArray()
+    {
+        var cli = NewCli();
+        var array = (await cli.RunAsync("submit", "--parsable", "--hold", "--array", "1-100%4", "--wrap", "true")).Stdout.Trim();
+        Assert.Matches(@"^\d+$", array);
+
+        Assert.Contains($"{array}_[1-100%4]", await QueueLineAsync(cli, array), StringComparison.Ordinal);
+        var dashboard = JsonNode.Parse(await fixture.Client.GetStringAsync("/api/v1/dashboard"))!;
+        Assert.Equal(100, dashboard["arrays"]![array]!["PENDING"]!.GetValue<long>());
+        Assert.Contains(dashboard["pending"]!.AsArray(), j => j!["display_id"]!.GetValue<string>() == $"{array}_[1-100%4]");
+
+        var range = await cli.RunAsync("cancel", $"{array}_[1-5]");
+        Assert.True(range.Code == 0, range.ToString());
+        var one = await cli.RunAsync("cancel", $"{array}_9");
+        Assert.True(one.Code == 0, one.ToString());
+        var line = await Poll.UntilAsync(() => QueueLineAsync(cli, array), l => l.Contains("(JobHeldUser)", StringComparison.Ordinal), Soon, "the hold's reason");
+        Assert.Contains($"{array}_[6-8,10-100%4]", line, StringComparison.Ordinal);
+
+        var show = await cli.RunAsync("show", $"{array}_3");
+        Assert.True(show.Code == 0, show.ToString());
+        Assert.Contains("CANCELLED", show.Stdout, StringComparison.Ordinal);
+        Assert.Contains($"{array}_3", show.Stdout, StringComparison.Ordinal);
+        var pendingTask = JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_50"))!;
+        Assert.Equal("PENDING", pendingTask["state"]!.GetValue<string>());
+        Assert.Equal(50, pendingTask["array_task_id"]!.GetValue<int>());
+
+        // Releasing two tasks lets them, and only them, run.
+        var released = await fixture.Client.PostAsync($"/api/v1/jobs/{Uri.EscapeDataString($"{array}_[6-7]")}/release", null);
+        Assert.Equal(HttpStatusCode.OK, released.StatusCode);
+        foreach (var task in new[] { 6, 7 })
+        {
+            await Poll.UntilAsync(async () => JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_{task}"))!["state"]!.GetValue<string>(),
+                state => state == "COMPLETED", Soon, $"task {task} to run once released");
+        }
+
+        Assert.Equal("PENDING", JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_8"))!["state"]!.GetValue<string>());
+
+        Assert.Equal(0, (await cli.RunAsync("cancel", array)).Code);
+        var whole = JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}"))!;
+        Assert.Equal(98, whole["array_tasks"]!["CANCELLED"]!.GetValue<long>());
+        Assert.Equal(2, whole["array_tasks"]!["COMPLETED"]!.GetValue<long>());
+        Assert.DoesNotContain(array, (await cli.RunAsync("queue")).Stdout, StringComparison.Ordinal);
+
+        // Waiting on an array whose tasks did not all complete says so.
+        Assert.Equal(1, (await cli.RunAsync("wait", "-q", array)).Code);
+    }
+
+    [Fact]
+    public async Task SlurmCommands_NameArrayTasks_AsSlurmDoes()
+    {
+        var sh = await SlurmShell.CreateAsync(fixture.Server, fixture.NewWorkDir());
+        var array = (await sh.OutputAsync("sbatch --parsable -H -a 1-3,7 --wrap true")).Trim();
+
+        Assert.Equal($"{array}_[1-3,7]|{array}|1-3,7|{array}\n", await sh.OutputAsync($"squeue -h -j {array} -o '%i|%F|%K|%A'"));
+        Assert.Equal("", await sh.OutputAsync($"scancel {array}_2"));
+        Assert.Equal($"{array}_[1,3,7]\n", await sh.OutputAsync($"squeue -h -j {array} -o %i"));
+
+        var sacct = await sh.OutputAsync($"sacct -P -n --format=JobID,JobIDRaw,State -j {array}_2");
+        var fields = sacct.Trim().Split('|');
+        Assert.Equal($"{array}_2", fields[0]);
+        Assert.NotEqual(array, fields[1]);
+        Assert.Equal("CANCELLED", fields[2]);
+
+        Assert.Equal("", await sh.OutputAsync($"scancel {array}"));
+        Assert.Equal("", await sh.OutputAsync($"squeue -h -j {array} -t PD -o %i"));
+    }
+
+    [Fact]
+    public async Task Submit_AHundredThousandTaskArray_IsAcceptedAtOnce_AsOneRow_AndTheServerStaysSmall()
+    {
+        var watch = Stopwatch.StartNew();
+        var response = await fixture.Client.PostAsJsonAsync("/api/v1/jobs", new JsonObject
+        {
+            ["job"] = new JsonObject { ["array"] = "0-99999", ["current_working_directory"] = fixture.NewWorkDir() },
+            ["script"] = "#!/bin/sh\ntrue\n",
+        });
+        var elapsed = watch.Elapsed;
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.True(elapsed < TimeSpan.FromSeconds(1), $"a 100,000-task array took {elapsed.TotalMilliseconds:0} ms to submit");
+        var array = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["job_id"]!.GetValue<string>();
+
+        // Tasks start (a few at a time, as the node has room) while the rest stay in the array's one row.
+        await Poll.UntilAsync(async () => (await fixture.TasksAsync(array)).Count(t => t["state"]!.GetValue<string>() == "COMPLETED"), n => n >= 8, Soon, "tasks to run");
+        var whole = JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}"))!;
+        Assert.Equal(100_000, whole["array_tasks"]!.AsObject().Sum(kv => kv.Value!.GetValue<long>()));
+        Assert.InRange((await fixture.TasksAsync(array)).Count, 8, 5000);
+
+        var rssKiB = long.Parse(File.ReadLines($"/proc/{fixture.Server.ProcessId}/status").Single(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        Assert.True(rssKiB < 300 * 1024, $"the server's RSS is {rssKiB / 1024} MB");
+
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Client.PostAsync($"/api/v1/jobs/{array}/cancel", null)).StatusCode);
+        await Poll.UntilAsync(async () => JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}"))!["array_tasks"]!["PENDING"]?.GetValue<long>() ?? 0,
+            n => n == 0, Soon, "the array's cancel");
+    }
+
+    [Theory]
+    [InlineData("1-0", "ends before it starts")]
+    [InlineData("1-10:0", "step")]
+    [InlineData("1-10%0", "at least 1")]
+    [InlineData("1-10000001", "1,000,000")]
+    [InlineData("x", "not a task id")]
+    public async Task Submit_RefusesABadArray_With400NamingTheField(string array, string expected)
+    {
+        var response = await fixture.Client.PostAsJsonAsync("/api/v1/jobs", new JsonObject
+        {
+            ["job"] = new JsonObject { ["array"] = array, ["current_working_directory"] = fixture.NewWorkDir() },
+            ["script"] = "#!/bin/sh\ntrue\n",
+        });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var errors = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["errors"]!["job.array"]!.AsArray();
+        Assert.Contains(expected, errors[0]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("12_x")]
+    [InlineData("12_[5-1]")]
+    [InlineData("0")]
+    public async Task JobRoutes_RefuseABadJobId_With400(string id)
+    {
+        var response = await fixture.Client.GetAsync($"/api/v1/jobs/{Uri.EscapeDataString(id)}");
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("job_id", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    private static async Task<string> QueueLineAsync(Cli cli, string array)
+    {
+        var queue = await cli.RunAsync("queue");
+        Assert.True(queue.Code == 0, queue.ToString());
+        return Assert.Single(queue.Stdout.Split('\n'), l => l.TrimStart().StartsWith(array + "_", StringComparison.Ordinal));
+    }
+}
