@@ -34,6 +34,7 @@ public static class JobsEndpoints
             .Accepts<DependencyRequest>("application/json")
             .ProducesValidationProblem()
             .WithSummary("Replace a pending job's dependency (Slurm's syntax; empty removes it), as scontrol update Dependency=");
+        jobs.MapJobControl();
         jobs.MapGet("/{id}/events", EventsAsync).WithSummary("The job's timeline");
         jobs.MapGet("/{id}/output", OutputAsync).WithSummary("Output bytes from an offset, for following");
         return api;
