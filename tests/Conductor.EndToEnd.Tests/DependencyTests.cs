@@ -94,6 +94,23 @@ public sealed class DependencyTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task AfterOk_OnAnArray_WaitsForEveryTask()
+    {
+        var cli = NewCli();
+        var array = await SubmitAsync(cli, "--array", "1-3", "--wrap", "sleep 0.3");
+        var after = await SubmitAsync(cli, "-d", $"afterok:{array}", "--wrap", "true");
+
+        var done = await fixture.WaitForStateAsync(after, Soon, "COMPLETED", "FAILED", "CANCELLED");
+        Assert.Equal("COMPLETED", Text(done, "state"));
+        foreach (var task in new[] { 1, 2, 3 })
+        {
+            var ended = await fixture.GetJobAsync($"{array}_{task}");
+            Assert.Equal("COMPLETED", Text(ended, "state"));
+            Assert.True(Time(ended, "end") <= Time(done, "start"), $"task {task} ended at {Time(ended, "end"):O}, {after} started at {Time(done, "start"):O}");
+        }
+    }
+
+    [Fact]
     public async Task Hold_KeepsAJobPendingWithJobHeldUser_UntilReleased()
     {
         var cli = NewCli();
