@@ -22,6 +22,8 @@ root.Subcommands.Add(ShowCommand.Create());
 root.Subcommands.Add(CancelCommand.Create());
 root.Subcommands.Add(HoldCommand.Create(hold: true));
 root.Subcommands.Add(HoldCommand.Create(hold: false));
+root.Subcommands.Add(UpdateCommand.Create());
+root.Subcommands.Add(RequeueCommand.Create());
 root.Subcommands.Add(LogsCommand.Create());
 root.Subcommands.Add(WaitCommand.Create());
 root.Subcommands.Add(HistoryCommand.Create());

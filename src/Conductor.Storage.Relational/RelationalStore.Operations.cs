@@ -82,6 +82,12 @@ public abstract partial class RelationalStore
 
             if (changes.Dependency is { } dependency)
             {
+                // Nothing is written yet: a dependency that would make the job wait for itself leaves the job as it was.
+                if (dependency.Value is { } wanted && await ReachesAsync(connection, tx, wanted.Targets.ToList(), id, ct).ConfigureAwait(false))
+                {
+                    return UpdateOutcome.Cycle;
+                }
+
                 // The new dependency replaces the old one, term by term; the scheduler evaluates it at its next pass.
                 await using (var clear = Command(connection, tx, "DELETE FROM job_dependencies WHERE job_id = @id;").With("id", id.Value))
                 {

@@ -123,7 +123,7 @@ public abstract partial class RelationalStore
                 }
             }
 
-            var (dependents, running) = await LoadDependentsAsync(connection, tx, "j.state = 'PENDING'", _ => { }, ct).ConfigureAwait(false);
+            var (dependents, running) = await LoadDependentsAsync(connection, tx, PendingDependents, _ => { }, ct).ConfigureAwait(false);
             return new SchedulerSnapshot(pending, nodes, ArrayRunning: arrayRunning) { Dependents = dependents, SingletonsRunning = running };
         }, ct);
 

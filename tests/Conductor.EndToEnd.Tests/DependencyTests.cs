@@ -79,6 +79,38 @@ public sealed class DependencyTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task After_StartsTheJobOnceItsTargetStarted_WhileTheTargetStillRuns()
+    {
+        var cli = NewCli();
+        var target = await SubmitAsync(cli, "--hold", "--wrap", "sleep 5");
+        var follower = await SubmitAsync(cli, "-d", $"after:{target}", "--wrap", "true");
+        await WaitForReasonAsync(follower, "Dependency");
+        Assert.Equal(0, (await cli.RunAsync("release", target)).Code);
+
+        var done = await fixture.WaitForStateAsync(follower, TimeSpan.FromSeconds(4), "COMPLETED", "FAILED");
+        Assert.Equal("COMPLETED", Text(done, "state"));
+        Assert.Equal("RUNNING", Text(await fixture.GetJobAsync(target), "state"));
+        Assert.Equal(0, (await cli.RunAsync("cancel", target)).Code);
+    }
+
+    [Fact]
+    public async Task AfterOk_OnAnArray_WaitsForEveryTask()
+    {
+        var cli = NewCli();
+        var array = await SubmitAsync(cli, "--array", "1-3", "--wrap", "sleep 0.3");
+        var after = await SubmitAsync(cli, "-d", $"afterok:{array}", "--wrap", "true");
+
+        var done = await fixture.WaitForStateAsync(after, Soon, "COMPLETED", "FAILED", "CANCELLED");
+        Assert.Equal("COMPLETED", Text(done, "state"));
+        foreach (var task in new[] { 1, 2, 3 })
+        {
+            var ended = await fixture.GetJobAsync($"{array}_{task}");
+            Assert.Equal("COMPLETED", Text(ended, "state"));
+            Assert.True(Time(ended, "end") <= Time(done, "start"), $"task {task} ended at {Time(ended, "end"):O}, {after} started at {Time(done, "start"):O}");
+        }
+    }
+
+    [Fact]
     public async Task Hold_KeepsAJobPendingWithJobHeldUser_UntilReleased()
     {
         var cli = NewCli();
@@ -132,6 +164,39 @@ public sealed class DependencyTests(ServerFixture fixture)
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
         Assert.Contains(message, problem["errors"]!["job.dependency"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ChangingADependency_ToItselfOrACycle_Is400NamingTheField()
+    {
+        var cli = NewCli();
+        var a = await SubmitAsync(cli, "--hold", "--wrap", "true");
+        var b = await SubmitAsync(cli, "-d", $"afterok:{a}", "--wrap", "true");
+
+        async Task<(HttpStatusCode Status, JsonNode Body)> ChangeAsync(string id, string dependency)
+        {
+            var response = await fixture.Client.PostAsJsonAsync($"/api/v1/jobs/{id}/dependency", new JsonObject { ["dependency"] = dependency });
+            return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
+        }
+
+        var self = await ChangeAsync(a, $"afterok:{a}");
+        Assert.Equal(HttpStatusCode.BadRequest, self.Status);
+        Assert.Contains("itself", self.Body["errors"]!["dependency"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+        var cycle = await ChangeAsync(a, $"afterany:{b}");
+        Assert.Equal(HttpStatusCode.BadRequest, cycle.Status);
+        Assert.Contains("a cycle", cycle.Body["errors"]!["dependency"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+        var update = await cli.RunAsync("update", a, "--dependency", $"afterok:{b}");
+        Assert.Equal(1, update.Code);
+        Assert.Contains("would make job", update.Stderr, StringComparison.Ordinal);
+        var kind = await ChangeAsync(b, "afterall:1");
+        Assert.Equal(HttpStatusCode.BadRequest, kind.Status);
+        Assert.Contains("not a dependency type", kind.Body["errors"]!["dependency"]![0]!.GetValue<string>(), StringComparison.Ordinal);
+
+        // Removing the dependency lets the job run at once.
+        var removed = await ChangeAsync(b, "");
+        Assert.Equal(HttpStatusCode.OK, removed.Status);
+        Assert.Equal("COMPLETED", Text(await fixture.WaitForStateAsync(b, Soon, "COMPLETED", "FAILED"), "state"));
+        Assert.Equal(0, (await cli.RunAsync("cancel", a)).Code);
     }
 
     [Fact]

@@ -143,4 +143,26 @@ public abstract partial class StoreContractTests
         Assert.Equal(PendingReasons.JobHeldUser, (await GetAsync(id)).Reason);
         Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, HoldAction.Release, false, T0, "released by alice", Ct));
     }
+
+    [StoreFact]
+    public async Task SetDependencyAsync_RefusesItselfAndCycles_AndReplacesTheDependencyOtherwise()
+    {
+        var a = await SubmitAsync();
+        var b = await SubmitAsync(Spec() with { Dependency = Depends($"afterok:{a}") });
+        var c = await SubmitAsync(Spec() with { Dependency = Depends($"afterany:{b}") });
+
+        Assert.Equal(DependencyChangeOutcome.Cycle, await Jobs.SetDependencyAsync(a, Depends($"afterok:{a}"), T0, "self", Ct));
+        Assert.Equal(DependencyChangeOutcome.Cycle, await Jobs.SetDependencyAsync(a, Depends($"afterok:{c}"), T0, "cycle", Ct));
+        Assert.Null((await GetAsync(a)).Spec.Dependency);
+
+        Assert.Equal(DependencyChangeOutcome.Changed, await Jobs.SetDependencyAsync(c, Depends($"afterok:{a}?singleton"), T0, "changed", Ct));
+        Assert.Equal($"afterok:{a}(unfulfilled)?singleton(fulfilled)", (await GetAsync(c)).DependencyText);
+        Assert.Equal(JobEventKind.DependencyChanged, (await Jobs.GetEventsAsync(c, Ct))[^1].Kind);
+        Assert.Equal(DependencyChangeOutcome.Changed, await Jobs.SetDependencyAsync(b, null, T0, "removed", Ct));
+        Assert.Null((await GetAsync(b)).Spec.Dependency);
+
+        await Jobs.CancelAsync(a, T0, "cancelled", Ct);
+        Assert.Equal(DependencyChangeOutcome.NotPending, await Jobs.SetDependencyAsync(a, null, T0, "late", Ct));
+        Assert.Equal(DependencyChangeOutcome.NotFound, await Jobs.SetDependencyAsync(new JobId(999_999), null, T0, "none", Ct));
+    }
 }

@@ -90,6 +90,7 @@ public enum JobEventKind
     Held,
     Released,
     Updated,
+    DependencyChanged,
 }
 
 public static class JobEventKinds
@@ -110,6 +111,7 @@ public static class JobEventKinds
         JobEventKind.Held => "held",
         JobEventKind.Released => "released",
         JobEventKind.Updated => "updated",
+        JobEventKind.DependencyChanged => "dependency",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 

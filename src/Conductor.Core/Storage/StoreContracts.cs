@@ -78,6 +78,20 @@ public enum HoldOutcome
     NotFound,
 }
 
+public enum DependencyChangeOutcome
+{
+    /// <summary>The pending job's dependency is replaced (or removed).</summary>
+    Changed,
+
+    /// <summary>The new dependency would make the job wait for itself, directly or through the jobs it names.</summary>
+    Cycle,
+
+    /// <summary>Only a pending job's dependency can change.</summary>
+    NotPending,
+
+    NotFound,
+}
+
 /// <summary>
 /// The fields an update changes (null: unchanged), validated by the caller against the job as it was in
 /// <see cref="ExpectedState"/>. A running job may change only its time limit.
@@ -117,6 +131,9 @@ public enum UpdateOutcome
 
     /// <summary>The job moved on (it started, ended or was requeued) since it was read: nothing changed.</summary>
     StateChanged,
+
+    /// <summary>The new dependency would make the job wait for itself through the jobs it names: nothing changed.</summary>
+    Cycle,
 
     NotFound,
 }
@@ -233,6 +250,12 @@ public interface IJobStore
     /// skips one submitted with hold. An admin's hold is released or changed only when <paramref name="asAdmin"/>.
     /// </summary>
     Task<HoldOutcome> SetHoldAsync(JobId id, HoldAction action, bool asAdmin, DateTimeOffset now, string detail, CancellationToken ct);
+
+    /// <summary>
+    /// Replaces a PENDING job's dependency (null removes it) with an event, unless it would make the job wait for
+    /// itself: directly, or through the dependencies of the jobs it names.
+    /// </summary>
+    Task<DependencyChangeOutcome> SetDependencyAsync(JobId id, Dependency? dependency, DateTimeOffset now, string detail, CancellationToken ct);
 
     Task<JobCounts> CountByStateAsync(CancellationToken ct);
 

@@ -185,6 +185,9 @@ public sealed record JobEventView(long Seq, DateTimeOffset Time, string Kind, st
     public static JobEventView From(JobEvent e) => new(e.Sequence, e.Time, e.Kind.ToWireName(), e.Detail);
 }
 
+/// <param name="Dependency">The new dependency in Slurm's syntax (<c>afterok:12,afterany:13</c>); null or empty removes it.</param>
+public sealed record DependencyRequest(string? Dependency);
+
 public sealed record CancelResponse(string JobId, string State, bool Changed);
 
 /// <param name="Held">What was asked: true for hold, false for release.</param>

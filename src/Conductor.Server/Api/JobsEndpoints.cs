@@ -30,6 +30,11 @@ public static class JobsEndpoints
             .WithSummary("Hold a pending job: it waits, with reason JobHeldUser (or JobHeldAdmin: ?admin=true, or the admin holding another user's job), until released");
         jobs.MapPost("/{id}/release", (HttpContext http, string id, JobService service, CancellationToken ct) => HoldAsync(http, id, false, null, service, ct))
             .WithSummary("Release a held job; an admin's hold only by the admin");
+        jobs.MapPost("/{id}/dependency", SetDependencyAsync)
+            .Accepts<DependencyRequest>("application/json")
+            .ProducesValidationProblem()
+            .WithSummary("Replace a pending job's dependency (Slurm's syntax; empty removes it), as scontrol update Dependency=");
+        jobs.MapJobControl();
         jobs.MapGet("/{id}/events", EventsAsync).WithSummary("The job's timeline");
         jobs.MapGet("/{id}/output", OutputAsync).WithSummary("Output bytes from an offset, for following");
         return api;
@@ -193,6 +198,30 @@ public static class JobsEndpoints
             HoldOutcome.NotPending => TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Not pending.",
                 detail: $"Job {id} is no longer pending; only a pending job can be held or released."),
             { } o => TypedResults.Ok(new HoldResponse(id, hold, o == HoldOutcome.Changed, true)),
+        };
+    }
+
+    private static async Task<IResult> SetDependencyAsync(HttpContext http, string id, JobService service, TimeProvider time, CancellationToken ct)
+    {
+        if (!JobId.TryParse(id, out var jobId))
+        {
+            return Problems.BadJobId(id);
+        }
+
+        var (request, problem) = await JsonBody.ReadAsync<DependencyRequest>(http.Request, ct);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var (outcome, errors) = await service.SetDependencyAsync(http.GetCaller(), jobId, request!.Dependency, ct);
+        return outcome switch
+        {
+            _ when !errors.IsEmpty => Problems.Invalid(errors, ""),
+            null => Problems.NotFound($"Job {id}"),
+            DependencyChangeOutcome.NotPending => TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Not pending.",
+                detail: $"Job {id} is no longer pending; only a pending job's dependency can change."),
+            _ => TypedResults.Ok(JobView.From((await service.GetAsync(http.GetCaller(), jobId, ct))!, time.GetUtcNow())),
         };
     }
 

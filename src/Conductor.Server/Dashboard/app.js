@@ -126,6 +126,30 @@ async function cancelJob(id, button) {
   }
 }
 
+/** A held job's Release button: an admin's hold (JobHeldAdmin) is released only by the admin, as the server says. */
+function releaseButton(job) {
+  return el("button", {
+    class: "release",
+    type: "button",
+    text: "Release",
+    title: `Release job ${job.job_id} (${job.reason || "held"})`,
+    dataset: { jobId: job.job_id },
+    onclick: (e) => setHold(job.job_id, false, e.currentTarget),
+  });
+}
+
+async function setHold(id, hold, button) {
+  if (button) button.disabled = true;
+  try {
+    await api(`/api/v1/jobs/${id}/${hold ? "hold" : "release"}`, { method: "POST" });
+    requestRefresh();
+  } catch (e) {
+    handleError(e);
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
 function fillRows(tbody, rows, columns, empty) {
   tbody.replaceChildren(
     ...(rows.length === 0 ? [el("tr", {}, el("td", { class: "empty", colspan: columns, text: empty }))] : rows));
@@ -176,7 +200,7 @@ function renderOverview(dash, recent) {
     el("td", { class: "num", text: j.detail.cpus }),
     el("td", { text: j.reason || "" }),
     el("td", { class: "muted", text: formatTime(j.time.submit) }),
-    el("td", {}, cancelButton(j)))), 8, "Nothing is waiting.");
+    el("td", {}, j.detail.hold ? releaseButton(j) : null, cancelButton(j)))), 8, "Nothing is waiting.");
 
   fillRows($("recent"), recent.jobs.map((j) => el("tr", { dataset: { jobId: j.job_id } },
     el("td", { class: "num" }, jobLink(j)),
@@ -197,6 +221,7 @@ function detailRows(job) {
   const d = job.detail, t = job.time;
   const rows = [
     ["Name", d.name], ["Account", d.account], ["Partition", d.partition], ["Reason", job.reason],
+    ["Dependency", d.dependency], ["Held", d.hold && job.state === "PENDING" ? (job.reason === "JobHeldAdmin" ? "by the admin" : "yes") : ""],
     ["Exit code", job.exit_code], ["Error", job.error_msg], ["CPUs", `${d.cpus} (${d.ntasks} × ${d.cpus_per_task})`],
     ["Memory", d.memory || "none reserved"], ["Node", d.node_list], ["Cores", d.cores],
     ["Submitted", formatTime(t.submit)], ["Started", formatTime(t.start)], ["Ended", formatTime(t.end)],
@@ -264,6 +289,8 @@ async function loadJob(view) {
   $("job-state").replaceWith(Object.assign(stateBadge(job.state), { id: "job-state" }));
   const active = job.state === "PENDING" || job.state === "RUNNING";
   $("job-cancel").hidden = !active;
+  $("job-hold").hidden = !(job.state === "PENDING" && !job.detail.hold);
+  $("job-release").hidden = !(job.state === "PENDING" && job.detail.hold);
   $("job-error").hidden = !job.error_msg;
   $("job-error").textContent = job.error_msg || "";
   $("job-details").replaceChildren(...detailRows(job));
@@ -620,6 +647,8 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("token-cancel").addEventListener("click", () => $("token-dialog").close());
   $("job-cancel").addEventListener("click", (e) => jobView && cancelJob(jobView.id, e.currentTarget));
+  $("job-hold").addEventListener("click", (e) => jobView && setHold(jobView.id, true, e.currentTarget));
+  $("job-release").addEventListener("click", (e) => jobView && setHold(jobView.id, false, e.currentTarget));
   $("history-form").addEventListener("submit", (e) => {
     e.preventDefault();
     location.hash = "#/history?" + historyParamsFromForm().toString();

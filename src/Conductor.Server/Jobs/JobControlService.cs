@@ -60,6 +60,12 @@ public sealed class JobControlService(
 
         var detail = $"{Describe(job, changes)} by {caller.User}";
         var outcome = await store.UpdateAsync(id, changes, time.GetUtcNow(), detail, ct);
+        if (outcome == UpdateOutcome.Cycle)
+        {
+            errors.Add("dependency", $"would make job {id} wait for itself through the jobs it names (a cycle)");
+            return new UpdateResult(null, errors);
+        }
+
         if (outcome == UpdateOutcome.StateChanged)
         {
             return new UpdateResult(null, errors, $"Job {id} changed state while it was being updated; read it again and retry.");

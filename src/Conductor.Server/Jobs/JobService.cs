@@ -291,6 +291,46 @@ public sealed class JobService(
     }
 
     /// <summary>
+    /// Replaces a pending job's dependency (empty text removes it), validated as at submit and refused when it would
+    /// make the job wait for itself. The outcome is null when the job does not exist or is not the caller's.
+    /// </summary>
+    public async Task<(DependencyChangeOutcome? Outcome, ValidationErrors Errors)> SetDependencyAsync(Caller caller, JobId id, string? text, CancellationToken ct)
+    {
+        var errors = new ValidationErrors();
+        if (await GetAsync(caller, id, ct) is null)
+        {
+            return (null, errors);
+        }
+
+        if (!Dependencies.TryParse(text, out var dependency, out var error))
+        {
+            errors.Add("dependency", error);
+            return (null, errors);
+        }
+
+        if (dependency is not null && !await CheckDependencyAsync(caller, dependency, errors, ct))
+        {
+            return (null, errors);
+        }
+
+        var outcome = await jobs.SetDependencyAsync(id, dependency, time.GetUtcNow(), $"dependency={dependency?.ToString() ?? "(null)"} by {caller.User}", ct);
+        switch (outcome)
+        {
+            case DependencyChangeOutcome.Cycle:
+                errors.Add("dependency", dependency!.Targets.Contains(id)
+                    ? $"names job {id} itself: a job cannot wait for itself"
+                    : $"would make job {id} wait for itself through the jobs it names (a cycle)");
+                return (null, errors);
+            case DependencyChangeOutcome.Changed:
+                logger.LogInformation("Job {JobId} now depends on {Dependency}, set by {User}", id, dependency?.ToString() ?? "nothing", caller.User);
+                bus.Publish(WakeTopic.Scheduler);
+                break;
+        }
+
+        return (outcome == DependencyChangeOutcome.NotFound ? null : outcome, errors);
+    }
+
+    /// <summary>
     /// Every job a new dependency names must exist and be the caller's (the admin may name anyone's); a task
     /// (<c>12_7</c>) must belong to an array. False, with the reasons in <paramref name="errors"/>, otherwise.
     /// </summary>

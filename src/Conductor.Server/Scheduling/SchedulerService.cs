@@ -126,6 +126,13 @@ public sealed class SchedulerService(
             bus.Publish(WakeTopic.Node(node));
         }
 
+        // A start may meet a dependency (after, singleton's rivals are judged anew): look again rather than at the
+        // next finish.
+        if (started.Count > 0 && snapshot.Dependents.Count > 0)
+        {
+            bus.Publish(WakeTopic.Scheduler);
+        }
+
         LastPassDuration = watch.Elapsed;
         Passes++;
         Notify(new SchedulerPass(snapshot, started, commitTime, watch.Elapsed));
