@@ -139,6 +139,33 @@ public sealed class ArrayTests(ArrayServerFixture fixture) : IClassFixture<Array
     }
 
     [Fact]
+    public async Task UpdateAndRequeue_TakeOneTask_ByItsArrayId()
+    {
+        var cli = NewCli();
+        var array = (await cli.RunAsync("submit", "--parsable", "--hold", "--array", "1-3", "--wrap", "true")).Stdout.Trim();
+
+        var update = await cli.RunAsync("update", $"{array}_2", "--name", "second");
+        Assert.True(update.Code == 0, update.ToString());
+        var task = JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_2"))!;
+        Assert.Equal("second", task["detail"]!["name"]!.GetValue<string>());
+        Assert.Equal("PENDING", task["state"]!.GetValue<string>());
+        Assert.NotEqual("second", JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_1"))!["detail"]!["name"]!.GetValue<string>());
+
+        Assert.Equal(0, (await cli.RunAsync("release", $"{array}_2")).Code);
+        await Poll.UntilAsync(async () => JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_2"))!["state"]!.GetValue<string>(),
+            state => state == "COMPLETED", Soon, "the released task to run");
+        var requeue = await cli.RunAsync("requeue", $"{array}_2");
+        Assert.True(requeue.Code == 0, requeue.ToString());
+        var again = await Poll.UntilAsync(async () => JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_2"))!,
+            j => j["state"]!.GetValue<string>() == "COMPLETED" && j["attempt"]!.GetValue<int>() == 2, Soon, "the requeued task to run again");
+        Assert.Equal($"{array}_2", again["display_id"]!.GetValue<string>());
+
+        var signal = await fixture.Client.PostAsJsonAsync($"/api/v1/jobs/{array}_[1-3]/signal", new { signal = "USR1" });
+        Assert.Equal(HttpStatusCode.BadRequest, signal.StatusCode);
+        Assert.Equal(0, (await cli.RunAsync("cancel", array)).Code);
+    }
+
+    [Fact]
     public async Task SlurmCommands_NameArrayTasks_AsSlurmDoes()
     {
         var sh = await SlurmShell.CreateAsync(fixture.Server, fixture.NewWorkDir());

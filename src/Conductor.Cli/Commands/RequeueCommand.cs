@@ -22,7 +22,7 @@ public static class RequeueCommand
             {
                 try
                 {
-                    var result = await client.PostAsync<JobActionResponse>($"/api/v1/jobs/{id}/requeue", null, ct);
+                    var result = await client.PostAsync<JobActionResponse>($"/api/v1/jobs/{Uri.EscapeDataString(id.ToString())}/requeue", null, ct);
                     Console.WriteLine(result.Result == "stopping"
                         ? $"Requeued job {id}: it is being stopped and goes back to the queue"
                         : $"Requeued job {id}");

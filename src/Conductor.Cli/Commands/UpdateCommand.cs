@@ -47,7 +47,7 @@ public static class UpdateCommand
                 return ExitCodes.Fail(ExitCodes.Usage, "say what to change: --time, --nice, --partition, --cpus-per-task, --mem, --gres, --dependency, --begin or --name.");
             }
 
-            await client.PostAsync<JobActionResponse>($"/api/v1/jobs/{jobId}/update", input, ct);
+            await client.PostAsync<JobActionResponse>($"/api/v1/jobs/{Uri.EscapeDataString(jobId.ToString())}/update", input, ct);
             Console.WriteLine($"Updated job {jobId}");
             return ExitCodes.Ok;
         }, SubmitCommand.FieldNames);

@@ -35,11 +35,31 @@ public static class JobControlEndpoints
         return api;
     }
 
-    private static async Task<IResult> UpdateAsync(HttpContext http, string id, JobControlService control, CancellationToken ct)
+    /// <summary>
+    /// The row a route's id names: a job (an array's own row for <c>A</c>), or one array task <c>A_k</c>, which is split
+    /// off first when it has not started. Several tasks name no single row: a bad id.
+    /// </summary>
+    private static async Task<(JobId? Id, IResult? Problem)> ResolveAsync(HttpContext http, string id, JobService service, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        if (!JobRef.TryParse(id, out var reference, out _) || reference.Tasks is { Count: > 1 })
         {
-            return Problems.BadJobId(id);
+            return (null, Problems.BadJobId(id));
+        }
+
+        if (reference.Tasks is null)
+        {
+            return (reference.Id, null);
+        }
+
+        return await service.ResolveRowAsync(http.GetCaller(), reference, ct) is { } row ? (row, null) : (null, Problems.NotFound($"Job {id}"));
+    }
+
+    private static async Task<IResult> UpdateAsync(HttpContext http, string id, JobControlService control, JobService service, CancellationToken ct)
+    {
+        var (resolved, bad) = await ResolveAsync(http, id, service, ct);
+        if (resolved is not { } jobId)
+        {
+            return bad!;
         }
 
         var (input, problem) = await JsonBody.ReadAsync<JobUpdateInput>(http.Request, ct);
@@ -62,11 +82,12 @@ public static class JobControlEndpoints
         return result.Errors.IsEmpty ? TypedResults.Ok(new JobActionResponse(id, "updated")) : Problems.Invalid(result.Errors, "");
     }
 
-    private static async Task<IResult> SignalAsync(HttpContext http, string id, JobControlService control, CancellationToken ct)
+    private static async Task<IResult> SignalAsync(HttpContext http, string id, JobControlService control, JobService service, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        var (resolved, bad) = await ResolveAsync(http, id, service, ct);
+        if (resolved is not { } jobId)
         {
-            return Problems.BadJobId(id);
+            return bad!;
         }
 
         var (body, problem) = await JsonBody.ReadAsync<SignalRequestBody>(http.Request, ct);
@@ -91,11 +112,12 @@ public static class JobControlEndpoints
             : Conflict($"Job {id} is {result.State.ToSlurmName()}: only a running job can be signalled.");
     }
 
-    private static async Task<IResult> RequeueAsync(HttpContext http, string id, JobControlService control, CancellationToken ct)
+    private static async Task<IResult> RequeueAsync(HttpContext http, string id, JobControlService control, JobService service, CancellationToken ct)
     {
-        if (!JobId.TryParse(id, out var jobId))
+        var (resolved, bad) = await ResolveAsync(http, id, service, ct);
+        if (resolved is not { } jobId)
         {
-            return Problems.BadJobId(id);
+            return bad!;
         }
 
         var result = await control.RequeueAsync(http.GetCaller(), jobId, ct);

@@ -187,6 +187,26 @@ public sealed class JobService(
         return job is not null && caller.CanSee(job.Spec) ? job : null;
     }
 
+    /// <summary>
+    /// The one row a reference names: the job, or the task <c>A_k</c>, split off its array first when it has not
+    /// started (so that what is done to it is done to it alone). Null when it names none of the caller's.
+    /// </summary>
+    public async Task<JobId?> ResolveRowAsync(Caller caller, JobRef reference, CancellationToken ct)
+    {
+        if (reference.Tasks is null)
+        {
+            return reference.Id;
+        }
+
+        if (reference.SingleTask is null || await GetAsync(caller, reference.Id, ct) is null)
+        {
+            return null;
+        }
+
+        var rows = await jobs.ResolveAsync(reference, splitUnstarted: true, time.GetUtcNow(), ct);
+        return rows.Count == 1 ? rows[0] : null;
+    }
+
     /// <summary>How many tasks of an array are in each state; null when it is no array of the caller's.</summary>
     public async Task<ArrayTaskCounts?> GetArrayCountsAsync(Caller caller, JobId array, CancellationToken ct) =>
         await GetAsync(caller, array, ct) is { ArrayJobId: not null } ? await jobs.GetArrayCountsAsync(array, ct) : null;
