@@ -100,8 +100,11 @@ public sealed class JobControlTests(ServerFixture fixture)
         Assert.True(signal.Code == 0, signal.ToString());
         await Poll.UntilAsync(() => File.Exists(Path.Combine(cli.WorkDir, "caught.txt")), Soon, "the trap to write its file");
         Assert.Equal("RUNNING", (await fixture.GetJobAsync(id))["state"]!.GetValue<string>());
-        var events = JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{id}/events"))!.AsArray();
-        Assert.Contains(events, e => e!["kind"]!.GetValue<string>() == "signal" && e["detail"]!.GetValue<string>().StartsWith("SIGUSR1 sent", StringComparison.Ordinal));
+
+        // The agent records the signal once it has sent it: the job's trap may run before the event is written.
+        await Poll.UntilAsync(async () => JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{id}/events"))!.AsArray(),
+            events => events.Any(e => e!["kind"]!.GetValue<string>() == "signal" && e["detail"]!.GetValue<string>().StartsWith("SIGUSR1 sent", StringComparison.Ordinal)),
+            Soon, "the signal's event");
 
         var sh = await SlurmShell.CreateAsync(fixture.Server, cli.WorkDir);
         var scancel = await sh.RunAsync($"scancel -s USR2 {id}");
