@@ -80,7 +80,7 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
                     started AS (
                         UPDATE jobs j SET {StartAttempt("p.node", "p.cores", "p.devices")}
                         FROM plan p
-                        WHERE j.id = p.id AND j.state = 'PENDING' AND j.array_tasks IS NULL
+                        WHERE j.id = p.id AND j.state = 'PENDING' AND j.array_tasks IS NULL AND NOT j.hold
                           AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = p.node AND (n.state = 'Down' OR n.drain_reason IS NOT NULL))
                         RETURNING j.id, j.exclusive, j.attempt, p.node, p.cores, p.cpus, p.memory_mib, p.devices, p.ord),
                     allocated AS (
@@ -111,7 +111,8 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
                     FROM (SELECT DISTINCT ON (c.id) c.id, c.reason
                           FROM unnest(@reason_ids, @reason_texts) WITH ORDINALITY AS c(id, reason, ord)
                           ORDER BY c.id, c.ord DESC) r
-                    WHERE j.id = r.id AND j.state = 'PENDING' AND j.reason IS DISTINCT FROM r.reason;
+                    WHERE j.id = r.id AND j.state = 'PENDING' AND j.reason IS DISTINCT FROM r.reason
+                      AND j.hold = (r.reason LIKE 'JobHeld%');
                     """);
                 Array(command, "reason_ids", NpgsqlDbType.Bigint, plan.ReasonChanges.Select(c => c.JobId.Value).ToArray());
                 Array(command, "reason_texts", NpgsqlDbType.Text, plan.ReasonChanges.Select(c => c.Reason).ToArray());

@@ -129,8 +129,8 @@ public abstract partial class RelationalStore
 
     /// <summary>
     /// Commits a plan in one transaction, row by row with one prepared statement of each kind: each start a
-    /// guarded PENDING → RUNNING with its allocation and its scheduled event, then the reasons of the jobs left
-    /// waiting. A backend whose database can take the whole plan as a set in one statement overrides this.
+    /// guarded PENDING → RUNNING (not held meanwhile) with its allocation and its scheduled event, then the reasons of
+    /// the jobs left waiting. A backend whose database can take the whole plan as a set in one statement overrides this.
     /// </summary>
     public virtual Task<IReadOnlyList<JobStart>> CommitAsync(SchedulingPlan plan, DateTimeOffset now, CancellationToken ct)
     {
@@ -142,7 +142,7 @@ public abstract partial class RelationalStore
             {
                 await using var start = Command(connection, tx, $"""
                     UPDATE jobs SET {StartAttempt("@node", "@cores", "@devices")}
-                    WHERE id = @id AND state = 'PENDING' AND array_tasks IS NULL
+                    WHERE id = @id AND state = 'PENDING' AND array_tasks IS NULL AND NOT hold
                       AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.name = @node AND (n.state = 'Down' OR n.drain_reason IS NOT NULL))
                     RETURNING exclusive, attempt;
                     """).With("now", now);
@@ -193,7 +193,9 @@ public abstract partial class RelationalStore
 
             if (plan.ReasonChanges.Count > 0)
             {
-                await using var reason = Command(connection, tx, "UPDATE jobs SET reason = @reason WHERE id = @id AND state = 'PENDING';");
+                // A hold or release since the snapshot wins: a held job takes only a hold's reason, a free one none.
+                await using var reason = Command(connection, tx,
+                    "UPDATE jobs SET reason = @reason WHERE id = @id AND state = 'PENDING' AND hold = (@reason LIKE 'JobHeld%');");
                 var reasonRow = Bind(reason, ("id", DbType.Int64), ("reason", DbType.String));
                 foreach (var change in plan.ReasonChanges)
                 {

@@ -37,8 +37,12 @@ public sealed class SchedulingTests
         var ids = (await Task.WhenAll(Enumerable.Range(0, 3).Select(_ =>
             SubmitAsync(cli, "--gres", "gpu:1", "--wrap", $"echo $CUDA_VISIBLE_DEVICES; for i in $(seq 600); do [ -e {release} ] && break; sleep 0.1; done")))).OrderBy(long.Parse).ToList();
 
-        var third = await WaitForAsync(client, ids[2], j => j["reason"]?.GetValue<string>() == "Resources", "to wait for Resources");
-        Assert.Equal("PENDING", State(third));
+        // Two start, one waits; which one waits depends on the order the concurrent submissions reached the server.
+        var states = await Poll.UntilAsync(() => Task.WhenAll(ids.Select(id => JobAsync(client, id))),
+            jobs => jobs.Count(j => State(j) == "RUNNING") == 2 && jobs.Count(j => j["reason"]?.GetValue<string>() == "Resources") == 1,
+            Soon, "two jobs to run and the third to wait for Resources");
+        var waiting = ids[Array.FindIndex(states, j => State(j) == "PENDING")];
+        ids = [.. ids.Where(id => id != waiting), waiting];
 
         // While both GPUs are busy: the node API and the metrics count them.
         var node = await Poll.UntilAsync(async () => JsonNode.Parse(await client.GetStringAsync("/api/v1/nodes"))!.AsArray()[0]!,

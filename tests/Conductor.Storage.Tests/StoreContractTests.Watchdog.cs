@@ -142,6 +142,26 @@ public abstract partial class StoreContractTests
     }
 
     [StoreFact]
+    public async Task CommitAsync_NeitherStartsNorRelabelsAJobHeldAfterTheSnapshot_NorKeepsAHoldReasonOnAReleasedOne()
+    {
+        await RegisterAsync(Node1);
+        var held = await SubmitAsync();
+        var released = await SubmitAsync(Spec() with { Hold = true });
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(held, HoldAction.HoldAdmin, true, T0, "held by root", Ct));
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(released, HoldAction.Release, true, T0, "released by root", Ct));
+
+        // A plan made before both: it starts the first job, and gives the second a hold's reason.
+        var won = await Scheduler.CommitAsync(
+            new SchedulingPlan([new JobStart(held, Node1, [0], 0)], [new ReasonChange(held, "Priority"), new ReasonChange(released, "JobHeldUser")]),
+            T0.AddSeconds(1), Ct);
+
+        Assert.Empty(won);
+        Assert.Equal((JobState.Pending, "JobHeldAdmin"), ((await GetAsync(held)).State, (await GetAsync(held)).Reason));
+        Assert.Equal(0, (await NodeAsync(Node1)).AllocatedCpus);
+        Assert.NotEqual("JobHeldUser", (await GetAsync(released)).Reason);
+    }
+
+    [StoreFact]
     public async Task Requeue_LeavesTheSameJob_WhetherTheAgentOrTheNodeWatchdogPutItBack()
     {
         await RegisterAsync(Node1);
