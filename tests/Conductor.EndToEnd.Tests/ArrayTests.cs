@@ -8,29 +8,9 @@ using Conductor.EndToEnd.Tests.Slurm;
 namespace Conductor.EndToEnd.Tests;
 
 /// <summary>A server of its own with eight CPUs, so that an array's '%4' limit, not the node, is what holds its tasks back.</summary>
-public sealed class ArrayServerFixture : IAsyncLifetime
+public sealed class ArrayServerFixture : ServerFixture
 {
-    public ServerProcess Server { get; private set; } = null!;
-    public HttpClient Client { get; private set; } = null!;
-
-    public async Task InitializeAsync()
-    {
-        Server = await ServerProcess.StartAsync("--cpus", "8", "--memory", "4G", "--kill-wait", "2s");
-        Client = Server.CreateClient();
-    }
-
-    public async Task DisposeAsync()
-    {
-        Client.Dispose();
-        await Server.DisposeAsync();
-    }
-
-    public string NewWorkDir()
-    {
-        var dir = Path.Combine(Server.WorkDirectory, Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
+    protected override string[] Arguments => ["--cpus", "8", "--memory", "4G", "--kill-wait", "2s"];
 
     /// <summary>Every row of an array (its tasks), read through the list API.</summary>
     public async Task<List<JsonNode>> TasksAsync(string array)

@@ -4,14 +4,17 @@ using System.Text.Json.Nodes;
 namespace Conductor.EndToEnd.Tests;
 
 /// <summary>One real server shared by the tests of a class.</summary>
-public sealed class ServerFixture : IAsyncLifetime
+public class ServerFixture : IAsyncLifetime
 {
+    /// <summary>The server's flags: two CPUs unless a fixture of its own says otherwise.</summary>
+    protected virtual string[] Arguments => ["--cpus", "2", "--memory", "4G", "--kill-wait", "2s"];
+
     public ServerProcess Server { get; private set; } = null!;
     public HttpClient Client { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
-        Server = await ServerProcess.StartAsync("--cpus", "2", "--memory", "4G", "--kill-wait", "2s");
+        Server = await ServerProcess.StartAsync(Arguments);
         Client = Server.CreateClient();
     }
 
