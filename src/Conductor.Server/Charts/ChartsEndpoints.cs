@@ -39,6 +39,14 @@ public static class ChartsEndpoints
         var from = end - ChartSeries.SpanOf(chart);
         var samples = (await history.ListSamplesAsync(from, current, ct)).ToList();
 
+        // The minute just ended is stored a moment after its end (the sampler lets late reports settle): until then it
+        // is measured now too, so that its jobs never drop out of the charts.
+        var previous = current.AddMinutes(-1);
+        if (previous >= from && samples.All(s => s.Minute != previous))
+        {
+            samples.Add(await sampler.MeasureAsync(previous, current, ct));
+        }
+
         // The minute under way is measured now, so the charts show what just happened, not only what a minute ago did.
         samples.Add(await sampler.MeasureAsync(current, now, ct));
         return TypedResults.Ok(ChartSeries.Build(chart, from, samples));
