@@ -422,6 +422,9 @@ public interface IAgentStore
 
     Task RecordUsageAsync(JobId id, int attempt, double cpuSeconds, long maxRssKiB, CancellationToken ct);
 
-    /// <summary>Takes (removes and returns) the signals asked for the jobs allocated on the node, oldest first.</summary>
+    /// <summary>
+    /// Takes (removes and returns) the signals asked for the jobs allocated on the node, oldest first; a signal for a
+    /// job whose process has not started yet waits until it has.
+    /// </summary>
     Task<IReadOnlyList<PendingSignal>> TakeSignalsAsync(NodeName node, CancellationToken ct);
 }
