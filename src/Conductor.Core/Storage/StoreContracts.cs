@@ -214,6 +214,12 @@ public interface IJobStore
 {
     Task<JobId> SubmitAsync(NewJob job, CancellationToken ct);
 
+    /// <summary>
+    /// Submits several jobs in one transaction (what <see cref="SubmitAsync"/> does for each, in the order given):
+    /// their ids in that order, or nothing at all when any insert fails.
+    /// </summary>
+    Task<IReadOnlyList<JobId>> SubmitManyAsync(IReadOnlyList<NewJob> jobs, CancellationToken ct);
+
     Task<JobRecord?> GetAsync(JobId id, CancellationToken ct);
 
     Task<IReadOnlyList<JobRecord>> ListAsync(JobQuery query, CancellationToken ct);
