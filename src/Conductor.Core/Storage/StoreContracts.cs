@@ -214,6 +214,12 @@ public interface IJobStore
 {
     Task<JobId> SubmitAsync(NewJob job, CancellationToken ct);
 
+    /// <summary>
+    /// Submits several jobs in one transaction (what <see cref="SubmitAsync"/> does for each, in the order given):
+    /// their ids in that order, or nothing at all when any insert fails.
+    /// </summary>
+    Task<IReadOnlyList<JobId>> SubmitManyAsync(IReadOnlyList<NewJob> jobs, CancellationToken ct);
+
     Task<JobRecord?> GetAsync(JobId id, CancellationToken ct);
 
     Task<IReadOnlyList<JobRecord>> ListAsync(JobQuery query, CancellationToken ct);
@@ -431,6 +437,9 @@ public interface IAgentStore
 
     Task RecordUsageAsync(JobId id, int attempt, double cpuSeconds, long maxRssKiB, CancellationToken ct);
 
-    /// <summary>Takes (removes and returns) the signals asked for the jobs allocated on the node, oldest first.</summary>
+    /// <summary>
+    /// Takes (removes and returns) the signals asked for the jobs allocated on the node, oldest first; a signal for a
+    /// job whose process has not started yet waits until it has.
+    /// </summary>
     Task<IReadOnlyList<PendingSignal>> TakeSignalsAsync(NodeName node, CancellationToken ct);
 }
