@@ -197,6 +197,10 @@ internal static class Schema
             "partition, ntasks, cpus_per_task, memory_mib, exclusive, hold, begin_time, time_limit_seconds, reason, account, gres, array_job_id, array_task_id, array_max_running",
             "state = 'PENDING'")};
         """,
+        d => $"""
+        -- A job's own --kill-on-invalid-dep (yes/no); NULL follows the server's option.
+        ALTER TABLE jobs ADD COLUMN kill_invalid_dep {d.BoolType};
+        """,
     ];
 
     /// <summary>The schema version this code writes.</summary>
