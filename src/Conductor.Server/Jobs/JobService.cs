@@ -30,6 +30,7 @@ public sealed class JobService(
 {
     private static readonly TimeSpan NodeCacheLifetime = TimeSpan.FromSeconds(2);
     private readonly ServerOptions _options = options.Value;
+    private readonly SubmitQueue _submits = new(jobs);
     private (DateTimeOffset At, IReadOnlyList<NodeRecord> Nodes)? _nodeCache;
 
     /// <summary>Makes counting a user's pending jobs and adding one a single step, when their number is limited.</summary>
@@ -126,7 +127,8 @@ public sealed class JobService(
         }
         else
         {
-            id = await jobs.SubmitAsync(new NewJob(spec, script!, now), ct);
+            // Submits that arrive together share one transaction.
+            id = await _submits.SubmitAsync(new NewJob(spec, script!, now));
         }
 
         logger.LogInformation("Job {JobId} submitted by {User} for account {Account}: {Cpus} CPUs in {Partition}", id, spec.User, spec.Account, spec.TotalCpus, spec.Partition);
