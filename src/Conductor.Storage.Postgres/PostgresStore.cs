@@ -26,18 +26,83 @@ public sealed class PostgresStore(PostgresStoreOptions options) : RelationalStor
         }
 
         await using var connection = await OpenAsync(ct).ConfigureAwait(false);
-        await using var insert = WithJob(Command(connection, null, $"""
-            WITH job AS (
-            {InsertJob}),
-            script AS (
-                INSERT INTO job_scripts (job_id, script) SELECT id, @script FROM job),
-            submitted AS (
-                INSERT INTO job_events (job_id, time, kind, detail) SELECT id, @submit_time, @kind, NULL FROM job)
-            SELECT id FROM job;
-            """), job)
+        await using var insert = WithJob(Command(connection, null, InsertInOneStatement), job)
             .With("script", job.Script)
             .With("kind", JobEventKind.Submitted.ToWireName());
         return new JobId((long)(await insert.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
+    }
+
+    /// <summary>
+    /// Every job in one transaction; each run of jobs without an array or a dependency goes as one batch of
+    /// <see cref="InsertInOneStatement"/>, in one round trip.
+    /// </summary>
+    public override Task<IReadOnlyList<JobId>> SubmitManyAsync(IReadOnlyList<NewJob> jobs, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        return WriteAsync<IReadOnlyList<JobId>>(async (connection, tx) =>
+        {
+            var ids = new JobId[jobs.Count];
+            var next = 0;
+            while (next < jobs.Count)
+            {
+                if (jobs[next].Spec.Array is not null || jobs[next].Spec.Dependency is not null)
+                {
+                    ids[next] = await InsertAsync(connection, tx, jobs[next], ct).ConfigureAwait(false);
+                    next++;
+                    continue;
+                }
+
+                await using var batch = new NpgsqlBatch((NpgsqlConnection)connection, (NpgsqlTransaction)tx);
+                var first = next;
+                for (; next < jobs.Count && jobs[next].Spec.Array is null && jobs[next].Spec.Dependency is null; next++)
+                {
+                    batch.BatchCommands.Add(BatchCommand(jobs[next]));
+                }
+
+                await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                for (var i = first; i < next; i++)
+                {
+                    if (!await reader.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        throw new InvalidOperationException("An insert of the batch returned no id.");
+                    }
+
+                    ids[i] = new JobId(reader.GetInt64(0));
+                    await reader.NextResultAsync(ct).ConfigureAwait(false);
+                }
+            }
+
+            return ids;
+        }, ct);
+    }
+
+    /// <summary>The job, its script and its submitted event in one statement that returns the job's id.</summary>
+    private string InsertInOneStatement => $"""
+        WITH job AS (
+        {InsertJob}),
+        script AS (
+            INSERT INTO job_scripts (job_id, script) SELECT id, @script FROM job),
+        submitted AS (
+            INSERT INTO job_events (job_id, time, kind, detail) SELECT id, @submit_time, @kind, NULL FROM job)
+        SELECT id FROM job;
+        """;
+
+    /// <summary><see cref="InsertInOneStatement"/> for one job of a batch, bound as a single submit binds it.</summary>
+    private NpgsqlBatchCommand BatchCommand(NewJob job)
+    {
+        using var bound = WithJob(new NpgsqlCommand(), job)
+            .With("script", job.Script)
+            .With("kind", JobEventKind.Submitted.ToWireName());
+        var command = new NpgsqlBatchCommand(InsertInOneStatement);
+
+        // A parameter belongs to one collection at a time: move them over.
+        foreach (var parameter in bound.Parameters.Cast<NpgsqlParameter>().ToArray())
+        {
+            bound.Parameters.Remove(parameter);
+            command.Parameters.Add(parameter);
+        }
+
+        return command;
     }
 
     public override Task<IReadOnlyList<JobStart>> CommitAsync(SchedulingPlan plan, DateTimeOffset now, CancellationToken ct)

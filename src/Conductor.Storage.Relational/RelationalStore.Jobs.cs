@@ -15,29 +15,49 @@ public abstract partial class RelationalStore
     public virtual Task<JobId> SubmitAsync(NewJob job, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(job);
-        return WriteAsync(async (connection, tx) =>
+        return WriteAsync((connection, tx) => InsertAsync(connection, tx, job, ct), ct);
+    }
+
+    /// <summary>Inserts every job as <see cref="SubmitAsync"/> does, all in one transaction.</summary>
+    public virtual Task<IReadOnlyList<JobId>> SubmitManyAsync(IReadOnlyList<NewJob> jobs, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        return WriteAsync<IReadOnlyList<JobId>>(async (connection, tx) =>
         {
-            await using var insert = WithJob(Command(connection, tx, InsertJob + ";"), job);
-            var id = new JobId(Convert.ToInt64(await insert.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture));
-            if (job.Spec.Array is not null)
+            var ids = new JobId[jobs.Count];
+            for (var i = 0; i < jobs.Count; i++)
             {
-                // An array is named by its row's id, known only now.
-                await using var array = Command(connection, tx, "UPDATE jobs SET array_job_id = id WHERE id = @id;").With("id", id.Value);
-                await array.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                ids[i] = await InsertAsync(connection, tx, jobs[i], ct).ConfigureAwait(false);
             }
 
-            await using var script = Command(connection, tx, "INSERT INTO job_scripts (job_id, script) VALUES (@id, @script);")
-                .With("id", id.Value)
-                .With("script", job.Script);
-            await script.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            if (job.Spec.Dependency is { } dependency)
-            {
-                await InsertDependencyAsync(connection, tx, id, dependency, ct).ConfigureAwait(false);
-            }
-
-            await InsertEventsAsync(connection, tx, id, [new AgentEvent(job.SubmitTime, JobEventKind.Submitted, null)], ct).ConfigureAwait(false);
-            return id;
+            return ids;
         }, ct);
+    }
+
+    /// <summary>The job's row PENDING, its script, its dependency and its submitted event, in the caller's transaction.</summary>
+    protected async Task<JobId> InsertAsync(DbConnection connection, DbTransaction tx, NewJob job, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        await using var insert = WithJob(Command(connection, tx, InsertJob + ";"), job);
+        var id = new JobId(Convert.ToInt64(await insert.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture));
+        if (job.Spec.Array is not null)
+        {
+            // An array is named by its row's id, known only now.
+            await using var array = Command(connection, tx, "UPDATE jobs SET array_job_id = id WHERE id = @id;").With("id", id.Value);
+            await array.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await using var script = Command(connection, tx, "INSERT INTO job_scripts (job_id, script) VALUES (@id, @script);")
+            .With("id", id.Value)
+            .With("script", job.Script);
+        await script.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        if (job.Spec.Dependency is { } dependency)
+        {
+            await InsertDependencyAsync(connection, tx, id, dependency, ct).ConfigureAwait(false);
+        }
+
+        await InsertEventsAsync(connection, tx, id, [new AgentEvent(job.SubmitTime, JobEventKind.Submitted, null)], ct).ConfigureAwait(false);
+        return id;
     }
 
     /// <summary>The insert of a new job's row, returning its id; its values are bound by <see cref="WithJob"/>.</summary>
