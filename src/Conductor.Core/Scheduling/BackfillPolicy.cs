@@ -71,8 +71,8 @@ public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
             partitions.TryGetValue(job.Partition, out var partition);
             if (job.Held)
             {
-                // An admin's hold is written with its reason; the pass keeps it.
-                reason = job.Reason == PendingReasons.JobHeldAdmin ? PendingReasons.JobHeldAdmin : PendingReasons.JobHeldUser;
+                // An admin's hold and a requeue's hold are written with their reasons; the pass keeps them.
+                reason = job.Reason is PendingReasons.JobHeldAdmin or PendingReasons.RequeuedHeld ? job.Reason : PendingReasons.JobHeldUser;
             }
             else if (job.Ineligible is { } gate)
             {
