@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Conductor.Core.Scheduling;
 using Conductor.Storage.Sqlite;
+using Microsoft.Data.Sqlite;
 
 namespace Conductor.Bench;
 
@@ -20,15 +21,17 @@ internal static class BacklogBench
         var cpus = options.Int("cpus", 2);
         var submitters = options.Int("submitters", 4);
         var gets = options.Int("gets", 1000);
+        var nodes = Math.Clamp(options.Int("nodes", 1), 1, 1000);
+        var probes = Math.Clamp(options.Int("passes", 20), 1, 200);
         options.ThrowOnUnknown();
-        Console.WriteLine($"# backlog: sizes {string.Join(", ", sizes)}; a node of {cpus} CPUs full of 'sleep 600'; {submitters} HTTP submitters; {gets} GETs");
+        Console.WriteLine($"# backlog: sizes {string.Join(", ", sizes)}; {nodes} node(s) of {cpus} CPUs full of 'sleep 600'; {submitters} HTTP submitters; {gets} GETs");
 
         var table = new Table(
-            "pending", "submit/s", "srv ms/submit", "pass ms", "load ms", "plan ms", "GET p50", "GET p99", "list ms", "RSS MiB", "peak MiB", "idle ms/s");
+            "pending", "submit/s", "srv ms/submit", "pass ms", "whole load ms", "plan ms", "GET p50", "GET p99", "list ms", "RSS MiB", "peak MiB", "idle ms/s");
         var result = new ResultLine().Add("bench", "backlog");
         foreach (var size in sizes)
         {
-            var row = await RunSizeAsync(cli, cpus, size, submitters, gets);
+            var row = await RunSizeAsync(cli, cpus, nodes, size, submitters, gets, probes);
             table.Add(
                 Stats.I(size), Stats.F(row.SubmitRate, 0), Stats.F(row.ServerCpuMsPerSubmit, 3),
                 Stats.F(row.PassMs), Stats.F(row.LoadMs), Stats.F(row.PlanMs),
@@ -36,6 +39,7 @@ internal static class BacklogBench
                 Stats.F(row.IdleCpuMsPerSecond, 0));
             result.Add($"submit_per_s_{size}", row.SubmitRate, 0)
                 .Add($"pass_ms_{size}", row.PassMs)
+                .Add($"whole_load_ms_{size}", row.LoadMs)
                 .Add($"get_p50_ms_{size}", row.GetP50Ms)
                 .Add($"get_p99_ms_{size}", row.GetP99Ms)
                 .Add($"list_ms_{size}", row.ListMs)
@@ -48,9 +52,12 @@ internal static class BacklogBench
         Console.WriteLine();
         Console.WriteLine("""
             submit/s: K jobs over HTTP; srv ms/submit: server CPU time per submit during that phase.
-            pass = load + plan: the scheduler's snapshot load (SqliteStore.LoadSnapshotAsync) and BackfillPolicy.Plan,
-            median of 5, run in the benchmark process against the live server's database file (no commit: with
-            the node full, a steady-state pass has nothing to write). GET: /api/v1/jobs/{id} on random pending ids, ms.
+            pass: the server's own scheduling pass (load + plan + commit, the mean of conductor_scheduler_pass_seconds on
+            /metrics) over the passes woken by one more pending job submitted at a time (--passes of them).
+            whole load / plan: a snapshot loaded whole (SqliteStore.LoadSnapshotAsync, what a pass did before the pending
+            set was kept in memory) and BackfillPolicy.Plan on it, median of 5, in the benchmark process against the live
+            database file. --nodes N: N-1 more nodes of the same size, full of running jobs, written into the database
+            (no agent runs them). GET: /api/v1/jobs/{id} on random pending ids, ms.
             list: first page of /api/v1/jobs?limit=100, median of 20, ms. RSS/peak: VmRSS/VmHWM of the server.
             idle ms/s: server CPU per second over 2 s with nothing asked of it, after the submits settled.
             """);
@@ -62,7 +69,7 @@ internal static class BacklogBench
         double SubmitRate, double ServerCpuMsPerSubmit, double PassMs, double LoadMs, double PlanMs,
         double GetP50Ms, double GetP99Ms, double ListMs, double RssMiB, double PeakMiB, double IdleCpuMsPerSecond);
 
-    private static async Task<Row> RunSizeAsync(string cli, int cpus, int size, int submitters, int gets)
+    private static async Task<Row> RunSizeAsync(string cli, int cpus, int nodes, int size, int submitters, int gets, int probes)
     {
         Console.WriteLine($"## {size} pending: starting a server");
         await using var server = await BenchServer.StartAsync(cli, cpus);
@@ -81,6 +88,11 @@ internal static class BacklogBench
 
         try
         {
+            if (nodes > 1)
+            {
+                await AddFullNodesAsync(server.DatabasePath, nodes - 1);
+            }
+
             var cpuBefore = server.CpuSeconds();
             var passesBefore = await client.PassesAsync();
             var watch = Stopwatch.StartNew();
@@ -104,6 +116,7 @@ internal static class BacklogBench
             var idleCpuMsPerSecond = (server.CpuSeconds() - idleCpu) * 1000 / 2;
 
             var (load, plan) = await TimePassAsync(server.DatabasePath, size);
+            var serverPass = await ServerPassAsync(client, server.WorkDirectory, probes);
 
             var random = new Random(size);
             var getTimes = new List<double>(gets);
@@ -125,7 +138,7 @@ internal static class BacklogBench
 
             var (rss, peak) = server.Memory();
             return new Row(
-                size / submitSeconds, serverCpu * 1000 / size, Stats.Median(load.Zip(plan, (a, b) => a + b).ToList()),
+                size / submitSeconds, serverCpu * 1000 / size, serverPass,
                 Stats.Median(load), Stats.Median(plan),
                 Stats.Median(getTimes), Stats.Percentile(getTimes, 99), Stats.Median(listTimes), rss, peak, idleCpuMsPerSecond);
         }
@@ -142,6 +155,81 @@ internal static class BacklogBench
                 await client.WaitForStateAsync(id, TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(30), "CANCELLED");
             }
         }
+    }
+
+    /// <summary>
+    /// The server's own pass time, from /metrics: the mean over <paramref name="probes"/> passes, each woken by one more
+    /// pending job (a pass that reads one change, plans the whole backlog and writes the new job's reason).
+    /// </summary>
+    private static async Task<double> ServerPassAsync(ConductorClient client, string workDir, int probes)
+    {
+        var before = await client.PassesAsync();
+        var seen = before.Passes;
+        for (var i = 0; i < probes; i++)
+        {
+            await client.SubmitAsync(Waiting, workDir, "probe");
+            var deadline = Stopwatch.StartNew();
+            while ((await client.PassesAsync()).Passes == seen)
+            {
+                if (deadline.Elapsed > TimeSpan.FromSeconds(20))
+                {
+                    throw new InvalidOperationException("no scheduling pass followed a submit within 20 s");
+                }
+
+                await Task.Delay(5);
+            }
+
+            seen = (await client.PassesAsync()).Passes;
+        }
+
+        var after = await client.PassesAsync();
+        return (after.Seconds - before.Seconds) * 1000 / (after.Passes - before.Passes);
+    }
+
+    /// <summary>
+    /// Adds <paramref name="count"/> nodes like the server's own, each full of running one-CPU jobs with a time limit,
+    /// straight into the database: the scheduler sees them as any node (heartbeats far ahead keep them up), and no
+    /// agent runs their jobs.
+    /// </summary>
+    private static async Task AddFullNodesAsync(string databasePath, int count)
+    {
+        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = databasePath, Pooling = false }.ToString());
+        await connection.OpenAsync();
+        await using (var pragma = connection.CreateCommand())
+        {
+            pragma.CommandText = "PRAGMA busy_timeout = 10000;";
+            await pragma.ExecuteNonQueryAsync();
+        }
+
+        await using var tx = await connection.BeginTransactionAsync();
+        await using var command = connection.CreateCommand();
+        command.Transaction = (SqliteTransaction)tx;
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        command.CommandText = $"""
+            INSERT INTO nodes (name, cpus, memory_mib, partitions, state, last_heartbeat, address, registered_time)
+            SELECT 'bench-' || printf('%04d', n.i), b.cpus, b.memory_mib, b.partitions, b.state, 4102444800000, b.address, b.registered_time
+            FROM nodes b, (WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {count}) SELECT i FROM k) n
+            WHERE b.name = 'bench';
+
+            CREATE TEMP TABLE bench_cores AS
+            SELECT n.name AS node, c.i AS core, j.partition AS partition
+            FROM nodes n, (WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < 4095) SELECT i FROM k) c,
+                 (SELECT partition FROM jobs ORDER BY id LIMIT 1) j
+            WHERE n.name LIKE 'bench-%' AND c.i < n.cpus;
+
+            INSERT INTO jobs (state, name, account, owner, partition, cpus_per_task, ntasks, ntasks_per_node, time_limit_seconds, work_dir,
+                              stdout_pattern, environment, arguments, exclusive, requeue, max_retries, nice, hold, priority, submit_time,
+                              start_time, attempt, node, cores)
+            SELECT 'RUNNING', 'filler', 'bench', 'bench', partition, 1, 1, 1, 900, '/', 'slurm-%j.out', @empty, '[]', 0, 0, 0, 0, 0, 0, {now},
+                   {now}, 1, node, CAST(core AS text)
+            FROM bench_cores;
+
+            INSERT INTO allocations (job_id, node, cores, cpus, memory_mib, exclusive, attempt, created_time)
+            SELECT id, node, cores, 1, 0, 0, 1, {now} FROM jobs WHERE node LIKE 'bench-%' AND state = 'RUNNING';
+            """;
+        command.Parameters.AddWithValue("empty", "{}");
+        await command.ExecuteNonQueryAsync();
+        await tx.CommitAsync();
     }
 
     /// <summary>Times the scheduler's snapshot load and plan, as one pass does them, on the live database.</summary>

@@ -43,7 +43,8 @@ internal sealed class BenchServer : IAsyncDisposable
         var data = Path.Combine(root, "data");
         var work = Path.Combine(root, "work");
         Directory.CreateDirectory(work);
-        var port = FreePort();
+        // CONDUCTOR_BENCH_PORT pins the port (for a machine where each user keeps to a range).
+        var port = int.TryParse(Environment.GetEnvironmentVariable("CONDUCTOR_BENCH_PORT"), CultureInfo.InvariantCulture, out var pinned) ? pinned : FreePort();
         var psi = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,

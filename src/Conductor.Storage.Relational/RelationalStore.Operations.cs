@@ -161,7 +161,9 @@ public abstract partial class RelationalStore
     {
         var taken = await QueryAsync(
             """
-            DELETE FROM job_signals WHERE job_id IN (SELECT job_id FROM allocations WHERE node = @node)
+            DELETE FROM job_signals WHERE job_id IN (
+                SELECT a.job_id FROM allocations a JOIN jobs j ON j.id = a.job_id
+                WHERE a.node = @node AND j.launched_time IS NOT NULL)
             RETURNING seq, job_id, attempt, signal, batch_only, requested_by, time;
             """,
             c => c.With("node", node.Value),

@@ -12,19 +12,89 @@ public abstract partial class RelationalStore
     public Task<SchedulerSnapshot> LoadSnapshotAsync(CancellationToken ct) =>
         ReadAsync(async (connection, tx) =>
         {
-            // The hot path of every scheduling pass: only the columns the policy needs, from the partial index of
-            // pending jobs, and one string per distinct partition.
-            var partitions = new Dictionary<string, string>(StringComparer.Ordinal);
-            var gresLists = new Dictionary<string, GresList>(StringComparer.Ordinal);
-            List<PendingJob> pending;
-            await using (var command = Command(connection, tx, $"""
-                SELECT id, priority, submit_time, partition, ntasks * cpus_per_task, memory_mib, exclusive, hold,
-                       begin_time, time_limit_seconds, reason, account, gres, array_job_id, array_task_id, array_max_running
-                FROM {Dialect.PendingJobs}
-                WHERE state = 'PENDING';
-                """))
+            var pending = await ReadPendingAsync(connection, tx, $"FROM {Dialect.PendingJobs} WHERE state = 'PENDING'", null, ct).ConfigureAwait(false);
+            return await ReadClusterAsync(connection, tx, pending, ct).ConfigureAwait(false);
+        }, ct);
+
+    public Task<SchedulerSnapshot> LoadSnapshotAsync(PendingSet pending, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(pending);
+        return ReadAsync(async (connection, tx) =>
+        {
+            if (pending.Mark is not { } since)
             {
-                pending = await ReadAllAsync(command, r =>
+                // The first pass of this set: its position first, then every pending job, in one snapshot.
+                ChangeMark mark;
+                await using (var now = Command(connection, tx, Dialect.ChangeMarkNow + ";"))
+                await using (var r = await now.ExecuteReaderAsync(ct).ConfigureAwait(false))
+                {
+                    await r.ReadAsync(ct).ConfigureAwait(false);
+                    mark = new ChangeMark(r.GetInt64(0), r.GetInt64(1));
+                }
+
+                pending.Reset(
+                    await ReadPendingAsync(connection, tx, $"FROM {Dialect.PendingJobs} WHERE state = 'PENDING'", null, ct).ConfigureAwait(false),
+                    mark);
+            }
+            else
+            {
+                // The changes after the set's position; the position moves over those whose transactions have ended.
+                var changed = new HashSet<JobId>();
+                var settled = since;
+                await using (var changes = Command(connection, tx, $"""
+                    SELECT xid, seq, job_id, {Dialect.ChangeHorizon} FROM job_changes WHERE (xid, seq) > (@xid, @seq) ORDER BY xid, seq;
+                    """).With("xid", since.Transaction).With("seq", since.Sequence))
+                await using (var r = await changes.ExecuteReaderAsync(ct).ConfigureAwait(false))
+                {
+                    var open = false;
+                    while (await r.ReadAsync(ct).ConfigureAwait(false))
+                    {
+                        changed.Add(new JobId(r.GetInt64(2)));
+                        open |= r.GetInt64(0) >= r.GetInt64(3);
+                        if (!open)
+                        {
+                            settled = new ChangeMark(r.GetInt64(0), r.GetInt64(1));
+                        }
+                    }
+                }
+
+                var current = changed.Count == 0
+                    ? []
+                    : await ReadPendingAsync(connection, tx, """
+                        FROM jobs
+                        WHERE state = 'PENDING' AND id IN (SELECT job_id FROM job_changes WHERE (xid, seq) > (@xid, @seq))
+                        """, c => c.With("xid", since.Transaction).With("seq", since.Sequence), ct).ConfigureAwait(false);
+                pending.Apply(changed, current, settled);
+            }
+
+            return await ReadClusterAsync(connection, tx, pending.Jobs, ct).ConfigureAwait(false);
+        }, ct);
+    }
+
+    public Task PruneChangesAsync(ChangeMark upTo, CancellationToken ct) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            await using var prune = Command(connection, tx, "DELETE FROM job_changes WHERE (xid, seq) <= (@xid, @seq);")
+                .With("xid", upTo.Transaction).With("seq", upTo.Sequence);
+            return await prune.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, ct);
+
+    /// <summary>
+    /// The pending jobs of <paramref name="from"/> (a FROM and WHERE): the hot path of every scheduling pass, only the
+    /// columns the policy needs, and one string per distinct partition and account.
+    /// </summary>
+    private static async Task<List<PendingJob>> ReadPendingAsync(
+        DbConnection connection, DbTransaction tx, string from, Action<DbCommand>? bind, CancellationToken ct)
+    {
+        var partitions = new Dictionary<string, string>(StringComparer.Ordinal);
+        var gresLists = new Dictionary<string, GresList>(StringComparer.Ordinal);
+        await using var command = Command(connection, tx, $"""
+            SELECT id, priority, submit_time, partition, ntasks * cpus_per_task, memory_mib, exclusive, hold,
+                   begin_time, time_limit_seconds, reason, account, gres, array_job_id, array_task_id, array_max_running
+            {from};
+            """);
+        bind?.Invoke(command);
+        return await ReadAllAsync(command, r =>
                 {
                     var partition = r.GetString(3);
                     if (!partitions.TryGetValue(partition, out var shared))
@@ -68,11 +138,14 @@ public abstract partial class RelationalStore
                         gres,
                         Array: array);
                 }, ct).ConfigureAwait(false);
-            }
+    }
 
-            var nodes = new List<NodeSnapshot>();
-            var arrayRunning = new Dictionary<JobId, int>();
-            await using (var command = Command(connection, tx, $"""
+    /// <summary>The nodes with their allocations and the pending dependents, read in the transaction that read <paramref name="pending"/>.</summary>
+    private async Task<SchedulerSnapshot> ReadClusterAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<PendingJob> pending, CancellationToken ct)
+    {
+        var nodes = new List<NodeSnapshot>();
+        var arrayRunning = new Dictionary<JobId, int>();
+        await using (var command = Command(connection, tx, $"""
                 SELECT n.name, n.cpus, n.memory_mib, n.partitions, n.state,
                        a.job_id, a.cores, a.memory_mib, a.exclusive, a.created_time, j.time_limit_seconds,
                        n.gres, a.devices, j.account, n.drain_reason, j.array_job_id, j.array_max_running
@@ -81,51 +154,51 @@ public abstract partial class RelationalStore
                 LEFT JOIN jobs j ON j.id = a.job_id
                 ORDER BY n.name{Dialect.ByteOrder}, a.job_id;
                 """))
+        {
+            await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            List<RunningAllocation>? allocations = null;
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                List<RunningAllocation>? allocations = null;
-                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                var name = r.GetString(0);
+                if (nodes.Count == 0 || nodes[^1].Name.Value != name)
                 {
-                    var name = r.GetString(0);
-                    if (nodes.Count == 0 || nodes[^1].Name.Value != name)
-                    {
-                        allocations = [];
-                        nodes.Add(new NodeSnapshot(
-                            new NodeName(name),
-                            r.GetInt32(1),
-                            r.GetInt64(2),
-                            StoreValues.ParseList(r.GetString(3)),
-                            ParseNodeState(r.GetString(4)),
-                            allocations,
-                            GresList.Parse(r.GetStringOrNull(11)),
-                            !r.IsDBNull(14)));
-                    }
+                    allocations = [];
+                    nodes.Add(new NodeSnapshot(
+                        new NodeName(name),
+                        r.GetInt32(1),
+                        r.GetInt64(2),
+                        StoreValues.ParseList(r.GetString(3)),
+                        ParseNodeState(r.GetString(4)),
+                        allocations,
+                        GresList.Parse(r.GetStringOrNull(11)),
+                        !r.IsDBNull(14)));
+                }
 
-                    if (!r.IsDBNull(5))
+                if (!r.IsDBNull(5))
+                {
+                    var created = StoreValues.FromMs(r.GetInt64(9));
+                    var limit = r.GetInt64OrNull(10);
+                    allocations!.Add(new RunningAllocation(
+                        new JobId(r.GetInt64(5)),
+                        StoreValues.ParseCores(r.GetString(6)),
+                        r.GetInt64(7),
+                        r.GetBoolean(8),
+                        limit is { } seconds ? created + TimeSpan.FromSeconds(seconds) : null,
+                        GresDevice.ParseList(r.GetStringOrNull(12)),
+                        r.GetStringOrNull(13),
+                        created));
+                    if (!r.IsDBNull(15) && !r.IsDBNull(16))
                     {
-                        var created = StoreValues.FromMs(r.GetInt64(9));
-                        var limit = r.GetInt64OrNull(10);
-                        allocations!.Add(new RunningAllocation(
-                            new JobId(r.GetInt64(5)),
-                            StoreValues.ParseCores(r.GetString(6)),
-                            r.GetInt64(7),
-                            r.GetBoolean(8),
-                            limit is { } seconds ? created + TimeSpan.FromSeconds(seconds) : null,
-                            GresDevice.ParseList(r.GetStringOrNull(12)),
-                            r.GetStringOrNull(13),
-                            created));
-                        if (!r.IsDBNull(15) && !r.IsDBNull(16))
-                        {
-                            var array = new JobId(r.GetInt64(15));
-                            arrayRunning[array] = arrayRunning.GetValueOrDefault(array) + 1;
-                        }
+                        var array = new JobId(r.GetInt64(15));
+                        arrayRunning[array] = arrayRunning.GetValueOrDefault(array) + 1;
                     }
                 }
             }
+        }
 
-            var (dependents, running) = await LoadDependentsAsync(connection, tx, PendingDependents, _ => { }, ct).ConfigureAwait(false);
-            return new SchedulerSnapshot(pending, nodes, ArrayRunning: arrayRunning) { Dependents = dependents, SingletonsRunning = running };
-        }, ct);
+        var (dependents, running) = await LoadDependentsAsync(connection, tx, PendingDependents, _ => { }, ct).ConfigureAwait(false);
+        return new SchedulerSnapshot(pending, nodes, ArrayRunning: arrayRunning) { Dependents = dependents, SingletonsRunning = running };
+    }
 
     /// <summary>
     /// Commits a plan in one transaction, row by row with one prepared statement of each kind: each start a

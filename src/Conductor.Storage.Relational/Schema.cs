@@ -197,6 +197,11 @@ internal static class Schema
             "partition, ntasks, cpus_per_task, memory_mib, exclusive, hold, begin_time, time_limit_seconds, reason, account, gres, array_job_id, array_task_id, array_max_running",
             "state = 'PENDING'")};
         """,
+        d => $"""
+        -- The log of changes to pending jobs, written by triggers whoever writes: the scheduler keeps the pending jobs in
+        -- memory and reads only what changed since its last pass.
+        {d.ChangeLogMigration("state, reason, hold, priority, submit_time, partition, ntasks, cpus_per_task, memory_mib, exclusive, begin_time, time_limit_seconds, account, owner, gres, array_job_id, array_task_id, array_tasks, array_max_running")}
+        """,
     ];
 
     /// <summary>The schema version this code writes.</summary>

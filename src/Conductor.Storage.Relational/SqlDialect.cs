@@ -39,6 +39,23 @@ public abstract class SqlDialect : IDisposable
     /// <summary>A partial index on <paramref name="keys"/> that also carries <paramref name="carried"/>, so that a scan never reads the table.</summary>
     public abstract string CoveringIndex(string name, string table, string keys, string carried, string where);
 
+    /// <summary>
+    /// Creates <c>job_changes</c>, the log of changes to pending jobs that the scheduler's pending set reads
+    /// (<c>seq</c>, <c>xid</c>: the writing transaction's id where transactions may commit out of their order,
+    /// <c>job_id</c>), and the triggers on <c>jobs</c> that write it: an insert of a pending job, a delete of one, an
+    /// update of <paramref name="columns"/> of a job that is or was pending.
+    /// </summary>
+    public abstract string ChangeLogMigration(string columns);
+
+    /// <summary>
+    /// An expression of a read transaction: changes whose <c>xid</c> is below it are settled (their transactions have
+    /// ended, so no change with a smaller position can appear later).
+    /// </summary>
+    public abstract string ChangeHorizon { get; }
+
+    /// <summary>A query of a read transaction giving the position (xid, seq) below which every change is in that transaction's view.</summary>
+    public abstract string ChangeMarkNow { get; }
+
     /// <summary>Opens a connection, ready for statements.</summary>
     public abstract Task<DbConnection> OpenAsync(CancellationToken ct);
 

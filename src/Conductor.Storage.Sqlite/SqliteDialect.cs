@@ -60,6 +60,26 @@ internal sealed class SqliteDialect : SqlDialect
     public override string CoveringIndex(string name, string table, string keys, string carried, string where) =>
         $"CREATE INDEX {name} ON {table} ({keys}, {carried}) WHERE {where}";
 
+    public override string ChangeLogMigration(string columns) => $"""
+        CREATE TABLE job_changes (
+            seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+            xid     integer NOT NULL DEFAULT 0,
+            job_id  integer NOT NULL
+        );
+        CREATE INDEX ix_job_changes_order ON job_changes (xid, seq);
+        CREATE TRIGGER tr_jobs_inserted AFTER INSERT ON jobs FOR EACH ROW WHEN NEW.state = 'PENDING'
+        BEGIN INSERT INTO job_changes (job_id) VALUES (NEW.id); END;
+        CREATE TRIGGER tr_jobs_updated AFTER UPDATE OF {columns} ON jobs FOR EACH ROW WHEN OLD.state = 'PENDING' OR NEW.state = 'PENDING'
+        BEGIN INSERT INTO job_changes (job_id) VALUES (NEW.id); END;
+        CREATE TRIGGER tr_jobs_deleted AFTER DELETE ON jobs FOR EACH ROW WHEN OLD.state = 'PENDING'
+        BEGIN INSERT INTO job_changes (job_id) VALUES (OLD.id); END;
+        """;
+
+    // One writer at a time holds the whole file: changes commit in the order of their sequence numbers.
+    public override string ChangeHorizon => "9223372036854775807";
+
+    public override string ChangeMarkNow => "SELECT 0, COALESCE(MAX(seq), 0) FROM job_changes";
+
     public override async Task<DbConnection> OpenAsync(CancellationToken ct)
     {
         var connection = new SqliteConnection(_connectionString);

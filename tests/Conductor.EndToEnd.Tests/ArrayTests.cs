@@ -224,6 +224,43 @@ public sealed class ArrayTests(ArrayServerFixture fixture) : IClassFixture<Array
         Assert.Contains("job_id", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ATaskTheArrayLacks_IsRefusedWith400NamingTheField_AsACommandsTarget_AndAsADependency()
+    {
+        var cli = NewCli();
+        var array = (await cli.RunAsync("submit", "--parsable", "--hold", "--array", "1-5", "--wrap", "true")).Stdout.Trim();
+        var plain = (await cli.RunAsync("submit", "--parsable", "--hold", "--wrap", "true")).Stdout.Trim();
+
+        foreach (var route in new[] { "cancel", "hold", "release", "requeue" })
+        {
+            var response = await fixture.Client.PostAsync($"/api/v1/jobs/{array}_7/{route}", null);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            var message = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["errors"]!["job_id"]![0]!.GetValue<string>();
+            Assert.Equal($"array {array} has no task 7: its tasks are 1-5", message);
+        }
+
+        var signal = await fixture.Client.PostAsJsonAsync($"/api/v1/jobs/{array}_7/signal", new { signal = "USR1" });
+        Assert.Equal(HttpStatusCode.BadRequest, signal.StatusCode);
+        var range = await fixture.Client.PostAsync($"/api/v1/jobs/{Uri.EscapeDataString($"{array}_[8-9]")}/cancel", null);
+        Assert.Contains("has no task in [8-9]", JsonNode.Parse(await range.Content.ReadAsStringAsync())!["errors"]!["job_id"]![0]!.GetValue<string>(),
+            StringComparison.Ordinal);
+        var notArray = await fixture.Client.PostAsync($"/api/v1/jobs/{plain}_1/cancel", null);
+        Assert.Equal(HttpStatusCode.BadRequest, notArray.StatusCode);
+        Assert.Contains($"job {plain} is not a job array", await notArray.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        var cancel = await cli.RunAsync("cancel", $"{array}_7");
+        Assert.NotEqual(0, cancel.Code);
+        Assert.Contains("has no task 7", cancel.Stderr, StringComparison.Ordinal);
+        var dependent = await cli.RunAsync("submit", "-d", $"afterok:{array}_7", "--wrap", "true");
+        Assert.Equal(1, dependent.Code);
+        Assert.Contains($"names {array}_7, but array {array} has no task 7", dependent.Stderr, StringComparison.Ordinal);
+
+        // A range that reaches past the array acts on the tasks it has.
+        Assert.Equal(0, (await cli.RunAsync("cancel", $"{array}_[5-9]")).Code);
+        Assert.Equal("CANCELLED", JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_5"))!["state"]!.GetValue<string>());
+        Assert.Equal(0, (await cli.RunAsync("cancel", array, plain)).Code);
+    }
+
     private static async Task<string> QueueLineAsync(Cli cli, string array)
     {
         var queue = await cli.RunAsync("queue");

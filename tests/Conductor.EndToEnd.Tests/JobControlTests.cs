@@ -110,10 +110,27 @@ public sealed class JobControlTests(ServerFixture fixture)
         var scancel = await sh.RunAsync($"scancel -s USR2 {id}");
         Assert.True(scancel.Code == 0 && scancel.Stderr == "", scancel.ToString());
         Assert.Equal(0, (await cli.RunAsync("cancel", id)).Code);
+    }
+
+    [Fact]
+    public async Task Signal_ToAPendingJob_IsRefusedAsSlurmDoes_AndTheJobStaysPendingWithoutIt()
+    {
+        // slurmctld answers a signal to a pending job with "Job can not be altered now": nothing is kept for its start.
+        var cli = NewCli();
         var pending = await SubmitAsync(cli, "--hold", "--wrap", "true");
+
         var refused = await cli.RunAsync("cancel", "-s", "USR1", pending);
-        Assert.True(refused.Code == 1 && refused.Stderr.Contains("only a running job", StringComparison.Ordinal), refused.ToString());
-        Assert.Equal(0, (await cli.RunAsync("cancel", pending)).Code);
+        Assert.True(refused.Code == 1 && refused.Stderr.Contains($"Job {pending} is PENDING: only a running job can be signalled", StringComparison.Ordinal),
+            refused.ToString());
+        var sh = await SlurmShell.CreateAsync(fixture.Server, cli.WorkDir);
+        var scancel = await sh.RunAsync($"scancel -s USR1 {pending}");
+        Assert.True(scancel.Code != 0 && scancel.Stderr.Contains($"Kill job error on job id {pending}: Job can not be altered now, try again later", StringComparison.Ordinal),
+            scancel.ToString());
+
+        Assert.Equal(0, (await cli.RunAsync("release", pending)).Code);
+        Assert.Equal("COMPLETED", (await fixture.WaitForStateAsync(pending, Soon, "COMPLETED", "FAILED"))["state"]!.GetValue<string>());
+        var events = JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{pending}/events"))!.AsArray();
+        Assert.DoesNotContain(events, e => e!["kind"]!.GetValue<string>() == "signal");
     }
 
     [Fact]

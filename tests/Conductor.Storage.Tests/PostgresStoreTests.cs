@@ -197,6 +197,33 @@ public sealed class PostgresStoreTests(ITestOutputHelper output) : StoreContract
     }
 
     [PostgresFact]
+    public async Task LoadSnapshotAsync_KeepsAPendingSetCurrent_WhenAnEarlierTransactionCommitsAfterALaterOne()
+    {
+        var early = await SubmitAsync(Spec(name: "early"));
+        var set = new PendingSet();
+        await AssertPendingSetCurrentAsync(set);
+
+        // This transaction writes first (its change takes the smaller sequence number) and commits last.
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var tx = await connection.BeginTransactionAsync();
+        await using (var hold = new NpgsqlCommand($"UPDATE jobs SET hold = true, reason = 'JobHeldUser' WHERE id = {early.Value};", connection, tx))
+        {
+            await hold.ExecuteNonQueryAsync();
+        }
+
+        var late = await SubmitAsync(Spec(name: "late"));
+        var snapshot = await AssertPendingSetCurrentAsync(set);
+        Assert.Contains(snapshot.Pending, j => j.Id == late);
+        Assert.False(snapshot.Pending.Single(j => j.Id == early).Held);
+
+        await tx.CommitAsync();
+
+        snapshot = await AssertPendingSetCurrentAsync(set);
+        Assert.True(snapshot.Pending.Single(j => j.Id == early).Held);
+    }
+
+    [PostgresFact]
     public async Task LoadSnapshotAsync_ReturnsAllPendingJobs_WhenHundredThousandAreQueued()
     {
         const int Many = 100_000;

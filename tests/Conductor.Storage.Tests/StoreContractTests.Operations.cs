@@ -62,7 +62,7 @@ public abstract partial class StoreContractTests
     }
 
     [StoreFact]
-    public async Task SignalAsync_QueuesASignalForARunningJob_ThatItsAgentTakesOnce()
+    public async Task SignalAsync_QueuesASignalForARunningJob_ThatItsAgentTakesOnce_OnceLaunched()
     {
         await RegisterAsync(Node1);
         await RegisterAsync(Node2);
@@ -76,6 +76,10 @@ public abstract partial class StoreContractTests
         Assert.Equal((SignalOutcome.Queued, (Core.Nodes.NodeName?)Node1), (result.Outcome, result.Node));
         Assert.Equal(SignalOutcome.NotRunning, (await Jobs.SignalAsync(pending, new SignalRequest(10, false, "alice", T0), Ct)).Outcome);
         Assert.Empty(await Agent.TakeSignalsAsync(Node2, Ct));
+
+        // A signal asked before the job's process started waits for it, instead of reaching an agent with nothing to signal.
+        Assert.Empty(await Agent.TakeSignalsAsync(Node1, Ct));
+        Assert.True(await Agent.MarkLaunchedAsync(running, 1, Launch(), Ct));
         var taken = await Agent.TakeSignalsAsync(Node1, Ct);
         Assert.Equal(
             [new PendingSignal(running, 1, 10, false, "alice", T0.AddSeconds(3)), new PendingSignal(running, 1, 12, true, "root", T0.AddSeconds(4))],

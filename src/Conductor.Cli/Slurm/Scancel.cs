@@ -131,7 +131,10 @@ public static class Scancel
                 }
                 catch (CliException e) when (e.ExitCode == ExitCodes.Usage)
                 {
-                    context.Fail($"Kill job error on job id {id}: Job is pending execution or has ended");
+                    // slurmctld refuses a signal to a pending job (it does not keep it for the start), and one to an ended job.
+                    context.Fail(e.Message.Contains("is PENDING", StringComparison.Ordinal)
+                        ? $"Kill job error on job id {id}: Job can not be altered now, try again later"
+                        : $"Kill job error on job id {id}: Job/step already completing or completed");
                     return 1;
                 }
 

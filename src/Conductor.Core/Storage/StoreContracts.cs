@@ -326,6 +326,15 @@ public interface ISchedulerStore
     Task<SchedulerSnapshot> LoadSnapshotAsync(CancellationToken ct);
 
     /// <summary>
+    /// A snapshot whose pending jobs are <paramref name="pending"/>'s, brought up to date in the same read: loaded whole
+    /// when it has no mark yet, else only the jobs changed (by anyone) since its mark. Writes nothing.
+    /// </summary>
+    Task<SchedulerSnapshot> LoadSnapshotAsync(PendingSet pending, CancellationToken ct);
+
+    /// <summary>Deletes the log of changes to pending jobs up to <paramref name="upTo"/> (a mark every reader has passed).</summary>
+    Task PruneChangesAsync(ChangeMark upTo, CancellationToken ct);
+
+    /// <summary>
     /// Commits a plan in one transaction: each start is PENDING → RUNNING (guarded) with its allocation and a
     /// scheduled event; reasons are updated. Returns the starts that won (a job cancelled meanwhile is skipped).
     /// </summary>
@@ -428,6 +437,9 @@ public interface IAgentStore
 
     Task RecordUsageAsync(JobId id, int attempt, double cpuSeconds, long maxRssKiB, CancellationToken ct);
 
-    /// <summary>Takes (removes and returns) the signals asked for the jobs allocated on the node, oldest first.</summary>
+    /// <summary>
+    /// Takes (removes and returns) the signals asked for the jobs allocated on the node, oldest first; a signal for a
+    /// job whose process has not started yet waits until it has.
+    /// </summary>
     Task<IReadOnlyList<PendingSignal>> TakeSignalsAsync(NodeName node, CancellationToken ct);
 }

@@ -51,6 +51,11 @@ public static class JobControlEndpoints
             return (reference.Id, null);
         }
 
+        if (await service.WhyNoSuchTasksAsync(http.GetCaller(), reference, ct) is { } missing)
+        {
+            return (null, Problems.NoSuchTasks(id, missing));
+        }
+
         return await service.ResolveRowAsync(http.GetCaller(), reference, ct) is { } row ? (row, null) : (null, Problems.NotFound($"Job {id}"));
     }
 

@@ -175,6 +175,11 @@ public static class JobsEndpoints
             return Problems.BadJobId(id);
         }
 
+        if (await service.WhyNoSuchTasksAsync(http.GetCaller(), reference, ct) is { } missing)
+        {
+            return Problems.NoSuchTasks(id, missing);
+        }
+
         var result = await service.CancelAsync(http.GetCaller(), reference, ct);
         return result is null || result.Outcome == CancelOutcome.NotFound
             ? Problems.NotFound($"Job {id}")
@@ -186,6 +191,11 @@ public static class JobsEndpoints
         if (!JobRef.TryParse(id, out var reference, out _))
         {
             return Problems.BadJobId(id);
+        }
+
+        if (await service.WhyNoSuchTasksAsync(http.GetCaller(), reference, ct) is { } missing)
+        {
+            return Problems.NoSuchTasks(id, missing);
         }
 
         var outcome = await service.SetHoldAsync(http.GetCaller(), reference, hold, admin, ct);

@@ -133,5 +133,9 @@ public static class Problems
     public static ProblemHttpResult BadJobId(string text) =>
         Validation($"'{Shorten(text)}' is not a job id.", "job_id", "must be a job id: N, N_T for task T of array N, or N_[T-U] for some of its tasks");
 
+    /// <summary>A task reference (<c>A_k</c>) to tasks the array does not have.</summary>
+    public static ProblemHttpResult NoSuchTasks(string text, string message) =>
+        Validation($"'{Shorten(text)}' names no task of an array.", "job_id", message);
+
     private static string Shorten(string s) => s.Length <= 40 ? s : s[..37] + "...";
 }

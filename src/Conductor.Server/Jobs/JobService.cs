@@ -366,9 +366,46 @@ public sealed class JobService(
                 errors.Add("dependency", $"names job {target}, which does not exist or is not yours");
                 return false;
             }
+
+            foreach (var term in dependency.Terms.Where(t => t.Target == target && t.Task is not null))
+            {
+                if (MissingTasks(job, TaskSet.Of(term.Task!.Value)) is { } missing)
+                {
+                    errors.Add("dependency", $"names {target}_{term.Task}, but {missing}");
+                    return false;
+                }
+            }
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Why a reference to tasks (<c>A_k</c>, <c>A_[k-l]</c>) names none that array <c>A</c> has, as a field-level
+    /// message; null when it names a job as a whole, when some of its tasks exist, or when the job is not the caller's
+    /// (which the command then reports as not found).
+    /// </summary>
+    public async Task<string?> WhyNoSuchTasksAsync(Caller caller, JobRef reference, CancellationToken ct)
+    {
+        if (reference.Tasks is not { } tasks || await GetAsync(caller, reference.Id, ct) is not { } job)
+        {
+            return null;
+        }
+
+        return MissingTasks(job, tasks);
+    }
+
+    /// <summary>Why <paramref name="tasks"/> names no task of <paramref name="job"/>'s array, or null when it names some.</summary>
+    private static string? MissingTasks(JobRecord job, TaskSet tasks)
+    {
+        if (job.ArrayJobId != job.Id || job.Spec.Array is not { } array)
+        {
+            return $"job {job.Id} is not a job array";
+        }
+
+        return array.Tasks.Intersect(tasks).IsEmpty
+            ? $"array {job.Id} has no task {(tasks.Count == 1 ? tasks.ToString() : $"in [{tasks}]")}: its tasks are {array.Tasks}"
+            : null;
     }
 
     /// <summary>

@@ -39,6 +39,18 @@ public sealed class SchedulerService(
     /// <summary>The reservations last written to the store; null until the first commit of this leadership.</summary>
     private IReadOnlyList<ExpectedStart>? _reservations;
 
+    /// <summary>The pending jobs, kept between the passes of this leadership and loaded whole at its first.</summary>
+    private PendingSet _pending = new();
+
+    /// <summary>The change log is pruned up to the mark the pending set had this long ago, so that every reader has passed it.</summary>
+    private static readonly TimeSpan ChangeLogKeep = TimeSpan.FromMinutes(1);
+
+    private DateTimeOffset _prunedAt = DateTimeOffset.MinValue;
+    private ChangeMark? _pruneNext;
+
+    /// <summary>How often a standby server refreshes the priority factors it shows.</summary>
+    public static readonly TimeSpan StandbyRefresh = TimeSpan.FromSeconds(5);
+
     /// <summary>A pass costlier than this is spaced from the next one.</summary>
     private static readonly TimeSpan ExpensivePass = TimeSpan.FromMilliseconds(20);
 
@@ -58,7 +70,9 @@ public sealed class SchedulerService(
         if (!leadership.IsLeader)
         {
             _reservations = null;
-            await leadership.WaitForLeadershipAsync(ct);
+            _pending = new PendingSet();
+            _pruneNext = null;
+            await StandByAsync(ct);
             logger.LogInformation("Scheduling on this server");
         }
 
@@ -90,7 +104,7 @@ public sealed class SchedulerService(
     {
         var watch = Stopwatch.StartNew();
         await store.SplitArrayTasksAsync(Time.GetUtcNow(), ct);
-        var snapshot = JobArrayGate.Apply(DependencyGate.Apply(await store.LoadSnapshotAsync(ct), Time.GetUtcNow()), Time.GetUtcNow());
+        var snapshot = JobArrayGate.Apply(DependencyGate.Apply(await store.LoadSnapshotAsync(_pending, ct), Time.GetUtcNow()), Time.GetUtcNow());
         await dependencies.ApplyAsync(snapshot.DependencyVerdicts, ct);
         if (snapshot.Pending.Count == 0 && _reservations is { Count: 0 })
         {
@@ -136,6 +150,7 @@ public sealed class SchedulerService(
         LastPassDuration = watch.Elapsed;
         Passes++;
         Notify(new SchedulerPass(snapshot, started, commitTime, watch.Elapsed));
+        await PruneChangesAsync(ct);
         if (started.Count > 0)
         {
             logger.LogDebug("Scheduling pass started {Started} of {Pending} pending jobs in {Elapsed} ms",
@@ -150,6 +165,63 @@ public sealed class SchedulerService(
             .Append(DependencyGate.NextDue(snapshot.Dependents, now))
             .Min();
         return new PassResult(started.Count, nextBegin);
+    }
+
+    /// <summary>Once a minute, deletes the change log up to where the pending set stood a minute before.</summary>
+    private async Task PruneChangesAsync(CancellationToken ct)
+    {
+        var now = Time.GetUtcNow();
+        if (now - _prunedAt < ChangeLogKeep)
+        {
+            return;
+        }
+
+        if (_pruneNext is { } upTo)
+        {
+            await store.PruneChangesAsync(upTo, ct);
+        }
+
+        _pruneNext = _pending.Mark;
+        _prunedAt = now;
+    }
+
+    /// <summary>
+    /// Waits for the scheduler role, meanwhile keeping the priority factors that the API shows up to date (read only:
+    /// a standby splits no array, writes no reason and prunes nothing).
+    /// </summary>
+    private async Task StandByAsync(CancellationToken ct)
+    {
+        var leader = leadership.WaitForLeadershipAsync(ct);
+        var pending = new PendingSet();
+        var refreshed = DateTimeOffset.MinValue;
+        while (!leader.IsCompleted)
+        {
+            // A standby that has not read the change log for a while may have missed pruned changes: it loads anew.
+            if (Time.GetUtcNow() - refreshed > ChangeLogKeep / 2)
+            {
+                pending = new PendingSet();
+            }
+
+            try
+            {
+                var snapshot = await store.LoadSnapshotAsync(pending, ct);
+                var now = Time.GetUtcNow();
+                snapshot = snapshot with { Usage = await fairShare.UsageAsync(ct) };
+                view.Update(new PriorityModel(snapshot, now, (policy as BackfillPolicy)?.Options ?? PolicyOptions.Default));
+                refreshed = now;
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                logger.LogWarning(e, "The standby could not refresh the priority factors");
+            }
+
+            using var pause = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            await Task.WhenAny(leader, Task.Delay(StandbyRefresh, Time, pause.Token));
+            await pause.CancelAsync();
+            ct.ThrowIfCancellationRequested();
+        }
+
+        await leader;
     }
 
     private void Notify(SchedulerPass pass)

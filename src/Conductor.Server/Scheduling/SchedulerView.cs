@@ -5,7 +5,8 @@ namespace Conductor.Server.Scheduling;
 
 /// <summary>
 /// What the last scheduling pass of this server knew, for the API: the priority model (factors of a pending job as
-/// the pass saw them). Empty on a server that does not run the scheduler.
+/// the pass saw them). A standby server (one that does not hold the scheduler role) refreshes it every few seconds
+/// from the store, read only.
 /// </summary>
 public sealed class SchedulerView
 {
