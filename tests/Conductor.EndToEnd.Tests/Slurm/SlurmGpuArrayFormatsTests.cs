@@ -41,6 +41,7 @@ public sealed class SlurmGpuArrayFormatsTests
         await Golden(sh, managed, "scontrol show job 1 | grep JobId=", "scontrol-show-job-array.txt");
         await Golden(sh, managed, "scontrol -d show job 4 | grep -A1 JOB_GRES", "scontrol-job-gres.txt");
         await Golden(sh, managed, "scontrol -d show node", "scontrol-show-node-gres.txt");
+        await Golden(sh, managed, "sinfo -N -o '%N %G %b'; scontrol show partition | grep TRES=", "sinfo-gres.txt");
     }
 
     private static async Task Golden(SlurmShell sh, SlurmShell managed, string commandLine, string file)
