@@ -51,6 +51,16 @@ internal sealed class BenchServer : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // As ./conductor starts it: with the server's runtime settings, when the build has them.
+        var serverConfig = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(cliDll))!, "conductor.server.runtimeconfig.json");
+        if (File.Exists(serverConfig))
+        {
+            foreach (var arg in new[] { "exec", "--runtimeconfig", serverConfig })
+            {
+                psi.ArgumentList.Add(arg);
+            }
+        }
+
         foreach (var arg in new[]
                  {
                      cliDll, "server", "--data-dir", data, "--listen", $"127.0.0.1:{port}",
@@ -194,8 +204,16 @@ internal sealed class BenchServer : IAsyncDisposable
         }
     }
 
+    private static int _nextPort;
+
+    /// <summary>A free loopback port; from CONDUCTOR_BENCH_PORT on, one more each time, when that is set.</summary>
     private static int FreePort()
     {
+        if (int.TryParse(Environment.GetEnvironmentVariable("CONDUCTOR_BENCH_PORT"), CultureInfo.InvariantCulture, out var first))
+        {
+            return first + Interlocked.Increment(ref _nextPort) - 1;
+        }
+
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
