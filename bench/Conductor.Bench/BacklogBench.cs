@@ -23,6 +23,7 @@ internal static class BacklogBench
         var gets = options.Int("gets", 1000);
         var nodes = Math.Clamp(options.Int("nodes", 1), 1, 1000);
         var probes = Math.Clamp(options.Int("passes", 20), 1, 200);
+        var insert = options.Flag("insert");
         options.ThrowOnUnknown();
         Console.WriteLine($"# backlog: sizes {string.Join(", ", sizes)}; {nodes} node(s) of {cpus} CPUs full of 'sleep 600'; {submitters} HTTP submitters; {gets} GETs");
 
@@ -31,7 +32,7 @@ internal static class BacklogBench
         var result = new ResultLine().Add("bench", "backlog");
         foreach (var size in sizes)
         {
-            var row = await RunSizeAsync(cli, cpus, nodes, size, submitters, gets, probes);
+            var row = await RunSizeAsync(cli, cpus, nodes, size, submitters, gets, probes, insert);
             table.Add(
                 Stats.I(size), Stats.F(row.SubmitRate, 0), Stats.F(row.ServerCpuMsPerSubmit, 3),
                 Stats.F(row.PassMs), Stats.F(row.LoadMs), Stats.F(row.PlanMs),
@@ -57,7 +58,9 @@ internal static class BacklogBench
             whole load / plan: a snapshot loaded whole (SqliteStore.LoadSnapshotAsync, what a pass did before the pending
             set was kept in memory) and BackfillPolicy.Plan on it, median of 5, in the benchmark process against the live
             database file. --nodes N: N-1 more nodes of the same size, full of running jobs, written into the database
-            (no agent runs them). GET: /api/v1/jobs/{id} on random pending ids, ms.
+            (no agent runs them). --insert: the K pending jobs are copies of one submitted job written straight into
+            the database (seconds instead of minutes; submit/s and srv ms/submit then measure nothing).
+            GET: /api/v1/jobs/{id} on random pending ids, ms.
             list: first page of /api/v1/jobs?limit=100, median of 20, ms. RSS/peak: VmRSS/VmHWM of the server.
             idle ms/s: server CPU per second over 2 s with nothing asked of it, after the submits settled.
             """);
@@ -69,7 +72,7 @@ internal static class BacklogBench
         double SubmitRate, double ServerCpuMsPerSubmit, double PassMs, double LoadMs, double PlanMs,
         double GetP50Ms, double GetP99Ms, double ListMs, double RssMiB, double PeakMiB, double IdleCpuMsPerSecond);
 
-    private static async Task<Row> RunSizeAsync(string cli, int cpus, int nodes, int size, int submitters, int gets, int probes)
+    private static async Task<Row> RunSizeAsync(string cli, int cpus, int nodes, int size, int submitters, int gets, int probes, bool insert)
     {
         Console.WriteLine($"## {size} pending: starting a server");
         await using var server = await BenchServer.StartAsync(cli, cpus);
@@ -96,7 +99,9 @@ internal static class BacklogBench
             var cpuBefore = server.CpuSeconds();
             var passesBefore = await client.PassesAsync();
             var watch = Stopwatch.StartNew();
-            var ids = await ThroughputBench.SubmitAllAsync(client, server.WorkDirectory, size, submitters, Waiting);
+            var ids = insert
+                ? await InsertPendingAsync(server.DatabasePath, await client.SubmitAsync(Waiting, server.WorkDirectory, "waiting"), size)
+                : await ThroughputBench.SubmitAllAsync(client, server.WorkDirectory, size, submitters, Waiting);
             var submitSeconds = watch.Elapsed.TotalSeconds;
             var serverCpu = server.CpuSeconds() - cpuBefore;
             var passesAfter = await client.PassesAsync();
@@ -163,10 +168,16 @@ internal static class BacklogBench
     /// </summary>
     private static async Task<double> ServerPassAsync(ConductorClient client, string workDir, int probes)
     {
+        // Three passes first, unmeasured: they read whatever the backlog's arrival left to read.
         var before = await client.PassesAsync();
         var seen = before.Passes;
-        for (var i = 0; i < probes; i++)
+        for (var i = -3; i < probes; i++)
         {
+            if (i == 0)
+            {
+                before = await client.PassesAsync();
+            }
+
             await client.SubmitAsync(Waiting, workDir, "probe");
             var deadline = Stopwatch.StartNew();
             while ((await client.PassesAsync()).Passes == seen)
@@ -193,14 +204,7 @@ internal static class BacklogBench
     /// </summary>
     private static async Task AddFullNodesAsync(string databasePath, int count)
     {
-        await using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = databasePath, Pooling = false }.ToString());
-        await connection.OpenAsync();
-        await using (var pragma = connection.CreateCommand())
-        {
-            pragma.CommandText = "PRAGMA busy_timeout = 10000;";
-            await pragma.ExecuteNonQueryAsync();
-        }
-
+        await using var connection = await OpenAsync(databasePath);
         await using var tx = await connection.BeginTransactionAsync();
         await using var command = connection.CreateCommand();
         command.Transaction = (SqliteTransaction)tx;
@@ -230,6 +234,46 @@ internal static class BacklogBench
         command.Parameters.AddWithValue("empty", "{}");
         await command.ExecuteNonQueryAsync();
         await tx.CommitAsync();
+    }
+
+    /// <summary>Copies a submitted pending job (with its script) until <paramref name="size"/> are pending, straight into the database.</summary>
+    private static async Task<long[]> InsertPendingAsync(string databasePath, long template, int size)
+    {
+        await using var connection = await OpenAsync(databasePath);
+        var columns = new List<string>();
+        await using (var info = connection.CreateCommand())
+        {
+            info.CommandText = "SELECT name FROM pragma_table_info('jobs') WHERE name <> 'id';";
+            await using var reader = await info.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                columns.Add(reader.GetString(0));
+            }
+        }
+
+        var list = string.Join(", ", columns);
+        await using var tx = await connection.BeginTransactionAsync();
+        await using var command = connection.CreateCommand();
+        command.Transaction = (SqliteTransaction)tx;
+        command.CommandText = $"""
+            INSERT INTO jobs ({list})
+            SELECT {list} FROM jobs, (WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {size - 1}) SELECT i FROM k)
+            WHERE id = {template};
+            INSERT INTO job_scripts (job_id, script) SELECT j.id, s.script FROM jobs j, job_scripts s WHERE s.job_id = {template} AND j.id > {template};
+            """;
+        await command.ExecuteNonQueryAsync();
+        await tx.CommitAsync();
+        return [.. Enumerable.Range(0, size).Select(i => template + i)];
+    }
+
+    private static async Task<SqliteConnection> OpenAsync(string databasePath)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = databasePath, Pooling = false }.ToString());
+        await connection.OpenAsync();
+        await using var pragma = connection.CreateCommand();
+        pragma.CommandText = "PRAGMA busy_timeout = 10000;";
+        await pragma.ExecuteNonQueryAsync();
+        return connection;
     }
 
     /// <summary>Times the scheduler's snapshot load and plan, as one pass does them, on the live database.</summary>

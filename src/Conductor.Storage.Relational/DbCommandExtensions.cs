@@ -16,6 +16,8 @@ public static class DbCommandExtensions
 
     public static DbCommand With(this DbCommand command, string name, bool value) => command.With(name, DbType.Boolean, value);
 
+    public static DbCommand With(this DbCommand command, string name, bool? value) => command.With(name, DbType.Boolean, value);
+
     /// <summary>A time, as the unix milliseconds every time column holds.</summary>
     public static DbCommand With(this DbCommand command, string name, DateTimeOffset? time) =>
         command.With(name, DbType.Int64, time is { } t ? StoreValues.ToMs(t) : null);

@@ -18,7 +18,7 @@ public abstract partial class RelationalStore
     private const string CopiedColumns =
         "reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib, time_limit_seconds, work_dir, " +
         "stdout_pattern, stderr_pattern, environment, arguments, exclusive, requeue, max_retries, nice, hold, begin_time, " +
-        "priority, submit_time, eligible_time, gres, owner, array_max_running, array_spec, admin_hold";
+        "priority, submit_time, eligible_time, gres, owner, array_max_running, array_spec, admin_hold, kill_invalid_dep";
 
     private const string SplitColumns = "state, attempt, array_job_id, array_task_id, " + CopiedColumns;
 
@@ -37,18 +37,22 @@ public abstract partial class RelationalStore
     private Task<int> SplitArrayTasksLockedAsync(DateTimeOffset now, CancellationToken ct) =>
         WriteAsync(async (connection, tx) =>
         {
-            // One row per array that still holds unstarted tasks; the partial index holds only those.
-            var arrays = new List<(JobId Id, TaskSet Tasks, int? MaxRunning, int Cpus, string Partition, bool Exclusive)>();
+            // One row per array that still holds unstarted tasks; the partial index holds only those. An array that waits
+            // for a dependency keeps its tasks, unless it waits with aftercorr: then a few tasks at a time are split off
+            // to wait each for its own pair (as Slurm does).
+            var arrays = new List<(JobId Id, TaskSet Tasks, int? MaxRunning, int Cpus, string Partition, bool Exclusive, bool Corr)>();
             await using (var command = Command(connection, tx, $"""
-                SELECT id, array_tasks, array_max_running, ntasks * cpus_per_task, partition, exclusive
+                SELECT id, array_tasks, array_max_running, ntasks * cpus_per_task, partition, exclusive,
+                       EXISTS (SELECT 1 FROM job_dependencies d WHERE d.job_id = jobs.id AND d.kind = 'aftercorr')
                 FROM jobs
                 WHERE array_tasks IS NOT NULL AND state = 'PENDING' AND hold = @no AND (begin_time IS NULL OR begin_time <= @now)
-                  AND NOT EXISTS (SELECT 1 FROM job_dependencies d WHERE d.job_id = jobs.id)
+                  AND (NOT EXISTS (SELECT 1 FROM job_dependencies d WHERE d.job_id = jobs.id)
+                       OR EXISTS (SELECT 1 FROM job_dependencies d WHERE d.job_id = jobs.id AND d.kind = 'aftercorr'))
                 ORDER BY priority DESC, submit_time, id{Dialect.LockRows};
                 """).With("no", false).With("now", now))
             {
                 arrays = await ReadAllAsync(command, r => (new JobId(r.GetInt64(0)), TaskSet.Parse(r.GetString(1)), r.GetInt32OrNull(2),
-                    r.GetInt32(3), r.GetString(4), r.GetBoolean(5)), ct).ConfigureAwait(false);
+                    r.GetInt32(3), r.GetString(4), r.GetBoolean(5), r.GetBoolean(6)), ct).ConfigureAwait(false);
             }
 
             if (arrays.Count == 0)
@@ -56,12 +60,14 @@ public abstract partial class RelationalStore
                 return 0;
             }
 
-            // The tasks of arrays that are running or split off and pending: few, from their own partial index.
+            // The tasks of arrays that are running or split off and pending: few, from their own partial index. A task
+            // whose dependency can never be met waits for nothing that could come: it does not count.
             var running = new Dictionary<JobId, int>();
             var pending = new Dictionary<JobId, int>();
             await using (var command = Command(connection, tx, """
                 SELECT array_job_id, state, COUNT(*) FROM jobs
                 WHERE array_job_id IS NOT NULL AND state IN ('PENDING', 'RUNNING') AND array_task_id IS NOT NULL
+                  AND (reason IS NULL OR reason <> 'DependencyNeverSatisfied')
                 GROUP BY array_job_id, state;
                 """))
             {
@@ -94,7 +100,9 @@ public abstract partial class RelationalStore
                     array.MaxRunning,
                     running.GetValueOrDefault(array.Id) + waiting,
                     waiting,
-                    JobArrayGate.FreeSlots(nodes, array.Partition, array.Cpus, array.Exclusive));
+                    array.Corr
+                        ? JobArrayGate.CorrespondingTasksWaiting
+                        : JobArrayGate.FreeSlots(nodes, array.Partition, array.Cpus, array.Exclusive));
                 if (count == 0)
                 {
                     continue;
@@ -118,12 +126,12 @@ public abstract partial class RelationalStore
             .ConfigureAwait(false);
         if (rows.FirstOrDefault(r => r.ArrayTaskId == task && r.ArrayJobId == array) is { } own)
         {
-            return own;
+            return (await WithDependenciesAsync([own], ct).ConfigureAwait(false))[0];
         }
 
         // An unstarted task is its array's row, seen as that one task.
         return rows.FirstOrDefault(r => r.Id == array && r.ArrayJobId == array && r.ArrayPendingTasks?.Contains(task) == true) is { } holder
-            ? holder with { ArrayTaskId = task, ArrayPendingTasks = null }
+            ? (await WithDependenciesAsync([holder], ct).ConfigureAwait(false))[0] with { ArrayTaskId = task, ArrayPendingTasks = null }
             : null;
     }
 

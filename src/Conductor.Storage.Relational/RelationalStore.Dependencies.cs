@@ -56,9 +56,10 @@ public abstract partial class RelationalStore
             ? "job_dependencies d CROSS JOIN jobs j"
             : "job_dependencies d JOIN jobs j ON j.id = d.job_id";
         jobFilter = jobFilter == PendingDependents ? "j.id = d.job_id AND j.state = 'PENDING'" : jobFilter;
-        var terms = new List<(long Job, DependencyTerm Term, bool Any, string Name, string User)>();
+        var terms = new List<(long Job, DependencyTerm Term, bool Any, string Name, string User, int? Task, bool Holder, bool? Kill)>();
         await using (var command = Command(connection, tx, $"""
-            SELECT d.job_id, d.kind, d.target_id, d.target_task, d.minutes, d.any_of, j.name, j.owner
+            SELECT d.job_id, d.kind, d.target_id, d.target_task, d.minutes, d.any_of, j.name, j.owner,
+                   j.array_task_id, j.array_tasks IS NOT NULL, j.kill_invalid_dep
             FROM {source}
             WHERE {jobFilter}
             ORDER BY d.job_id, d.position;
@@ -74,7 +75,10 @@ public abstract partial class RelationalStore
                     new DependencyTerm(Dependencies.ParseKind(r.GetString(1)), target is { } t ? new JobId(t) : null, r.GetInt32OrNull(3), r.GetInt32(4)),
                     r.GetBoolean(5),
                     r.GetString(6),
-                    r.GetString(7)));
+                    r.GetString(7),
+                    r.GetInt32OrNull(8),
+                    r.GetBoolean(9),
+                    r.IsDBNull(10) ? null : r.GetBoolean(10)));
             }
         }
 
@@ -136,12 +140,41 @@ public abstract partial class RelationalStore
             {
                 if (r.GetStringOrNull(2) is { } state)
                 {
-                    statuses[(r.GetInt64(0), r.GetInt32(1))] = new TargetStatus(
-                        state == "PENDING" ? 1 : 0,
-                        state == "RUNNING" ? 1 : 0,
-                        state == "COMPLETED" ? 1 : 0,
-                        state is "PENDING" or "RUNNING" or "COMPLETED" ? 0 : 1,
-                        r.GetTimeOrNull(3));
+                    statuses[(r.GetInt64(0), r.GetInt32(1))] = OneRow(state, r.GetTimeOrNull(3));
+                }
+            }
+        }
+
+        // aftercorr, for a task row B_k: the task A_k it pairs with. Its own row once split off; else still unstarted in
+        // A's row (pending, or cancelled with it); else A has no task k, and the whole of A stands in (as in Slurm).
+        var pairs = new Dictionary<(long, int), TargetStatus>();
+        if (terms.Any(t => t.Term.Kind == DependencyKind.AfterCorr && t.Task is not null && !t.Holder))
+        {
+            await using var command = Command(connection, tx, $"""
+                WITH t AS (
+                    SELECT DISTINCT d.target_id, j.array_task_id AS task FROM {source}
+                    WHERE {jobFilter} AND d.kind = 'aftercorr' AND d.target_task IS NULL AND j.array_task_id IS NOT NULL AND j.array_tasks IS NULL)
+                SELECT t.target_id, t.task, k.state, COALESCE(k.start_time, k.end_time), a.state, a.array_tasks, a.end_time
+                FROM t
+                LEFT JOIN jobs k ON k.array_job_id = t.target_id AND k.array_task_id = t.task
+                LEFT JOIN jobs a ON a.id = t.target_id;
+                """);
+            bind(command);
+            await using var r = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                var task = r.GetInt32(1);
+                var state = r.GetStringOrNull(2);
+                var began = r.GetTimeOrNull(3);
+                if (state is null && r.GetStringOrNull(5) is { } unstarted && TaskSet.Parse(unstarted).Contains(task))
+                {
+                    state = r.GetString(4);
+                    began = r.GetTimeOrNull(6);
+                }
+
+                if (state is not null)
+                {
+                    pairs[(r.GetInt64(0), task)] = OneRow(state, began);
                 }
             }
         }
@@ -173,14 +206,33 @@ public abstract partial class RelationalStore
             {
                 var term = terms[i].Term;
                 list.Add(term);
+                if (term.Kind == DependencyKind.AfterCorr && term.Target is { } corr && first.Task is { } k && !first.Holder &&
+                    pairs.TryGetValue((corr.Value, k), out var pair))
+                {
+                    targets.Add(pair);
+                    continue;
+                }
+
                 targets.Add(term.Target is { } t && statuses.TryGetValue((t.Value, term.Task), out var status) ? status : null);
             }
 
-            jobs.Add(new DependentJob(new JobId(first.Job), first.Name, first.User, new Dependency(list, first.Any), targets));
+            jobs.Add(new DependentJob(new JobId(first.Job), first.Name, first.User, new Dependency(list, first.Any), targets)
+            {
+                ArrayHolder = first.Holder,
+                KillOnInvalid = first.Kill,
+            });
         }
 
         return (jobs, running);
     }
+
+    /// <summary>The status of one row in <paramref name="state"/>.</summary>
+    private static TargetStatus OneRow(string state, DateTimeOffset? began) => new(
+        state == "PENDING" ? 1 : 0,
+        state == "RUNNING" ? 1 : 0,
+        state == "COMPLETED" ? 1 : 0,
+        state is "PENDING" or "RUNNING" or "COMPLETED" ? 0 : 1,
+        began);
 
     public Task<DependencyChangeOutcome> SetDependencyAsync(JobId id, Dependency? dependency, DateTimeOffset now, string detail, CancellationToken ct) =>
         WriteAsync(async (connection, tx) =>

@@ -66,13 +66,13 @@ public abstract partial class RelationalStore
             state, reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib,
             time_limit_seconds, work_dir, stdout_pattern, stderr_pattern, environment, arguments, exclusive,
             requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt, gres, owner,
-            array_tasks, array_max_running, array_spec)
+            array_tasks, array_max_running, array_spec, kill_invalid_dep)
         VALUES (
             'PENDING', NULL, @name, @account, @partition, @cpus_per_task, @ntasks, @ntasks_per_node, @memory_mib,
             @time_limit_seconds, @work_dir, @stdout_pattern, @stderr_pattern,
             CAST(@environment AS {Dialect.JsonType}), CAST(@arguments AS {Dialect.JsonType}), @exclusive,
             @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0, @gres, @owner,
-            @array_tasks, @array_max_running, @array_spec)
+            @array_tasks, @array_max_running, @array_spec, @kill_invalid_dep)
         RETURNING id
         """;
 
@@ -108,7 +108,8 @@ public abstract partial class RelationalStore
             .With("gres", spec.Gres.IsEmpty ? null : spec.Gres.ToString())
             .With("array_tasks", spec.Array?.Tasks.ToString())
             .With("array_max_running", spec.Array?.MaxRunning)
-            .With("array_spec", spec.Array?.ToString());
+            .With("array_spec", spec.Array?.ToString())
+            .With("kill_invalid_dep", spec.KillOnInvalidDependency);
     }
 
     public async Task<JobRecord?> GetAsync(JobId id, CancellationToken ct)

@@ -173,7 +173,7 @@ public abstract partial class RelationalStore
         return [.. taken.OrderBy(t => t.Seq).Select(t => t.Signal)];
     }
 
-    public Task<RequeueResult> RequeueAsync(JobId id, DateTimeOffset now, string detail, CancellationToken ct) =>
+    public Task<RequeueResult> RequeueAsync(JobId id, DateTimeOffset now, string detail, bool hold, CancellationToken ct) =>
         WriteAsync(async (connection, tx) =>
         {
             (JobState State, string? Node, bool Launched, bool Requested, bool Allocated, string? Exit) row;
@@ -201,11 +201,15 @@ public abstract partial class RelationalStore
 
             if (row.State == JobState.Running && row.Launched)
             {
-                // The processes run: the agent of the node stops them and reports the attempt back to PENDING.
-                if (!row.Requested)
+                // The processes run: the agent of the node stops them and reports the attempt back to PENDING (held,
+                // when asked: the report keeps the hold and gives its reason).
+                if (!row.Requested || hold)
                 {
-                    await using var mark = Command(connection, tx, "UPDATE jobs SET requeue_requested = @by WHERE id = @id AND state = 'RUNNING';")
+                    await using var mark = Command(connection, tx,
+                            "UPDATE jobs SET requeue_requested = @by, hold = (hold OR @hold), admin_hold = @no WHERE id = @id AND state = 'RUNNING';")
                         .With("by", detail)
+                        .With("hold", hold)
+                        .With("no", false)
                         .With("id", id.Value);
                     await mark.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                     await InsertEventsAsync(connection, tx, id, [new AgentEvent(now, JobEventKind.Requeued, detail + "; stopping the job")], ct)
@@ -228,12 +232,15 @@ public abstract partial class RelationalStore
             }
 
             await using var requeue = Command(connection, tx, """
-                    UPDATE jobs SET state = 'PENDING', reason = NULL, exit_code = NULL, error_msg = NULL,
+                    UPDATE jobs SET state = 'PENDING', reason = @reason, hold = @hold, admin_hold = @no, exit_code = NULL, error_msg = NULL,
                         node = NULL, cores = NULL, devices = NULL, start_time = NULL, end_time = NULL, eligible_time = @now,
                         pid = NULL, pid_start_ticks = NULL, launched_time = NULL, expected_start = NULL, requeue_requested = NULL
                     WHERE id = @id AND state = @expected;
                     """)
                 .With("now", now)
+                .With("reason", hold ? PendingReasons.RequeuedHeld : null)
+                .With("hold", hold)
+                .With("no", false)
                 .With("id", id.Value)
                 .With("expected", row.State.ToSlurmName());
             if (await requeue.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)

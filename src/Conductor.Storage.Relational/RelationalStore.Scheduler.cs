@@ -42,7 +42,7 @@ public abstract partial class RelationalStore
                 var changed = new HashSet<JobId>();
                 var settled = since;
                 await using (var changes = Command(connection, tx, $"""
-                    SELECT xid, seq, job_id, {Dialect.ChangeHorizon} FROM job_changes WHERE (xid, seq) > (@xid, @seq) ORDER BY xid, seq;
+                    SELECT xid, seq, job_id, {Dialect.ChangeHorizon} FROM job_changes WHERE {Dialect.ChangesAfter} ORDER BY xid, seq;
                     """).With("xid", since.Transaction).With("seq", since.Sequence))
                 await using (var r = await changes.ExecuteReaderAsync(ct).ConfigureAwait(false))
                 {
@@ -60,9 +60,9 @@ public abstract partial class RelationalStore
 
                 var current = changed.Count == 0
                     ? []
-                    : await ReadPendingAsync(connection, tx, """
+                    : await ReadPendingAsync(connection, tx, $"""
                         FROM jobs
-                        WHERE state = 'PENDING' AND id IN (SELECT job_id FROM job_changes WHERE (xid, seq) > (@xid, @seq))
+                        WHERE state = 'PENDING' AND id IN (SELECT job_id FROM job_changes WHERE {Dialect.ChangesAfter})
                         """, c => c.With("xid", since.Transaction).With("seq", since.Sequence), ct).ConfigureAwait(false);
                 pending.Apply(changed, current, settled);
             }

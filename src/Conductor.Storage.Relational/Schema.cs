@@ -202,6 +202,10 @@ internal static class Schema
         -- memory and reads only what changed since its last pass.
         {d.ChangeLogMigration("state, reason, hold, priority, submit_time, partition, ntasks, cpus_per_task, memory_mib, exclusive, begin_time, time_limit_seconds, account, owner, gres, array_job_id, array_task_id, array_tasks, array_max_running")}
         """,
+        d => $"""
+        -- A job's own --kill-on-invalid-dep (yes/no); NULL follows the server's option.
+        ALTER TABLE jobs ADD COLUMN kill_invalid_dep {d.BoolType};
+        """,
     ];
 
     /// <summary>The schema version this code writes.</summary>

@@ -53,6 +53,9 @@ public abstract class SqlDialect : IDisposable
     /// </summary>
     public abstract string ChangeHorizon { get; }
 
+    /// <summary>The condition on <c>job_changes</c> of the changes after the position (<c>@xid</c>, <c>@seq</c>).</summary>
+    public virtual string ChangesAfter => "(xid, seq) > (@xid, @seq)";
+
     /// <summary>A query of a read transaction giving the position (xid, seq) below which every change is in that transaction's view.</summary>
     public abstract string ChangeMarkNow { get; }
 

@@ -78,6 +78,9 @@ internal sealed class SqliteDialect : SqlDialect
     // One writer at a time holds the whole file: changes commit in the order of their sequence numbers.
     public override string ChangeHorizon => "9223372036854775807";
 
+    // xid is always 0 here; the sequence alone is a range on the primary key.
+    public override string ChangesAfter => "seq > @seq";
+
     public override string ChangeMarkNow => "SELECT 0, COALESCE(MAX(seq), 0) FROM job_changes";
 
     public override async Task<DbConnection> OpenAsync(CancellationToken ct)

@@ -362,6 +362,18 @@ public sealed class BackfillPolicyTests
     }
 
     [Fact]
+    public void Plan_KeepsTheReasonOfARequeuesHold_AndNeverStartsTheJob()
+    {
+        var plan = Cluster.WithNodes(2)
+            .Submit(cpus: 1, held: true, reason: PendingReasons.RequeuedHeld)
+            .Submit(cpus: 1, held: true, reason: PendingReasons.JobHeldAdmin)
+            .Plan();
+
+        plan.AssertNotStarted(1).AssertNotStarted(2);
+        Assert.Empty(plan.Plan.ReasonChanges);
+    }
+
+    [Fact]
     public void Plan_ListsOnlyChangedReasons_WhenJobsAlreadyHaveReasons()
     {
         var plan = Cluster.WithNodes(2)

@@ -67,6 +67,20 @@ public sealed class DependencyTests
         Assert.Equal(expected, DependencyGate.Term(term, new TargetStatus(pending, running, completed, failed, Now), Now));
     }
 
+    [Theory]
+    [InlineData(0, 1, 0, 1, false, DependencyState.Unfulfilled)]
+    [InlineData(0, 0, 2, 1, false, DependencyState.Failed)]
+    [InlineData(0, 0, 2, 1, true, DependencyState.Unfulfilled)]
+    [InlineData(0, 0, 3, 0, true, DependencyState.Fulfilled)]
+    [InlineData(1, 0, 0, 0, false, DependencyState.Unfulfilled)]
+    public void Term_AfterCorr_IsJudgedOnceItsTargetEnded_AndNeverFailsAnArraysUnstartedRow(
+        int pending, int running, int completed, int failed, bool arrayHolder, DependencyState expected)
+    {
+        var term = new DependencyTerm(DependencyKind.AfterCorr, new JobId(1));
+
+        Assert.Equal(expected, DependencyGate.Term(term, new TargetStatus(pending, running, completed, failed, Now), Now, arrayHolder));
+    }
+
     [Fact]
     public void Term_IsMet_WhenTheTargetIsGone()
     {

@@ -76,6 +76,15 @@ public sealed class SbatchDirectivesTests
     }
 
     [Fact]
+    public void Parse_ReadsKillOnInvalidDep_AsYesOrNo()
+    {
+        Assert.True(SbatchDirectives.Parse("#SBATCH --kill-on-invalid-dep=yes\n").Options.KillOnInvalidDep);
+        Assert.False(SbatchDirectives.Parse("#SBATCH --kill-on-invalid-dep NO\n").Options.KillOnInvalidDep);
+        Assert.True(SbatchDirectives.Parse("#SBATCH --kill-on-invalid-dep=yes\n").Options.ToSpecInput("x", "/", new Dictionary<string, string?>(), []).KillOnInvalidDependency);
+        Assert.Equal("line 1: --kill-on-invalid-dep 'sure' must be yes or no", Assert.Single(SbatchDirectives.Parse("#SBATCH --kill-on-invalid-dep=sure\n").Errors));
+    }
+
+    [Fact]
     public void Parse_ReadsGpuRequests_IntoTheSpecFields()
     {
         var o = SbatchDirectives.Parse("#SBATCH --gres=gpu:a100:1\n#SBATCH -G 2\n#SBATCH --gpus-per-task 1\n").Options;

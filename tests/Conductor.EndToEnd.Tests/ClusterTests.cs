@@ -74,6 +74,16 @@ public sealed class ClusterTests(ITestOutputHelper output) : IAsyncLifetime
         var leaders = await Task.WhenAll(server1.RoleAsync(), server2.RoleAsync());
         Assert.Equal(["leader", "standby"], leaders.Order());
 
+        // The standby shows a pending job's priority factors too: it refreshes them from the database, read only.
+        using var standbyClient = leaders[0] == "standby" ? server1.Client(AdminToken) : server2.Client(AdminToken);
+        var held = await SubmitAsync(standbyClient, "#!/bin/bash\ntrue\n", new { name = "held", hold = true, nice = 5 });
+        var factors = await Poll.UntilAsync(
+            async () => (await standbyClient.GetFromJsonAsync<JsonNode>($"/api/v1/jobs/{held}"))!["detail"]!["priority_factors"],
+            f => f is not null, Soon, "the standby to show the priority factors");
+        Assert.Equal(5, factors!["nice"]!.GetValue<int>());
+        Assert.InRange(factors["fair_share"]!.GetValue<double>(), 0, 1);
+        Assert.Equal(HttpStatusCode.OK, (await standbyClient.PostAsync($"/api/v1/jobs/{held}/cancel", null)).StatusCode);
+
         // (a) 8 one-CPU jobs of 2 s on 2 nodes of 2 CPUs: 4 at a time, never more than 2 on a node. The first
         // batch meets freshly started processes; the second shows the steady state.
         var ids = await RunSpreadAsync(client1, client2, "first batch");

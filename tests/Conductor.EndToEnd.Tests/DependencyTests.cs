@@ -111,6 +111,59 @@ public sealed class DependencyTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task AfterCorr_StartsEachTaskAfterItsOwnPairCompleted_AndNeverOneWhosePairFailed()
+    {
+        var cli = NewCli();
+        var first = await SubmitAsync(cli, "--hold", "--array", "1-3", "--wrap", "sleep 0.2; test $SLURM_ARRAY_TASK_ID -ne 2");
+        var second = await SubmitAsync(cli, "--array", "1-4", "-d", $"aftercorr:{first}", "--wrap", "true");
+        await WaitForReasonAsync(second, "Dependency");
+        Assert.Equal(0, (await cli.RunAsync("release", first)).Code);
+
+        foreach (var task in new[] { 1, 3 })
+        {
+            var done = await fixture.WaitForStateAsync($"{second}_{task}", Soon, "COMPLETED", "FAILED", "CANCELLED");
+            Assert.Equal("COMPLETED", Text(done, "state"));
+            var pair = await fixture.GetJobAsync($"{first}_{task}");
+            Assert.Equal("COMPLETED", Text(pair, "state"));
+            Assert.True(Time(pair, "end") <= Time(done, "start"), $"{first}_{task} ended at {Time(pair, "end"):O}, {second}_{task} started at {Time(done, "start"):O}");
+        }
+
+        // Task 2's pair failed; the first array has no task 4, so task 4 waited for all of it, which failed too.
+        Assert.Equal("FAILED", Text(await fixture.GetJobAsync($"{first}_2"), "state"));
+        foreach (var task in new[] { 2, 4 })
+        {
+            var never = await WaitForReasonAsync($"{second}_{task}", "DependencyNeverSatisfied");
+            Assert.Equal("PENDING", Text(never, "state"));
+        }
+
+        Assert.Equal($"aftercorr:{first}(failed)", Text(await fixture.GetJobAsync($"{second}_2"), "detail", "dependency"));
+        Assert.Equal(0, (await cli.RunAsync("cancel", second)).Code);
+    }
+
+    [Fact]
+    public async Task KillOnInvalidDep_Yes_OnOneJob_CancelsIt_ThoughTheServerKeepsSuchJobs()
+    {
+        var cli = NewCli();
+        var failing = await SubmitAsync(cli, "--wrap", "exit 1");
+        var killed = await SubmitAsync(cli, "-d", $"afterok:{failing}", "--kill-on-invalid-dep", "yes", "--wrap", "true");
+        await File.WriteAllTextAsync(Path.Combine(cli.WorkDir, "dep.sh"), $"#!/bin/sh\n#SBATCH --kill-on-invalid-dep=yes\n#SBATCH -d afterok:{failing}\ntrue\n");
+        var sbatched = await cli.RunAsync("slurm", "sbatch", "--parsable", "dep.sh");
+        Assert.True(sbatched.Code == 0 && sbatched.Stderr == "", sbatched.ToString());
+        var kept = await SubmitAsync(cli, "-d", $"afterok:{failing}", "--wrap", "true");
+
+        foreach (var id in new[] { killed, sbatched.Stdout.Trim() })
+        {
+            var job = await fixture.WaitForStateAsync(id, Soon, "CANCELLED", "COMPLETED");
+            Assert.Equal("CANCELLED", Text(job, "state"));
+        }
+
+        Assert.Equal("PENDING", Text(await WaitForReasonAsync(kept, "DependencyNeverSatisfied"), "state"));
+        var bad = await cli.RunAsync("submit", "--kill-on-invalid-dep", "maybe", "--wrap", "true");
+        Assert.True(bad.Code == 1 && bad.Stderr.Contains("--kill-on-invalid-dep 'maybe' must be yes or no", StringComparison.Ordinal), bad.ToString());
+        Assert.Equal(0, (await cli.RunAsync("cancel", kept)).Code);
+    }
+
+    [Fact]
     public async Task Hold_KeepsAJobPendingWithJobHeldUser_UntilReleased()
     {
         var cli = NewCli();
@@ -217,6 +270,7 @@ public sealed class DependencyTests(ServerFixture fixture)
         var failing = await SubmitAsync(cli, "--wrap", "exit 3");
         var dependent = await SubmitAsync(cli, "-d", $"afterok:{failing}", "--wrap", "true");
         var second = await SubmitAsync(cli, "-d", $"afterok:{dependent}", "--wrap", "true");
+        var spared = await SubmitAsync(cli, "-d", $"afterok:{failing}", "--kill-on-invalid-dep=no", "--wrap", "true");
 
         foreach (var id in new[] { dependent, second })
         {
@@ -227,5 +281,10 @@ public sealed class DependencyTests(ServerFixture fixture)
             var events = JsonNode.Parse(await client.GetStringAsync($"/api/v1/jobs/{id}/events"))!.AsArray();
             Assert.Contains(events, e => Text(e!, "detail")?.Contains("dependency can never be satisfied", StringComparison.Ordinal) == true);
         }
+
+        // The job's own --kill-on-invalid-dep=no wins over the server's.
+        var left = await Poll.UntilAsync(async () => JsonNode.Parse(await client.GetStringAsync($"/api/v1/jobs/{spared}"))!,
+            j => Text(j, "reason") == "DependencyNeverSatisfied", Soon, $"job {spared} to wait for good");
+        Assert.Equal("PENDING", Text(left, "state"));
     }
 }

@@ -66,6 +66,74 @@ public abstract partial class StoreContractTests
         Assert.Equal($"afterany:{failed}(fulfilled)", listed.Single(j => j.Id == any).DependencyText);
     }
 
+    private async Task<Dictionary<int, JobId>> TaskRowsAsync(JobId array) =>
+        (await Jobs.ListAsync(new JobQuery { Limit = 1000 }, Ct))
+            .Where(j => j.ArrayJobId == array && j.ArrayTaskId is not null)
+            .ToDictionary(j => j.ArrayTaskId!.Value, j => j.Id);
+
+    [StoreFact]
+    public async Task AfterCorr_PairsEachTaskWithTheTargetsTaskOfTheSameId_AndATaskWithoutOneWithTheWholeTarget()
+    {
+        await RegisterAsync(Node1, cpus: 8);
+        var a = await SubmitAsync(Spec() with { Array = JobArraySpec.Parse("1-3") });
+        var b = await SubmitAsync(Spec() with { Array = JobArraySpec.Parse("1-4"), Dependency = Depends($"aftercorr:{a}"), KillOnInvalidDependency = true });
+
+        Assert.Equal(7, await Scheduler.SplitArrayTasksAsync(T0, Ct));
+        var aTasks = await TaskRowsAsync(a);
+        var bTasks = await TaskRowsAsync(b);
+        Assert.Equal([1, 2, 3, 4], bTasks.Keys.Order());
+        await StartAsync(aTasks[1], Node1, [0]);
+        await StartAsync(aTasks[2], Node1, [1]);
+        await Agent.FinishAsync(new JobCompletion(aTasks[1], 1, JobState.Completed, ExitCode.Success, null, T0.AddMinutes(1)), Ct);
+        await Agent.FinishAsync(new JobCompletion(aTasks[2], 1, JobState.Failed, ExitCode.Exited(1), null, T0.AddMinutes(1)), Ct);
+
+        var snapshot = await GatedSnapshotAsync();
+        string? Reason(int task) => snapshot.Pending.Single(j => j.Id == bTasks[task]).Ineligible;
+        Assert.Null(Reason(1));
+        Assert.Equal(PendingReasons.DependencyNeverSatisfied, Reason(2));
+        Assert.Equal(PendingReasons.Dependency, Reason(3));
+        Assert.Equal(PendingReasons.Dependency, Reason(4));
+        Assert.Equal($"aftercorr:{a}(failed)", (await GetAsync(bTasks[2])).DependencyText);
+        Assert.All(snapshot.DependencyVerdicts, v => Assert.True(v.KillOnInvalid));
+
+        // A's last task completes: B_3 pairs with it; B_4 has no pair and the whole of A failed (A_2), as Slurm has it.
+        await StartAsync(aTasks[3], Node1, [2]);
+        await Agent.FinishAsync(new JobCompletion(aTasks[3], 1, JobState.Completed, ExitCode.Success, null, T0.AddMinutes(2)), Ct);
+        snapshot = await GatedSnapshotAsync();
+        Assert.Null(Reason(3));
+        Assert.Equal(PendingReasons.DependencyNeverSatisfied, Reason(4));
+    }
+
+    [StoreFact]
+    public async Task AfterCorr_SplitsTenTasksAtATime_PairsThemWithUnstartedTasks_AndNeverFailsTheArraysRow()
+    {
+        await RegisterAsync(Node1, cpus: 2);
+        var a = await SubmitAsync(Spec() with { Array = JobArraySpec.Parse("1-3"), Hold = true });
+        var b = await SubmitAsync(Spec() with { Array = JobArraySpec.Parse("1-20"), Dependency = Depends($"aftercorr:{a}") });
+
+        // Ten tasks wait, each for its pair, whatever room the node has; the rest stay in the array's row.
+        Assert.Equal(JobArrayGate.CorrespondingTasksWaiting, await Scheduler.SplitArrayTasksAsync(T0, Ct));
+        Assert.Equal(0, await Scheduler.SplitArrayTasksAsync(T0, Ct));
+        var bTasks = await TaskRowsAsync(b);
+        Assert.Equal(Enumerable.Range(1, 10), bTasks.Keys.Order());
+        var snapshot = await GatedSnapshotAsync();
+        Assert.All(bTasks.Values, id => Assert.Equal(PendingReasons.Dependency, snapshot.Pending.Single(j => j.Id == id).Ineligible));
+
+        // A cancelled with its tasks unstarted: every split task can never start (pairs and no pair alike); the
+        // array's row only waits, and the next pass splits the rest off to be judged.
+        await Jobs.CancelAsync(a, T0.AddMinutes(1), "test", Ct);
+        snapshot = await GatedSnapshotAsync();
+        Assert.All(bTasks.Values, id => Assert.Equal(PendingReasons.DependencyNeverSatisfied, snapshot.Pending.Single(j => j.Id == id).Ineligible));
+        Assert.Equal(PendingReasons.Dependency, snapshot.Pending.Single(j => j.Id == b).Ineligible);
+        Assert.Equal(DependencyState.Unfulfilled, snapshot.DependencyVerdicts.Single(v => v.Id == b).State);
+        Assert.Null(snapshot.DependencyVerdicts.Single(v => v.Id == b).KillOnInvalid);
+
+        // Tasks that can never start do not hold the next ones back.
+        await Scheduler.CommitAsync(new SchedulingPlan([], bTasks.Values.Select(id => new ReasonChange(id, PendingReasons.DependencyNeverSatisfied)).ToList()), T0, Ct);
+        Assert.Equal(10, await Scheduler.SplitArrayTasksAsync(T0, Ct));
+        Assert.Equal(20, (await TaskRowsAsync(b)).Count);
+    }
+
     [StoreFact]
     public async Task Dependency_After_IsMetOnceTheTargetStarted_AndItsDelayPassed()
     {

@@ -96,7 +96,7 @@ public abstract partial class StoreContractTests
         Assert.True(await Agent.MarkLaunchedAsync(id, 1, Launch(), Ct));
         await Agent.FinishAsync(new JobCompletion(id, 1, JobState.Completed, ExitCode.Success, null, T0.AddSeconds(9)), Ct);
 
-        var result = await Jobs.RequeueAsync(id, T0.AddSeconds(10), "requeued by alice", Ct);
+        var result = await Jobs.RequeueAsync(id, T0.AddSeconds(10), "requeued by alice", hold: false, Ct);
 
         Assert.Equal(RequeueOutcome.Requeued, result.Outcome);
         var job = await GetAsync(id);
@@ -104,7 +104,34 @@ public abstract partial class StoreContractTests
         Assert.Contains(await Jobs.GetEventsAsync(id, Ct), e => e.Kind == JobEventKind.Requeued && e.Detail!.Contains("COMPLETED", StringComparison.Ordinal));
         await StartAsync(id, Node1, [0]);
         Assert.Equal(2, (await GetAsync(id)).Attempt);
-        Assert.Equal(RequeueOutcome.Pending, (await Jobs.RequeueAsync(await SubmitAsync(), T0, "x", Ct)).Outcome);
+        Assert.Equal(RequeueOutcome.Pending, (await Jobs.RequeueAsync(await SubmitAsync(), T0, "x", hold: false, Ct)).Outcome);
+    }
+
+    [StoreFact]
+    public async Task RequeueAsync_WithHold_PutsEndedAndRunningJobsBackHeld_UntilReleased()
+    {
+        await RegisterAsync(Node1);
+        var ended = await SubmitAsync();
+        await StartAsync(ended, Node1, [0]);
+        Assert.True(await Agent.MarkLaunchedAsync(ended, 1, Launch(), Ct));
+        await Agent.FinishAsync(new JobCompletion(ended, 1, JobState.Completed, ExitCode.Success, null, T0.AddSeconds(9)), Ct);
+        var running = await SubmitAsync();
+        await StartAsync(running, Node1, [1]);
+        Assert.True(await Agent.MarkLaunchedAsync(running, 1, Launch(), Ct));
+
+        Assert.Equal(RequeueOutcome.Requeued, (await Jobs.RequeueAsync(ended, T0.AddSeconds(10), "requeued by alice", hold: true, Ct)).Outcome);
+        Assert.Equal(RequeueOutcome.Requested, (await Jobs.RequeueAsync(running, T0.AddSeconds(10), "requeued by alice", hold: true, Ct)).Outcome);
+        await Agent.FinishAsync(new JobCompletion(running, 1, JobState.Pending, ExitCode.Killed(15), "requeue asked", T0.AddSeconds(11)), Ct);
+
+        foreach (var id in new[] { ended, running })
+        {
+            var job = await GetAsync(id);
+            Assert.Equal((JobState.Pending, true, PendingReasons.RequeuedHeld), (job.State, job.Spec.Hold, job.Reason));
+        }
+
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(running, HoldAction.Release, asAdmin: false, T0.AddSeconds(12), "released by alice", Ct));
+        var released = await GetAsync(running);
+        Assert.Equal((false, (string?)null), (released.Spec.Hold, released.Reason));
     }
 
     [StoreFact]
@@ -115,7 +142,7 @@ public abstract partial class StoreContractTests
         await StartAsync(id, Node1, [0]);
         Assert.True(await Agent.MarkLaunchedAsync(id, 1, Launch(), Ct));
 
-        var result = await Jobs.RequeueAsync(id, T0.AddSeconds(5), "requeued by alice", Ct);
+        var result = await Jobs.RequeueAsync(id, T0.AddSeconds(5), "requeued by alice", hold: false, Ct);
 
         Assert.Equal((RequeueOutcome.Requested, (Core.Nodes.NodeName?)Node1), (result.Outcome, result.Node));
         Assert.True(Assert.Single(await Agent.GetNodeJobsAsync(Node1, Ct)).RequeueRequested);
@@ -136,10 +163,10 @@ public abstract partial class StoreContractTests
         Assert.True(await Agent.MarkLaunchedAsync(id, 1, Launch(), Ct));
         await Jobs.CancelAsync(id, T0.AddSeconds(3), "cancelled", Ct);
 
-        Assert.Equal(RequeueOutcome.StillEnding, (await Jobs.RequeueAsync(id, T0.AddSeconds(4), "x", Ct)).Outcome);
+        Assert.Equal(RequeueOutcome.StillEnding, (await Jobs.RequeueAsync(id, T0.AddSeconds(4), "x", hold: false, Ct)).Outcome);
 
         await Agent.FinishAsync(new JobCompletion(id, 1, JobState.Cancelled, ExitCode.Killed(15), null, T0.AddSeconds(5)), Ct);
-        Assert.Equal(RequeueOutcome.Requeued, (await Jobs.RequeueAsync(id, T0.AddSeconds(6), "x", Ct)).Outcome);
+        Assert.Equal(RequeueOutcome.Requeued, (await Jobs.RequeueAsync(id, T0.AddSeconds(6), "x", hold: false, Ct)).Outcome);
     }
 
     [StoreFact]

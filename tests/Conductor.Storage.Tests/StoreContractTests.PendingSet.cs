@@ -59,6 +59,20 @@ public abstract partial class StoreContractTests
     }
 
     [StoreFact]
+    public async Task LoadSnapshotAsync_KeepsAPendingSetCurrent_WhenSubmitsArriveTogether()
+    {
+        await SubmitAsync();
+        var set = new PendingSet();
+        await AssertPendingSetCurrentAsync(set);
+
+        var ids = await Jobs.SubmitManyAsync([.. Enumerable.Range(0, 50).Select(i => new NewJob(Spec(name: $"burst{i}"), "#!/bin/sh\ntrue\n", T0))], Ct);
+
+        var snapshot = await AssertPendingSetCurrentAsync(set);
+        Assert.Equal(51, snapshot.Pending.Count);
+        Assert.Subset(snapshot.Pending.Select(j => j.Id).ToHashSet(), ids.ToHashSet());
+    }
+
+    [StoreFact]
     public async Task LoadSnapshotAsync_KeepsAPendingSetCurrent_WhenArrayTasksAreSplitOff()
     {
         await RegisterAsync(Node1, cpus: 4);

@@ -36,6 +36,7 @@ public static class SubmitCommand
         ["gpus_per_task"] = "--gpus-per-task",
         ["array"] = "--array",
         ["dependency"] = "--dependency",
+        ["kill_on_invalid_dependency"] = "--kill-on-invalid-dep",
         ["arguments"] = "the script's arguments",
         ["script"] = "the script",
     };
@@ -68,6 +69,11 @@ public static class SubmitCommand
             Description = "Start only after other jobs: afterok:ID[:ID...], afterany, afternotok, after[:ID+MINUTES], aftercorr, singleton; join with ',' (all) or '?' (any).",
             HelpName = "LIST",
         };
+        var killOnInvalidDep = new Option<string?>("--kill-on-invalid-dep")
+        {
+            Description = "yes: cancel the job once its dependency can never be met; no: leave it pending (DependencyNeverSatisfied) [the server's choice].",
+            HelpName = "yes|no",
+        };
         var begin = new Option<string?>("--begin", "-b") { Description = "Start no earlier than this: an ISO 8601 time or now+N[seconds|minutes|hours|days].", HelpName = "TIME" };
         var nice = new Option<int?>("--nice") { Description = "Lower the job's priority by N (negative raises it: admin only).", HelpName = "N" };
         var gres = new Option<string?>("--gres") { Description = "Generic resources on the node, e.g. gpu:2 or gpu:a100:1.", HelpName = "LIST" };
@@ -92,7 +98,7 @@ public static class SubmitCommand
         var command = new Command("submit", "Submit a batch script, like sbatch. #SBATCH lines at the top of the script are read; the command line wins over them.")
         {
             jobName, account, partition, cpus, ntasks, ntasksPerNode, nodes, mem, memPerCpu, time, chdir, output, error, export,
-            exclusive, requeue, hold, dependency, begin, nice, gres, gpus, gpusPerTask, array, wrap, parsable, uid, server, script,
+            exclusive, requeue, hold, dependency, killOnInvalidDep, begin, nice, gres, gpus, gpusPerTask, array, wrap, parsable, uid, server, script,
         };
 
         command.SetClientAction(server, async (parse, client, ct) =>
@@ -115,6 +121,9 @@ public static class SubmitCommand
                 Export = parse.GetValue(export),
                 Begin = parse.GetValue(begin),
                 Dependency = parse.GetValue(dependency),
+                KillOnInvalidDep = parse.GetValue(killOnInvalidDep) is { } kill
+                    ? SbatchDirectives.YesNo(kill) ?? throw new CliException(ExitCodes.Usage, $"--kill-on-invalid-dep '{kill}' must be yes or no.")
+                    : null,
                 Nice = parse.GetValue(nice),
                 Gres = parse.GetValue(gres),
                 Gpus = parse.GetValue(gpus),

@@ -14,7 +14,7 @@ public static class JobFields
         new('i', "JobArrayID", "JOBID", (j, _) => j.DisplayId),
         new('A', "JobID", "JOBID", (j, _) => j.JobId),
         new('F', "ArrayJobID", "ARRAY_JOB_ID", (j, _) => j.ArrayJobId ?? j.JobId),
-        new('K', "ArrayTaskID", "ARRAY_TASK_ID", (j, _) => j.ArrayTaskId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? j.ArrayPendingTasks ?? "N/A"),
+        new('K', "ArrayTaskID", "ARRAY_TASK_ID", (j, _) => ArrayTaskId(j)),
         new('j', "Name", "NAME", (j, _) => j.Detail.Name),
         new('T', "State", "STATE", (j, _) => j.State),
         new('t', "StateCompact", "ST", (j, _) => SlurmFormat.State(j).ToCompactCode()),
@@ -31,14 +31,14 @@ public static class JobFields
         new('P', "Partition", "PARTITION", (j, _) => j.Detail.Partition),
         new('u', "UserName", "USER", (j, _) => SlurmFormat.User(j)),
         new('a', "Account", "ACCOUNT", (j, _) => j.Detail.Account),
-        new('b', "tres-per-node", "TRES_PER_NODE", (_, _) => "N/A"),
+        new('b', "tres-per-node", "TRES_PER_NODE", (j, _) => SlurmFormat.TresPerNode(j)),
         new('m', "MinMemory", "MIN_MEMORY", (j, _) => SlurmFormat.Memory(j.Detail.MemoryMib)),
         new('V', "SubmitTime", "SUBMIT_TIME", (j, _) => SlurmFormat.Date(j.Time.Submit)),
         new('S', "StartTime", "START_TIME", (j, _) => StartTime(j)),
         new('e', "EndTime", "END_TIME", (j, _) => EndTime(j)),
         new('Z', "WorkDir", "WORK_DIR", (j, _) => j.Detail.WorkDir),
         new('o', "Command", "COMMAND", (_, _) => "(null)"),
-        new('Q', "Priority", "PRIORITY", (j, _) => SlurmFormat.Number(j.Detail.Priority)),
+        new('Q', "Priority", "PRIORITY", (j, _) => SlurmFormat.Number(SlurmFormat.Priority(j))),
         new('y', "Nice", "NICE", (j, _) => SlurmFormat.Number(j.Detail.Nice)),
         new('E', "Dependency", "DEPENDENCY", (j, _) => j.Detail.Dependency ?? "(null)"),
         new('f', "Feature", "FEATURES", (_, _) => "(null)"),
@@ -52,11 +52,30 @@ public static class JobFields
         new('\0', "cpus-per-task", "CPUS_PER_TASK", (j, _) => SlurmFormat.Number(j.Detail.CpusPerTask)),
         new('\0', "NumTasks", "TASKS", (j, _) => SlurmFormat.Number(j.Detail.Ntasks)),
         new('\0', "ExitCode", "EXIT_CODE", (j, _) => j.ExitCode ?? "0:0"),
+        new('\0', "Gres", "TRES_PER_NODE", (j, _) => SlurmFormat.TresPerNode(j)),
+        new('\0', "tres-per-job", "TRES_PER_JOB", (_, _) => "N/A"),
+        new('\0', "tres-per-task", "TRES_PER_TASK", (_, _) => "N/A"),
+        new('\0', "tres-alloc", "TRES_ALLOC", (j, _) => SlurmFormat.Tres(j)),
     ];
 
     public static JobField? ByCode(char code) => All.FirstOrDefault(f => f.Code == code);
 
     public static JobField? ByName(string name) => All.FirstOrDefault(f => f.FormatName.Equals(name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// The task id of an array's row: <c>7</c> for a task, the tasks a collapsed line holds as its id shows them
+    /// (<c>3-6%2</c> for <c>12_[3-6%2]</c>), <c>N/A</c> outside arrays.
+    /// </summary>
+    private static string ArrayTaskId(JobView job)
+    {
+        if (job.ArrayTaskId is { } task)
+        {
+            return task.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var open = job.DisplayId.IndexOf("_[", StringComparison.Ordinal);
+        return open > 0 && job.DisplayId.EndsWith(']') ? job.DisplayId[(open + 2)..^1] : job.ArrayPendingTasks ?? "N/A";
+    }
 
     private static string TimeLeft(JobView job, DateTimeOffset now)
     {

@@ -22,7 +22,7 @@ public static class Sbatch
         new("error", 'e', ValueKind.Required), new("export", null, ValueKind.Required), new("begin", 'b', ValueKind.Required),
         new("array", 'a', ValueKind.Required), new("dependency", 'd', ValueKind.Required), new("nice", null, ValueKind.Optional),
         new("gres", null, ValueKind.Required), new("gpus", 'G', ValueKind.Required), new("gpus-per-task", null, ValueKind.Required),
-        new("gpus-per-node", null, ValueKind.Required),
+        new("gpus-per-node", null, ValueKind.Required), new("kill-on-invalid-dep", null, ValueKind.Required),
         new("exclusive", null, ValueKind.Optional), new("requeue"), new("no-requeue"), new("hold", 'H'),
     ];
 
@@ -41,7 +41,7 @@ public static class Sbatch
         new("wckey", null, ValueKind.Required) { Ignored = true }, new("distribution", 'm', ValueKind.Required) { Ignored = true },
         new("hint", null, ValueKind.Required) { Ignored = true }, new("threads-per-core", null, ValueKind.Required) { Ignored = true },
         new("cpu-freq", null, ValueKind.Required) { Ignored = true }, new("acctg-freq", null, ValueKind.Required) { Ignored = true },
-        new("kill-on-invalid-dep", null, ValueKind.Required) { Ignored = true }, new("no-kill", 'k', ValueKind.Optional) { Ignored = true },
+        new("no-kill", 'k', ValueKind.Optional) { Ignored = true },
         new("oversubscribe", 's') { Ignored = true }, new("contiguous") { Ignored = true }, new("spread-job") { Ignored = true },
         new("use-min-nodes") { Ignored = true }, new("export-file", null, ValueKind.Required) { Ignored = true },
 

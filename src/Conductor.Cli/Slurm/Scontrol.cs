@@ -3,6 +3,7 @@ using System.Text;
 using Conductor.Cli.Client;
 using Conductor.Cli.Commands;
 using Conductor.Core.Jobs;
+using Conductor.Core.Scheduling;
 using Conductor.Server.Api;
 
 namespace Conductor.Cli.Slurm;
@@ -24,7 +25,7 @@ public static class Scontrol
     public static async Task<int> RunAsync(SlurmContext context, string[] args, CancellationToken ct)
     {
         var parsed = SlurmArguments.Parse(context.Program, args, Options, stopAtFirstOperand: false);
-        if (context.AnswersHelpOrVersion(parsed, "Usage: scontrol [-o] [-d] {show {job [ID] | node[s] [NAME] | partition[s] [NAME]} | hold ID | release ID | requeue ID | update JobId=ID ... | update NodeName=NAME State=DRAIN|RESUME [Reason=TEXT]}"))
+        if (context.AnswersHelpOrVersion(parsed, "Usage: scontrol [-o] [-d] {show {job [ID] | node[s] [NAME] | partition[s] [NAME]} | hold ID | release ID | requeue ID | requeuehold ID | update JobId=ID ... | update NodeName=NAME State=DRAIN|RESUME [Reason=TEXT]}"))
         {
             return 0;
         }
@@ -68,16 +69,16 @@ public static class Scontrol
                     return await HoldAsync(context, client, verb, words.Skip(1).ToList(), ct);
                 }
 
-            case "requeue":
+            case "requeue" or "requeuehold":
                 using (var client = context.Connect())
                 {
-                    return await ScontrolUpdate.RequeueAsync(context, client, words.Skip(1).ToList(), ct);
+                    return await ScontrolUpdate.RequeueAsync(context, client, words.Skip(1).ToList(), verb == "requeuehold", ct);
                 }
 
             case "update":
                 return await ScontrolUpdate.UpdateAsync(context, words.Skip(1).ToList(), ct);
 
-            case "requeuehold" or "suspend" or "resume" or "top" or "notify":
+            case "suspend" or "resume" or "top" or "notify":
                 throw new SlurmUsageException($"{context.Program}: error: {verb} {NotYet}");
             default:
                 throw new SlurmUsageException($"invalid keyword: {words[0]}");
@@ -151,6 +152,13 @@ public static class Scontrol
                         try
                         {
                             jobs = [await client.GetAsync<JobView>($"/api/v1/jobs/{SlurmContext.Path(id[0])}", ct)];
+                            if (!id[0].IsTasks && jobs[0].ArrayTasks is { } counts && counts.Keys.Any(k => k != "PENDING"))
+                            {
+                                // An array's id shows the whole array, as Slurm's does: its unstarted tasks and every started one.
+                                var all = await QueueCommand.ListAllAsync(client, null, null, null, ct);
+                                jobs.AddRange(all.Where(j => j.ArrayJobId == jobs[0].ArrayJobId && j.JobId != jobs[0].JobId)
+                                    .OrderByDescending(j => long.Parse(j.JobId, CultureInfo.InvariantCulture)));
+                            }
                         }
                         catch (CliException e) when (e.ExitCode == ExitCodes.NotFound)
                         {
@@ -178,9 +186,13 @@ public static class Scontrol
                         }
                     }
 
+                    // -d shows the generic resources in use, which the jobs running on each node hold.
+                    var running = details > 0 && nodes.Any(n => n.Gres is not null)
+                        ? await QueueCommand.ListAllAsync(client, [JobState.Running], null, null, ct)
+                        : [];
                     foreach (var node in nodes)
                     {
-                        Write(context.Out, NodeRecord(node), oneLine);
+                        Write(context.Out, NodeRecord(node, details > 0 ? running.Where(j => j.Detail.NodeList == node.Name).ToList() : null), oneLine);
                     }
 
                     return 0;
@@ -243,10 +255,10 @@ public static class Scontrol
         var memory = d.MemoryMib is > 0 ? SlurmFormat.Memory(d.MemoryMib) : "0";
         var lines = new List<List<string>>
         {
-            new() { $"JobId={job.JobId}", $"JobName={d.Name}" },
+            new([$"JobId={job.JobId}", .. ArrayFields(job), $"JobName={d.Name}"]),
             new() { $"UserId={user}({uid})", $"GroupId={group}({gid})", "MCS_label=N/A" },
             new() { $"Priority={priority}", $"Nice={d.Nice}", $"Account={d.Account}", "QOS=(null)" },
-            new() { $"JobState={job.State}", $"Reason={SlurmFormat.Reason(job)}", $"Dependency={d.Dependency ?? "(null)"}" },
+            new() { $"JobState={job.State}", $"Reason={SlurmFormat.Reason(job).Replace(' ', '_')}", $"Dependency={d.Dependency ?? "(null)"}" },
             new() { $"Requeue={(d.Requeue ? 1 : 0)}", $"Restarts={Math.Max(0, job.Attempt - 1)}", "BatchFlag=1", "Reboot=0", $"ExitCode={job.ExitCode ?? "0:0"}" },
         };
         if (details > 0)
@@ -270,17 +282,21 @@ public static class Scontrol
             lines.Add([$"BatchHost={d.NodeList}"]);
         }
 
-        var tres = $"cpu={d.Cpus}" + (d.MemoryMib is > 0 ? $",mem={d.MemoryMib}M" : "") + $",node=1,billing={d.Cpus}";
+        var tres = SlurmFormat.Tres(job);
         lines.AddRange(
         [
             ["NumNodes=1", $"NumCPUs={d.Cpus}", $"NumTasks={d.Ntasks}", $"CPUs/Task={d.CpusPerTask}", "ReqB:S:C:T=0:0:*:*"],
             [$"TRES={tres}"],
             ["Socks/Node=*", "NtasksPerN:B:S:C=0:0:*:*", "CoreSpec=*"],
         ]);
+        var gres = SlurmFormat.Gres(job);
         if (details > 0 && state == JobState.Running)
         {
-            lines.Add(["JOB_GRES=(null)"]);
-            lines.Add([$"  Nodes={d.NodeList}", $"CPU_IDs={CpuIds(d.Cores)}", $"Mem={d.MemoryMib ?? 0}", "GRES="]);
+            // The GPUs the job holds by index, as Slurm's gpu:2(IDX:0-1).
+            var gpus = SlurmFormat.Ranges(SlurmFormat.Numbers(d.Gpus));
+            lines.Add([$"JOB_GRES={(gres.IsEmpty ? "(null)" : gres.ToString())}"]);
+            lines.Add([$"  Nodes={d.NodeList}", $"CPU_IDs={SlurmFormat.Ranges(SlurmFormat.Numbers(d.Cores))}", $"Mem={d.MemoryMib ?? 0}",
+                "GRES=" + string.Join(',', gres.Items.Select(i => i.Name == GresDevice.Gpu && gpus.Length > 0 ? $"{i}(IDX:{gpus})" : i.ToString()))]);
         }
 
         // Conductor keeps a job's script, not the path it was read from.
@@ -297,11 +313,34 @@ public static class Scontrol
             [$"StdOut={SlurmFormat.StdoutPath(job)}"],
             ["Power="],
         ]);
+        if (!gres.IsEmpty)
+        {
+            lines.Add([$"TresPerNode={SlurmFormat.TresPerNode(job)}"]);
+        }
+
         return lines;
     }
 
-    private static List<List<string>> NodeRecord(NodeView n)
+    /// <summary>An array's job: <c>ArrayJobId=12 ArrayTaskId=3-6%2 ArrayTaskThrottle=2</c> (the throttle only when it has one).</summary>
+    private static List<string> ArrayFields(JobView job)
     {
+        if (job.ArrayJobId is not { } array)
+        {
+            return [];
+        }
+
+        var limit = job.Array is { } spec ? JobArraySpec.Parse(spec).MaxRunning : null;
+        var tasks = job.ArrayTaskId?.ToString(CultureInfo.InvariantCulture)
+            ?? (job.ArrayPendingTasks ?? "") + (limit is { } l ? "%" + l.ToString(CultureInfo.InvariantCulture) : "");
+        return limit is { } n
+            ? [$"ArrayJobId={array}", $"ArrayTaskId={tasks}", $"ArrayTaskThrottle={n.ToString(CultureInfo.InvariantCulture)}"]
+            : [$"ArrayJobId={array}", $"ArrayTaskId={tasks}"];
+    }
+
+    /// <summary>A node's record; with <paramref name="running"/> (the jobs on it, for <c>-d</c>) also what of its GRES is in use.</summary>
+    private static List<List<string>> NodeRecord(NodeView n, List<JobView>? running)
+    {
+        var gres = GresList.TryParse(n.Gres, out var g, out _) ? g : GresList.None;
         var state = n.State switch
         {
             "UP" when n.CpusAllocated == 0 => "IDLE",
@@ -318,21 +357,76 @@ public static class Scontrol
             new() { $"CPUAlloc={n.CpusAllocated}", $"CPUEfctv={n.Cpus}", $"CPUTot={n.Cpus}", "CPULoad=N/A" },
             new() { "AvailableFeatures=(null)" },
             new() { "ActiveFeatures=(null)" },
-            new() { "Gres=(null)" },
+            new() { $"Gres={(gres.IsEmpty ? "(null)" : gres.ToString())}" },
+        };
+        if (running is not null)
+        {
+            lines.Add(["GresDrain=N/A"]);
+            lines.Add([$"GresUsed={(gres.IsEmpty ? "(null)" : GresUsed(gres, running))}"]);
+        }
+
+        lines.AddRange(new List<List<string>>
+        {
             new() { $"NodeAddr={n.Name}", $"NodeHostName={n.Name}", "Version=22.05.8" },
             new() { $"RealMemory={n.MemoryMib}", $"AllocMem={n.MemoryAllocatedMib}", $"FreeMem={n.MemoryMib - n.MemoryAllocatedMib}", $"Sockets={n.Cpus}", "Boards=1" },
             new() { $"State={state}", "ThreadsPerCore=1", "TmpDisk=0", "Weight=1", "Owner=N/A", "MCS_label=N/A" },
             new() { $"Partitions={string.Join(',', n.Partitions)} " },
             new() { $"SlurmdStartTime={SlurmFormat.Date(n.Recovery?.Time ?? n.LastHeartbeat, "None")}", $"LastHeartbeat={SlurmFormat.Date(n.LastHeartbeat, "None")}" },
-            new() { $"CfgTRES=cpu={n.Cpus},mem={n.MemoryMib}M,billing={n.Cpus}" },
-            new() { "AllocTRES=" + (n.CpusAllocated > 0 ? $"cpu={n.CpusAllocated}" + (n.MemoryAllocatedMib > 0 ? $",mem={n.MemoryAllocatedMib}M" : "") : "") },
-        };
+            new() { $"CfgTRES=cpu={n.Cpus},mem={n.MemoryMib}M,billing={n.Cpus}" + (n.Gpus > 0 ? $",gres/gpu={n.Gpus}" : "") },
+            new() { "AllocTRES=" + string.Join(',', AllocTres(n)) },
+        });
         if (n.Reason is { } reason)
         {
             lines.Add([$"Reason={reason}" + (n.ReasonUser is { } by ? $" [{by}@{SlurmFormat.Date(n.ReasonTime)}]" : "")]);
         }
 
         return lines;
+    }
+
+    private static IEnumerable<string> AllocTres(NodeView n)
+    {
+        if (n.CpusAllocated > 0)
+        {
+            yield return $"cpu={n.CpusAllocated}";
+        }
+
+        if (n.MemoryAllocatedMib > 0)
+        {
+            yield return $"mem={n.MemoryAllocatedMib}M";
+        }
+
+        if (n.GpusAllocated > 0)
+        {
+            yield return $"gres/gpu={n.GpusAllocated}";
+        }
+    }
+
+    /// <summary>
+    /// <c>GresUsed=</c>: per entry of the node's list, how many its running jobs hold; a typed entry also names the
+    /// indices held (<c>gpu:a100:1(IDX:1)</c>, <c>gpu:a100:0(IDX:N/A)</c>), as Slurm prints them.
+    /// </summary>
+    private static string GresUsed(GresList node, List<JobView> running)
+    {
+        var devices = node.Devices();
+        var held = running.SelectMany(j => SlurmFormat.Numbers(j.Detail.Gpus)).ToHashSet();
+        var asked = running.Select(SlurmFormat.Gres).Aggregate(GresList.None, (all, g) => all.Plus(g));
+        var used = new List<string>();
+        foreach (var item in node.Items)
+        {
+            if (item.Name == GresDevice.Gpu)
+            {
+                var indices = devices.Where(d => d.Device.Name == item.Name && d.Type == item.Type && held.Contains(d.Device.Index)).Select(d => d.Device.Index).ToList();
+                used.Add(item.Type is null
+                    ? $"{item.Name}:{indices.Count}"
+                    : $"{item.Name}:{item.Type}:{indices.Count}(IDX:{(indices.Count == 0 ? "N/A" : SlurmFormat.Ranges(indices))})");
+            }
+            else
+            {
+                used.Add(item.Type is null ? $"{item.Name}:{asked.Count(item.Name)}" : $"{item.Name}:{item.Type}:{asked.Items.Where(i => i.Name == item.Name && i.Type == item.Type).Sum(i => i.Count)}");
+            }
+        }
+
+        return string.Join(',', used);
     }
 
     private static List<List<string>> PartitionRecord(PartitionView p)
@@ -354,31 +448,6 @@ public static class Scontrol
             ["DefMemPerNode=UNLIMITED", "MaxMemPerNode=UNLIMITED"],
             [$"TRES=cpu={p.TotalCpus}{mem},node={p.Nodes.Count},billing={p.TotalCpus}"],
         ];
-    }
-
-    /// <summary>Core numbers as Slurm's ranges: <c>0,1,2,5</c> → <c>0-2,5</c>.</summary>
-    private static string CpuIds(string cores)
-    {
-        var numbers = cores.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(c => int.Parse(c, CultureInfo.InvariantCulture)).Order().ToList();
-        var text = new StringBuilder();
-        for (var i = 0; i < numbers.Count; i++)
-        {
-            var j = i;
-            while (j + 1 < numbers.Count && numbers[j + 1] == numbers[j] + 1)
-            {
-                j++;
-            }
-
-            text.Append(text.Length > 0 ? "," : "").Append(numbers[i]);
-            if (j > i)
-            {
-                text.Append('-').Append(numbers[j]);
-            }
-
-            i = j;
-        }
-
-        return text.ToString();
     }
 }
 

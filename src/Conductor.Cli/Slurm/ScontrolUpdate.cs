@@ -152,12 +152,18 @@ public static class ScontrolUpdate
     }
 
     /// <summary><c>scontrol requeue ID[,ID...]</c> (also <c>JobId=ID</c>).</summary>
-    public static async Task<int> RequeueAsync(SlurmContext context, ConductorClient client, List<string> words, CancellationToken ct)
+    public static async Task<int> RequeueAsync(SlurmContext context, ConductorClient client, List<string> words, bool hold, CancellationToken ct)
     {
+        var keyword = hold ? "requeuehold" : "requeue";
+        if (hold && words.FirstOrDefault(w => w.StartsWith("state=", StringComparison.OrdinalIgnoreCase)) is { } state)
+        {
+            throw new SlurmUsageException($"{context.Program}: error: requeuehold {state} is not supported by this Conductor server yet");
+        }
+
         var lists = words.Select(w => w.StartsWith("jobid=", StringComparison.OrdinalIgnoreCase) ? w[6..] : w).ToList();
         if (lists.Count == 0)
         {
-            throw new SlurmUsageException("too few arguments for keyword:requeue");
+            throw new SlurmUsageException($"too few arguments for keyword:{keyword}");
         }
 
         var code = 0;
@@ -165,11 +171,15 @@ public static class ScontrolUpdate
         {
             try
             {
-                await client.PostAsync<JobActionResponse>($"/api/v1/jobs/{id}/requeue", null, ct);
+                await client.PostAsync<JobActionResponse>($"/api/v1/jobs/{id}/requeue{(hold ? "?hold=true" : "")}", null, ct);
             }
             catch (CliException e) when (e.ExitCode != ExitCodes.Unreachable)
             {
-                context.Fail(e.ExitCode == ExitCodes.NotFound ? $"Requeue job error on job id {id}: Invalid job id specified" : $"Requeue job error on job id {id}: {e.Message}");
+                // Slurm's words, one line per job, as scontrol prints them.
+                context.Error.WriteLine(e.ExitCode == ExitCodes.NotFound ? $"Invalid job id specified for job {id}"
+                    : e.Message.Contains("pending already", StringComparison.Ordinal) ? $"Job is pending execution for job {id}"
+                    : e.Message.Contains("being stopped", StringComparison.Ordinal) ? $"Job can not be altered now, try again later for job {id}"
+                    : $"{e.Message.TrimEnd('.')} for job {id}");
                 code = 1;
             }
         }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Conductor.Core.Jobs;
+using Conductor.Core.Scheduling;
 using Conductor.Server.Api;
 
 namespace Conductor.Cli.Slurm;
@@ -86,6 +87,61 @@ public static class SlurmFormat
 
     private static string Expand(JobView job, string pattern) =>
         Core.Parsing.OutputPattern.Resolve(pattern, new Core.Parsing.OutputPatternValues(job.JobId, job.Detail.Name, job.Detail.Account, "%N"), job.Detail.WorkDir);
+
+    /// <summary>
+    /// squeue's TRES_PER_NODE and scontrol's <c>TresPerNode=</c>: the job's generic resources as <c>gres:gpu:2</c>, or
+    /// <c>N/A</c>. Every Conductor job runs on one node, so whatever it asked (<c>--gres</c>, <c>--gpus</c>,
+    /// <c>--gpus-per-task</c>) is what it needs per node.
+    /// </summary>
+    public static string TresPerNode(JobView job) =>
+        Gres(job).IsEmpty ? "N/A" : string.Join(',', Gres(job).Items.Select(i => "gres:" + i));
+
+    /// <summary>The job's generic resources, parsed; none when it asked for none.</summary>
+    public static GresList Gres(JobView job) =>
+        GresList.TryParse(job.Detail.Gres, out var gres, out _) ? gres : GresList.None;
+
+    /// <summary>
+    /// The trackable resources of a job as Slurm lists them (<c>cpu=2,mem=100M,node=1,billing=2,gres/gpu=1</c>): GPUs
+    /// appear as on a cluster that accounts them (<c>AccountingStorageTRES=gres/gpu</c>).
+    /// </summary>
+    public static string Tres(JobView job)
+    {
+        var d = job.Detail;
+        var gpus = Gres(job).Gpus;
+        return $"cpu={d.Cpus}" + (d.MemoryMib is > 0 ? $",mem={d.MemoryMib}M" : "") + $",node=1,billing={d.Cpus}" + (gpus > 0 ? $",gres/gpu={gpus}" : "");
+    }
+
+    /// <summary>Numbers as Slurm's ranges: <c>0,1,2,5</c> → <c>0-2,5</c>.</summary>
+    public static string Ranges(IEnumerable<int> values)
+    {
+        var numbers = values.Distinct().Order().ToList();
+        var text = new StringBuilder();
+        for (var i = 0; i < numbers.Count; i++)
+        {
+            var j = i;
+            while (j + 1 < numbers.Count && numbers[j + 1] == numbers[j] + 1)
+            {
+                j++;
+            }
+
+            text.Append(text.Length > 0 ? "," : "").Append(numbers[i].ToString(Invariant));
+            if (j > i)
+            {
+                text.Append('-').Append(numbers[j].ToString(Invariant));
+            }
+
+            i = j;
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>Comma-separated numbers (<c>0,1</c>), as the API lists cores and GPU indices.</summary>
+    public static IEnumerable<int> Numbers(string? list) =>
+        (list ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(n => int.Parse(n, Invariant));
+
+    /// <summary>A job's priority as squeue shows and sorts it: 0 for a held job, as in Slurm.</summary>
+    public static long Priority(JobView job) => job.Detail.Hold && State(job) == JobState.Pending ? 0 : job.Detail.Priority;
 
     /// <summary>The user a job belongs to: its account, the only owner Conductor records.</summary>
     public static string User(JobView job) => job.Detail.Account;

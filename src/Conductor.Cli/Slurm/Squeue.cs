@@ -97,6 +97,8 @@ public static class Squeue
             {
                 throw new SlurmUsageException("slurm_load_jobs error: Invalid job id specified");
             }
+
+            jobs = await WithArrayTasksAsync(client, ids, jobs, states, ct);
         }
         else
         {
@@ -132,13 +134,44 @@ public static class Squeue
         }
 
         // Pending tasks of an array are one line (123_[8-100%4]) unless -r asks for one line per task.
-        foreach (var (id, job) in parsed.Has("array") ? jobs.Select(j => (j.DisplayId, j)).ToList() : ArrayRows.Collapse(jobs))
+        foreach (var (id, job) in parsed.Has("array") ? jobs.SelectMany(EachTask).Select(j => (j.DisplayId, j)).ToList() : ArrayRows.Collapse(jobs))
         {
             context.Out.WriteLine(JobFormat.Line(format, job with { DisplayId = id }, now));
         }
 
         return 0;
     }
+
+    /// <summary>
+    /// <c>squeue -j 12</c> of an array lists the whole array, as Slurm's does: its unstarted tasks and every task that
+    /// has started (each a job of its own), not only the array's own row.
+    /// </summary>
+    private static async Task<List<JobView>> WithArrayTasksAsync(
+        ConductorClient client, IReadOnlyList<JobRef> ids, List<JobView> jobs, IReadOnlyList<JobState>? states, CancellationToken ct)
+    {
+        var arrays = ids.Where(id => !id.IsTasks).Select(id => id.Id.ToString())
+            .Where(id => jobs.Any(j => j.ArrayJobId == id && j.ArrayTasks is { Count: > 0 } counts && counts.Keys.Any(k => k != "PENDING")))
+            .ToHashSet(StringComparer.Ordinal);
+        if (arrays.Count == 0)
+        {
+            return jobs;
+        }
+
+        var tasks = await QueueCommand.ListAllAsync(client, states, null, null, ct);
+        var seen = jobs.Select(j => (j.JobId, j.DisplayId)).ToHashSet();
+        return [.. jobs, .. tasks.Where(t => t.ArrayJobId is { } a && arrays.Contains(a) && seen.Add((t.JobId, t.DisplayId)))];
+    }
+
+    /// <summary><c>squeue -r</c>: an array's row of unstarted tasks as one line per task (<c>12_3</c>, <c>12_4</c>, ...).</summary>
+    private static IEnumerable<JobView> EachTask(JobView job) =>
+        job.ArrayPendingTasks is { } pending && job.ArrayJobId is { } array
+            ? TaskSet.Parse(pending).Ids().Select(t => job with
+            {
+                DisplayId = $"{array}_{t.ToString(CultureInfo.InvariantCulture)}",
+                ArrayTaskId = t,
+                ArrayPendingTasks = null,
+            })
+            : [job];
 
     /// <summary>Slurm's default order (partition, state, priority descending, then id), or the keys of <c>-S</c>.</summary>
     private static List<JobView> Sort(string program, List<JobView> jobs, string? keys)
@@ -152,7 +185,7 @@ public static class Squeue
             Func<JobView, IComparable> by = key switch
             {
                 "i" or "A" or "F" => j => long.Parse(j.JobId, CultureInfo.InvariantCulture),
-                "p" or "Q" => j => j.Detail.Priority,
+                "p" or "Q" => j => SlurmFormat.Priority(j),
                 "M" => j => j.Time.ElapsedSeconds,
                 "l" => j => j.Time.LimitSeconds ?? double.MaxValue,
                 "V" => j => j.Time.Submit,
@@ -185,7 +218,8 @@ public static class Squeue
                 ["job_id"] = long.Parse(j.JobId, CultureInfo.InvariantCulture),
                 ["name"] = j.Detail.Name,
                 ["job_state"] = j.State,
-                ["state_reason"] = SlurmFormat.Reason(j),
+                ["state_reason"] = SlurmFormat.Reason(j) == PendingReasons.RequeuedHeld ? PendingReasons.JobHeldUser : SlurmFormat.Reason(j),
+                ["state_description"] = SlurmFormat.Reason(j) == PendingReasons.RequeuedHeld ? PendingReasons.RequeuedHeld : "",
                 ["partition"] = j.Detail.Partition,
                 ["user_name"] = SlurmFormat.User(j),
                 ["cpus"] = j.Detail.Cpus,
@@ -195,7 +229,7 @@ public static class Squeue
                 ["nodes"] = j.Detail.NodeList,
                 ["memory_per_node"] = j.Detail.MemoryMib ?? 0,
                 ["nice"] = j.Detail.Nice,
-                ["priority"] = j.Detail.Priority,
+                ["priority"] = SlurmFormat.Priority(j),
                 ["requeue"] = j.Detail.Requeue,
                 ["restart_cnt"] = Math.Max(0, j.Attempt - 1),
                 ["submit_time"] = j.Time.Submit.ToUnixTimeSeconds(),

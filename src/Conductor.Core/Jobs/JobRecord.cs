@@ -128,6 +128,12 @@ public static class PendingReasons
     public const string BeginTime = "BeginTime";
     public const string JobHeldUser = "JobHeldUser";
     public const string JobHeldAdmin = "JobHeldAdmin";
+
+    /// <summary>
+    /// A user's hold put by <c>scontrol requeuehold</c>: Slurm's reason JobHeldUser, which it shows by the words of
+    /// its description.
+    /// </summary>
+    public const string RequeuedHeld = "job requeued in held state";
     public const string Dependency = "Dependency";
     public const string DependencyNeverSatisfied = "DependencyNeverSatisfied";
     public const string PartitionDown = "PartitionNodeLimit";

@@ -55,6 +55,12 @@ public sealed record JobSpec
     /// <summary>What the job waits for before it may start (Slurm's <c>--dependency</c>); null when nothing, or once met.</summary>
     public Dependency? Dependency { get; init; }
 
+    /// <summary>
+    /// Slurm's <c>--kill-on-invalid-dep=yes|no</c>: whether the job is cancelled once its dependency can never be met;
+    /// null follows the server's <c>--kill-on-invalid-dep</c>. Written with the job and read by the dependency gate.
+    /// </summary>
+    public bool? KillOnInvalidDependency { get; init; }
+
     /// <summary>The owner, for rows written before owners were recorded: then the account named the owner.</summary>
     public string Owner => User.Length > 0 ? User : Account;
 
@@ -87,6 +93,10 @@ public sealed record JobSpecInput
     public int? MaxRetries { get; init; }
     public string? Array { get; init; }
     public string? Dependency { get; init; }
+
+    /// <summary>Slurm's <c>--kill-on-invalid-dep</c> (slurmrestd's <c>kill_on_invalid_dependency</c>); null: the server's choice.</summary>
+    public bool? KillOnInvalidDependency { get; init; }
+
     public string? Begin { get; init; }
     public int? Nice { get; init; }
 

@@ -234,6 +234,7 @@ public static class JobSpecBuilder
             Begin = begin,
             Array = array,
             Dependency = dependency,
+            KillOnInvalidDependency = input.KillOnInvalidDependency,
         };
     }
 

@@ -27,6 +27,10 @@ public sealed record SbatchOptions
     public string? Begin { get; init; }
     public string? Array { get; init; }
     public string? Dependency { get; init; }
+
+    /// <summary><c>--kill-on-invalid-dep=yes|no</c>.</summary>
+    public bool? KillOnInvalidDep { get; init; }
+
     public bool? Exclusive { get; init; }
     public bool? Requeue { get; init; }
     public bool? Hold { get; init; }
@@ -56,6 +60,7 @@ public sealed record SbatchOptions
         Begin = over.Begin ?? Begin,
         Array = over.Array ?? Array,
         Dependency = over.Dependency ?? Dependency,
+        KillOnInvalidDep = over.KillOnInvalidDep ?? KillOnInvalidDep,
         Exclusive = over.Exclusive ?? Exclusive,
         Requeue = over.Requeue ?? Requeue,
         Hold = over.Hold ?? Hold,
@@ -97,6 +102,7 @@ public sealed record SbatchOptions
             GpusPerTask = GpusPerTask,
             Array = Array,
             Dependency = Dependency,
+            KillOnInvalidDependency = KillOnInvalidDep,
             Arguments = arguments,
         };
 }
@@ -141,6 +147,7 @@ public static class SbatchDirectives
         new("begin", 'b', Kind.Text, (o, v) => o with { Begin = v }),
         new("array", 'a', Kind.Text, (o, v) => o with { Array = v }),
         new("dependency", 'd', Kind.Text, (o, v) => o with { Dependency = v }),
+        new("kill-on-invalid-dep", null, Kind.Text, (o, v) => o with { KillOnInvalidDep = YesNo(v) }),
         new("nice", null, Kind.Number, (o, v) => o with { Nice = Int(v) }),
         new("gres", null, Kind.Text, (o, v) => o with { Gres = v }),
         new("gpus", 'G', Kind.Number, (o, v) => o with { Gpus = Int(v) }),
@@ -159,7 +166,7 @@ public static class SbatchDirectives
     private static readonly HashSet<string> Ignored = new(StringComparer.Ordinal)
     {
         "mail-type", "mail-user", "qos", "constraint", "licenses", "reservation",
-        "comment", "open-mode", "signal", "kill-on-invalid-dep", "wckey", "distribution", "threads-per-core", "hint", "get-user-env",
+        "comment", "open-mode", "signal", "wckey", "distribution", "threads-per-core", "hint", "get-user-env",
         "propagate", "uid", "gid", "profile", "mincpus", "tmp", "wait-all-nodes", "container", "cluster", "clusters", "C", "q", "M",
     };
 
@@ -281,6 +288,12 @@ public static class SbatchDirectives
                 continue;
             }
 
+            if (spec.Long == "kill-on-invalid-dep" && YesNo(value) is null)
+            {
+                errors.Add($"{where}: --kill-on-invalid-dep '{value}' must be yes or no");
+                continue;
+            }
+
             if (spec.Long == "nodes" && !IsInt(SingleNodeCount(value)))
             {
                 errors.Add($"{where}: --nodes '{value}' is not a node count");
@@ -364,6 +377,14 @@ public static class SbatchDirectives
     private static bool IsInt(string s) => int.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _);
 
     private static int Int(string s) => int.Parse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+
+    /// <summary>sbatch's yes or no (any case); null for anything else.</summary>
+    public static bool? YesNo(string s) => s.ToLowerInvariant() switch
+    {
+        "yes" => true,
+        "no" => false,
+        _ => null,
+    };
 }
 
 /// <summary>sbatch's <c>--export</c>: which of the submitter's variables the job gets.</summary>

@@ -63,14 +63,16 @@ public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
         var starts = new List<JobStart>();
         var reasons = new List<ReasonChange>();
         var reservations = new List<ExpectedStart>();
+        var order = new List<JobId>(snapshot.Pending.Count);
         foreach (var job in new PriorityOrder(snapshot.Pending, priorities))
         {
+            order.Add(job.Id);
             string reason;
             partitions.TryGetValue(job.Partition, out var partition);
             if (job.Held)
             {
-                // An admin's hold is written with its reason; the pass keeps it.
-                reason = job.Reason == PendingReasons.JobHeldAdmin ? PendingReasons.JobHeldAdmin : PendingReasons.JobHeldUser;
+                // An admin's hold and a requeue's hold are written with their reasons; the pass keeps them.
+                reason = job.Reason is PendingReasons.JobHeldAdmin or PendingReasons.RequeuedHeld ? job.Reason : PendingReasons.JobHeldUser;
             }
             else if (job.Ineligible is { } gate)
             {
@@ -139,7 +141,7 @@ public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
             }
         }
 
-        return new SchedulingPlan(starts, reasons, reservations);
+        return new SchedulingPlan(starts, reasons, reservations) { Order = order };
     }
 
     /// <summary>Reserves the earliest start any node of the partition offers the job; null when none is known.</summary>
@@ -235,7 +237,7 @@ public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
                     keys[i] = new SortKey(priorities.WithoutFairShare(jobs[i]), jobs[i].SubmitTime.UtcTicks, jobs[i].Id.Value);
                 }
 
-                Array.Sort(keys, jobs, default(SortKeyComparer));
+                (keys, jobs) = Sort(keys, jobs);
                 queues.Add(new Queue(account, keys, jobs));
             }
 
@@ -282,6 +284,58 @@ public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
         }
 
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        /// <summary>
+        /// Sorts one account's jobs by their keys. Jobs handed in the last pass's order are mostly sorted already (ages
+        /// grow alike): a sorted run followed by the few jobs that arrived or changed since is sorted by sorting the
+        /// few and merging; anything else by a whole sort.
+        /// </summary>
+        private static (SortKey[] Keys, PendingJob[] Jobs) Sort(SortKey[] keys, PendingJob[] jobs)
+        {
+            var comparer = default(SortKeyComparer);
+            var sorted = 1;
+            while (sorted < keys.Length && comparer.Compare(keys[sorted - 1], keys[sorted]) <= 0)
+            {
+                sorted++;
+            }
+
+            if (sorted >= keys.Length)
+            {
+                return (keys, jobs);
+            }
+
+            if (keys.Length - sorted > keys.Length / 4)
+            {
+                Array.Sort(keys, jobs, comparer);
+                return (keys, jobs);
+            }
+
+            Array.Sort(keys, jobs, sorted, keys.Length - sorted, comparer);
+            var mergedKeys = new SortKey[keys.Length];
+            var mergedJobs = new PendingJob[jobs.Length];
+            int a = 0, b = sorted, k = 0;
+            while (a < sorted && b < keys.Length)
+            {
+                var fromA = comparer.Compare(keys[a], keys[b]) <= 0;
+                var i = fromA ? a++ : b++;
+                mergedKeys[k] = keys[i];
+                mergedJobs[k++] = jobs[i];
+            }
+
+            for (; a < sorted; a++, k++)
+            {
+                mergedKeys[k] = keys[a];
+                mergedJobs[k] = jobs[a];
+            }
+
+            for (; b < keys.Length; b++, k++)
+            {
+                mergedKeys[k] = keys[b];
+                mergedJobs[k] = jobs[b];
+            }
+
+            return (mergedKeys, mergedJobs);
+        }
 
         private static bool Before(Queue x, Queue y)
         {

@@ -12,13 +12,27 @@ public readonly record struct TargetStatus(int Pending, int Running, int Complet
     public bool Ended => Pending == 0 && Running == 0;
 }
 
-/// <summary>A pending job with a dependency, and the status of each term's target (null: no such job any more).</summary>
-public sealed record DependentJob(JobId Id, string Name, string User, Dependency Dependency, IReadOnlyList<TargetStatus?> Targets);
+/// <summary>
+/// A pending job with a dependency, and the status of each term's target (null: no such job any more). For an
+/// <c>aftercorr</c> term of an array task <c>B_k</c> the target's status is that of the task <c>A_k</c> it pairs with,
+/// or of the whole of <c>A</c> when <c>A</c> has no task <c>k</c>.
+/// </summary>
+public sealed record DependentJob(JobId Id, string Name, string User, Dependency Dependency, IReadOnlyList<TargetStatus?> Targets)
+{
+    /// <summary>True on an array's row that still holds unstarted tasks: its <c>aftercorr</c> terms are judged task by task once split off.</summary>
+    public bool ArrayHolder { get; init; }
+
+    /// <summary>The job's own <c>--kill-on-invalid-dep</c>; null follows the server's.</summary>
+    public bool? KillOnInvalid { get; init; }
+}
 
 /// <summary>What a job's dependency comes to now.</summary>
 /// <param name="Drop">The dependency is met for good: the store forgets it (Slurm then shows <c>(null)</c>).</param>
 public sealed record DependencyVerdict(JobId Id, DependencyState State, IReadOnlyList<DependencyState> Terms, bool Drop)
 {
+    /// <summary>The job's own <c>--kill-on-invalid-dep</c>; null follows the server's.</summary>
+    public bool? KillOnInvalid { get; init; }
+
     /// <summary>The reason that keeps the job out of the pass, or null when it may start.</summary>
     public string? Ineligible => State switch
     {
@@ -97,7 +111,7 @@ public static class DependencyGate
                 }
                 else
                 {
-                    states[i] = Term(terms[i], i < job.Targets.Count ? job.Targets[i] : null, now);
+                    states[i] = Term(terms[i], i < job.Targets.Count ? job.Targets[i] : null, now, job.ArrayHolder);
                 }
             }
 
@@ -107,14 +121,19 @@ public static class DependencyGate
                 claimed.Add((job.Name, job.User));
             }
 
-            verdicts.Add(new DependencyVerdict(job.Id, state, states, state == DependencyState.Fulfilled && !singleton));
+            verdicts.Add(new DependencyVerdict(job.Id, state, states, state == DependencyState.Fulfilled && !singleton) { KillOnInvalid = job.KillOnInvalid });
         }
 
         return verdicts;
     }
 
-    /// <summary>One term against its target; a target that no longer exists is met, as in Slurm.</summary>
-    public static DependencyState Term(DependencyTerm term, TargetStatus? target, DateTimeOffset now)
+    /// <summary>
+    /// One term against its target; a target that no longer exists is met, as in Slurm. An <c>aftercorr</c> target (a
+    /// task's pair, or the whole target for a task without one) is judged once it has ended. On an array's row that
+    /// still holds unstarted tasks (<paramref name="arrayHolder"/>) a failed one only keeps it waiting: each task is
+    /// judged against its own pair once split off, and the row is met only when the whole target completed.
+    /// </summary>
+    public static DependencyState Term(DependencyTerm term, TargetStatus? target, DateTimeOffset now, bool arrayHolder = false)
     {
         ArgumentNullException.ThrowIfNull(term);
         if (target is not { } t)
@@ -128,7 +147,11 @@ public static class DependencyGate
                 ? DependencyState.Fulfilled
                 : DependencyState.Unfulfilled,
             DependencyKind.AfterAny => t.Ended ? DependencyState.Fulfilled : DependencyState.Unfulfilled,
-            DependencyKind.AfterOk or DependencyKind.AfterCorr => t.Failed > 0 ? DependencyState.Failed
+            DependencyKind.AfterCorr => !t.Ended ? DependencyState.Unfulfilled
+                : t.Failed == 0 ? DependencyState.Fulfilled
+                : arrayHolder ? DependencyState.Unfulfilled
+                : DependencyState.Failed,
+            DependencyKind.AfterOk => t.Failed > 0 ? DependencyState.Failed
                 : t.Ended ? DependencyState.Fulfilled
                 : DependencyState.Unfulfilled,
             DependencyKind.AfterNotOk => !t.Ended ? DependencyState.Unfulfilled

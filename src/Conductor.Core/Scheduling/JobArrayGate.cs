@@ -21,6 +21,12 @@ public static class JobArrayGate
     /// <summary>At most this many tasks of one array are split off in one pass.</summary>
     public const int MaxSplitPerPass = 1000;
 
+    /// <summary>
+    /// How many tasks of an array that waits with <c>aftercorr</c> are split off to wait, each for its own pair (Slurm's
+    /// <c>correspond_after_task_cnt</c>): the first tasks, whatever room the nodes have, as the pairs end in any order.
+    /// </summary>
+    public const int CorrespondingTasksWaiting = 10;
+
     public static SchedulerSnapshot Apply(SchedulerSnapshot snapshot, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(snapshot);

@@ -33,13 +33,63 @@ public sealed class PendingSet
     private readonly Dictionary<JobId, PendingJob> _jobs = [];
     private List<PendingJob>? _list;
 
+    /// <summary>The order the last pass took the jobs in, and the jobs loaded since (they go last, in no order).</summary>
+    private IReadOnlyList<JobId>? _order;
+    private readonly HashSet<JobId> _fresh = [];
+
     /// <summary>Null until the first whole load.</summary>
     public ChangeMark? Mark { get; private set; }
 
     public int Count => _jobs.Count;
 
-    /// <summary>The pending jobs, in no particular order (the policy orders them).</summary>
-    public IReadOnlyList<PendingJob> Jobs => _list ??= [.. _jobs.Values];
+    /// <summary>
+    /// The pending jobs: in the order of <see cref="Reorder"/> followed by the jobs loaded since, else in no particular
+    /// order (the policy orders them either way; a known order only spares it work).
+    /// </summary>
+    public IReadOnlyList<PendingJob> Jobs => _list ??= Build();
+
+    /// <summary>Hands the next passes their jobs in <paramref name="order"/> (the last pass's priority order).</summary>
+    public void Reorder(IReadOnlyList<JobId> order)
+    {
+        ArgumentNullException.ThrowIfNull(order);
+        _order = order;
+        _fresh.Clear();
+        _list = null;
+    }
+
+    private List<PendingJob> Build()
+    {
+        if (_order is null)
+        {
+            return [.. _jobs.Values];
+        }
+
+        var list = new List<PendingJob>(_jobs.Count);
+        foreach (var id in _order)
+        {
+            if (!_fresh.Contains(id) && _jobs.TryGetValue(id, out var job))
+            {
+                list.Add(job);
+            }
+        }
+
+        foreach (var id in _fresh)
+        {
+            if (_jobs.TryGetValue(id, out var job))
+            {
+                list.Add(job);
+            }
+        }
+
+        // Whatever the order missed (it came from a pass that did not see every job).
+        if (list.Count != _jobs.Count)
+        {
+            var listed = list.Select(j => j.Id).ToHashSet();
+            list.AddRange(_jobs.Values.Where(j => !listed.Contains(j.Id)));
+        }
+
+        return list;
+    }
 
     /// <summary>Replaces everything with a whole load read at <paramref name="mark"/>.</summary>
     public void Reset(IEnumerable<PendingJob> jobs, ChangeMark mark)
@@ -52,6 +102,8 @@ public sealed class PendingSet
         }
 
         _list = null;
+        _order = null;
+        _fresh.Clear();
         Mark = mark;
     }
 
@@ -78,6 +130,11 @@ public sealed class PendingSet
             foreach (var job in current)
             {
                 _jobs[job.Id] = job;
+            }
+
+            if (_order is not null)
+            {
+                _fresh.UnionWith(changed);
             }
 
             _list = null;

@@ -105,6 +105,12 @@ public sealed record SchedulingPlan(
 {
     public static SchedulingPlan Empty { get; } = new([], []);
 
+    /// <summary>
+    /// Every pending job in the order the pass took them (priority order), when the policy says: handing the next
+    /// pass its jobs in this order spares it most of its sort (see <see cref="PendingSet.Reorder"/>).
+    /// </summary>
+    public IReadOnlyList<JobId>? Order { get; init; }
+
     public IReadOnlyList<ExpectedStart> ExpectedStarts => Reservations ?? [];
 }
 

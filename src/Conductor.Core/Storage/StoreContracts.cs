@@ -247,9 +247,10 @@ public interface IJobStore
     /// <summary>
     /// Puts a job back in the queue as a new attempt (scontrol requeue): an ended job (whose processes are gone) or a
     /// placed job never launched goes back to PENDING at once; a running one is marked, and its agent stops it and
-    /// reports it back to PENDING.
+    /// reports it back to PENDING. With <paramref name="hold"/> (scontrol requeuehold) the job comes back held, with
+    /// reason <see cref="Jobs.PendingReasons.RequeuedHeld"/>, until released.
     /// </summary>
-    Task<RequeueResult> RequeueAsync(JobId id, DateTimeOffset now, string detail, CancellationToken ct);
+    Task<RequeueResult> RequeueAsync(JobId id, DateTimeOffset now, string detail, bool hold, CancellationToken ct);
 
     /// <summary>
     /// Holds or releases a PENDING job in one guarded write with an event; the scheduler skips a held job, as it

@@ -18,7 +18,7 @@ public static class JobControlEndpoints
             .Accepts<SignalRequestBody>("application/json")
             .WithSummary("Send a signal to a running job's processes without ending it (scancel --signal)");
         jobs.MapPost("/{id}/requeue", RequeueAsync)
-            .WithSummary("Put a running or ended job back in the queue as a new attempt; a running one is stopped first");
+            .WithSummary("Put a running or ended job back in the queue as a new attempt; a running one is stopped first; ?hold=true leaves it held (scontrol requeuehold)");
         return jobs;
     }
 
@@ -117,7 +117,7 @@ public static class JobControlEndpoints
             : Conflict($"Job {id} is {result.State.ToSlurmName()}: only a running job can be signalled.");
     }
 
-    private static async Task<IResult> RequeueAsync(HttpContext http, string id, JobControlService control, JobService service, CancellationToken ct)
+    private static async Task<IResult> RequeueAsync(HttpContext http, string id, bool? hold, JobControlService control, JobService service, CancellationToken ct)
     {
         var (resolved, bad) = await ResolveAsync(http, id, service, ct);
         if (resolved is not { } jobId)
@@ -125,7 +125,7 @@ public static class JobControlEndpoints
             return bad!;
         }
 
-        var result = await control.RequeueAsync(http.GetCaller(), jobId, ct);
+        var result = await control.RequeueAsync(http.GetCaller(), jobId, hold ?? false, ct);
         return result?.Outcome switch
         {
             null => Problems.NotFound($"Job {id}"),

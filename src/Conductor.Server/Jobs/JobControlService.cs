@@ -280,15 +280,18 @@ public sealed class JobControlService(
         return result.Outcome == SignalOutcome.NotFound ? null : result;
     }
 
-    /// <summary>Requeues a job (scontrol requeue); null when the job does not exist or is not the caller's.</summary>
-    public async Task<RequeueResult?> RequeueAsync(Caller caller, JobId id, CancellationToken ct)
+    /// <summary>
+    /// Requeues a job (scontrol requeue; with <paramref name="hold"/> scontrol requeuehold, which leaves it held until
+    /// released); null when the job does not exist or is not the caller's.
+    /// </summary>
+    public async Task<RequeueResult?> RequeueAsync(Caller caller, JobId id, bool hold, CancellationToken ct)
     {
         if (await jobs.GetAsync(caller, id, ct) is null)
         {
             return null;
         }
 
-        var result = await store.RequeueAsync(id, time.GetUtcNow(), $"requeued by {caller.User}", ct);
+        var result = await store.RequeueAsync(id, time.GetUtcNow(), $"requeued{(hold ? " held" : "")} by {caller.User}", hold, ct);
         if (result.Outcome is RequeueOutcome.Requeued or RequeueOutcome.Requested)
         {
             logger.LogInformation("Job {JobId} requeued by {User}", id, caller.User);

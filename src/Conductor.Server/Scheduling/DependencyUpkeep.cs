@@ -8,8 +8,9 @@ namespace Conductor.Server.Scheduling;
 
 /// <summary>
 /// What a pass does with the dependency gate's verdicts besides gating: a dependency met for good is forgotten
-/// (Slurm then shows <c>(null)</c>), and with <see cref="SchedulerOptions.KillOnInvalidDependency"/> a job whose
-/// dependency can never be met is cancelled, with an event that says why.
+/// (Slurm then shows <c>(null)</c>), and with <see cref="SchedulerOptions.KillOnInvalidDependency"/> (or the job's own
+/// <c>--kill-on-invalid-dep=yes</c>, which <c>=no</c> overrides the other way) a job whose dependency can never be met
+/// is cancelled, with an event that says why.
 /// </summary>
 public sealed class DependencyUpkeep(
     ISchedulerStore scheduler,
@@ -35,13 +36,8 @@ public sealed class DependencyUpkeep(
             await scheduler.DropDependenciesAsync(met, ct);
         }
 
-        if (!options.Value.KillOnInvalidDependency)
-        {
-            return;
-        }
-
         var cancelled = 0;
-        foreach (var verdict in verdicts.Where(v => v.State == DependencyState.Failed))
+        foreach (var verdict in verdicts.Where(v => v.State == DependencyState.Failed && (v.KillOnInvalid ?? options.Value.KillOnInvalidDependency)))
         {
             var result = await jobs.CancelAsync(verdict.Id, time.GetUtcNow(), KillDetail, ct);
             if (result.Outcome == CancelOutcome.Cancelled)

@@ -103,8 +103,15 @@ public sealed class SchedulerService(
     public async Task<PassResult> PassAsync(CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        await store.SplitArrayTasksAsync(Time.GetUtcNow(), ct);
-        var snapshot = JobArrayGate.Apply(DependencyGate.Apply(await store.LoadSnapshotAsync(_pending, ct), Time.GetUtcNow()), Time.GetUtcNow());
+        var loaded = await store.LoadSnapshotAsync(_pending, ct);
+
+        // Arrays with unstarted tasks split off what could start (only when there are any), and the new rows are read.
+        if (loaded.Pending.Any(j => j.Array is { HoldsUnstarted: true } && !j.Held) && await store.SplitArrayTasksAsync(Time.GetUtcNow(), ct) > 0)
+        {
+            loaded = await store.LoadSnapshotAsync(_pending, ct);
+        }
+
+        var snapshot = JobArrayGate.Apply(DependencyGate.Apply(loaded, Time.GetUtcNow()), Time.GetUtcNow());
         await dependencies.ApplyAsync(snapshot.DependencyVerdicts, ct);
         if (snapshot.Pending.Count == 0 && _reservations is { Count: 0 })
         {
@@ -122,6 +129,10 @@ public sealed class SchedulerService(
         }
 
         var plan = policy.Plan(snapshot, now);
+        if (plan.Order is { } order)
+        {
+            _pending.Reorder(order);
+        }
         view.Update(new PriorityModel(snapshot, now, (policy as BackfillPolicy)?.Options ?? PolicyOptions.Default));
 
         // Reservations are written only when they change (most passes leave them alone).

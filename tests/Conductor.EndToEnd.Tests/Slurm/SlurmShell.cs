@@ -41,6 +41,24 @@ public sealed partial class SlurmShell
         return new SlurmShell(server, bin, workDir);
     }
 
+    /// <summary>
+    /// The same shell with commands that run the managed build (<c>dotnet conductor.dll slurm NAME</c>) whatever the
+    /// launchers run, so a test can check that the native build prints byte for byte what the managed one does.
+    /// </summary>
+    public SlurmShell Managed()
+    {
+        var bin = Path.Combine(WorkDir, "slurm-managed-bin");
+        Directory.CreateDirectory(bin);
+        foreach (var name in new[] { "sbatch", "squeue", "scancel", "sacct", "sinfo", "scontrol", "srun" })
+        {
+            var path = Path.Combine(bin, name);
+            File.WriteAllText(path, $"#!/bin/sh\nexec dotnet '{Path.Combine(Launcher.BuildDirectory, "conductor.dll")}' slurm {name} \"$@\"\n");
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        return new SlurmShell(_server, bin, WorkDir);
+    }
+
     /// <summary>Runs a command line with bash in the work directory, the commands first on PATH.</summary>
     public async Task<Cli.Result> RunAsync(string commandLine, TimeSpan? timeout = null)
     {
