@@ -9,8 +9,10 @@ namespace Conductor.Storage.Relational;
 
 /// <summary>
 /// Job arrays. An array's row keeps its unstarted tasks as one set (<c>array_tasks</c>); a task gets a row of its own
-/// only when it is about to start (or is named alone by a cancel or a hold), and the last one takes over the
-/// array's row. Nothing here reads the unstarted tasks one by one or the ended tasks of an array.
+/// only when it is about to start (or is named alone by a command), and the last one takes over the array's row. A
+/// cancel or hold of several unstarted tasks carves them off into one more row that holds them as a set (a "holder"
+/// row: <c>array_job_id</c> names the array, <c>array_task_id</c> is null), whatever their number. Nothing here reads
+/// the unstarted tasks one by one or the ended tasks of an array.
 /// </summary>
 public abstract partial class RelationalStore
 {
@@ -40,10 +42,10 @@ public abstract partial class RelationalStore
             // One row per array that still holds unstarted tasks; the partial index holds only those. An array that waits
             // for a dependency keeps its tasks, unless it waits with aftercorr: then a few tasks at a time are split off
             // to wait each for its own pair (as Slurm does).
-            var arrays = new List<(JobId Id, TaskSet Tasks, int? MaxRunning, int Cpus, string Partition, bool Exclusive, bool Corr)>();
+            var arrays = new List<(JobId Id, TaskSet Tasks, int? MaxRunning, int Cpus, string Partition, bool Exclusive, bool Corr, JobId Array)>();
             await using (var command = Command(connection, tx, $"""
                 SELECT id, array_tasks, array_max_running, ntasks * cpus_per_task, partition, exclusive,
-                       EXISTS (SELECT 1 FROM job_dependencies d WHERE d.job_id = jobs.id AND d.kind = 'aftercorr')
+                       EXISTS (SELECT 1 FROM job_dependencies d WHERE d.job_id = jobs.id AND d.kind = 'aftercorr'), array_job_id
                 FROM jobs
                 WHERE array_tasks IS NOT NULL AND state = 'PENDING' AND hold = @no AND (begin_time IS NULL OR begin_time <= @now)
                   AND (NOT EXISTS (SELECT 1 FROM job_dependencies d WHERE d.job_id = jobs.id)
@@ -52,7 +54,7 @@ public abstract partial class RelationalStore
                 """).With("no", false).With("now", now))
             {
                 arrays = await ReadAllAsync(command, r => (new JobId(r.GetInt64(0)), TaskSet.Parse(r.GetString(1)), r.GetInt32OrNull(2),
-                    r.GetInt32(3), r.GetString(4), r.GetBoolean(5), r.GetBoolean(6)), ct).ConfigureAwait(false);
+                    r.GetInt32(3), r.GetString(4), r.GetBoolean(5), r.GetBoolean(6), new JobId(r.GetInt64(7))), ct).ConfigureAwait(false);
             }
 
             if (arrays.Count == 0)
@@ -94,11 +96,11 @@ public abstract partial class RelationalStore
             var split = 0;
             foreach (var array in arrays)
             {
-                var waiting = pending.GetValueOrDefault(array.Id);
+                var waiting = pending.GetValueOrDefault(array.Array);
                 var count = JobArrayGate.TasksToSplit(
                     array.Tasks.Count,
                     array.MaxRunning,
-                    running.GetValueOrDefault(array.Id) + waiting,
+                    running.GetValueOrDefault(array.Array) + waiting,
                     waiting,
                     array.Corr
                         ? JobArrayGate.CorrespondingTasksWaiting
@@ -109,8 +111,11 @@ public abstract partial class RelationalStore
                 }
 
                 var (taken, rest) = array.Tasks.Take(count);
-                await SplitAsync(connection, tx, array.Id, taken, rest, now, ct).ConfigureAwait(false);
+                await SplitAsync(connection, tx, array.Id, array.Array, taken, rest, now, ct).ConfigureAwait(false);
                 split += taken.Count;
+
+                // The next holder row of the same array sees these as split off and waiting.
+                pending[array.Array] = waiting + taken.Count;
             }
 
             return split;
@@ -119,7 +124,10 @@ public abstract partial class RelationalStore
     public async Task<JobRecord?> GetTaskAsync(JobId array, int task, CancellationToken ct)
     {
         var rows = await QueryAsync(
-                $"SELECT {JobRows.Columns} FROM jobs j WHERE (j.array_job_id = @array AND j.array_task_id = @task) OR j.id = @array;",
+                $"""
+                SELECT {JobRows.Columns} FROM jobs j
+                WHERE (j.array_job_id = @array AND (j.array_task_id = @task OR j.array_tasks IS NOT NULL)) OR j.id = @array;
+                """,
                 c => c.With("array", array.Value).With("task", task),
                 JobRows.Read,
                 ct)
@@ -129,8 +137,8 @@ public abstract partial class RelationalStore
             return (await WithDependenciesAsync([own], ct).ConfigureAwait(false))[0];
         }
 
-        // An unstarted task is its array's row, seen as that one task.
-        return rows.FirstOrDefault(r => r.Id == array && r.ArrayJobId == array && r.ArrayPendingTasks?.Contains(task) == true) is { } holder
+        // An unstarted task is the row that holds it (the array's, or one carved off it), seen as that one task.
+        return rows.FirstOrDefault(r => r.ArrayJobId == array && r.ArrayTaskId is null && r.ArrayPendingTasks?.Contains(task) == true) is { } holder
             ? (await WithDependenciesAsync([holder], ct).ConfigureAwait(false))[0] with { ArrayTaskId = task, ArrayPendingTasks = null }
             : null;
     }
@@ -191,17 +199,38 @@ public abstract partial class RelationalStore
                 }
             }
 
-            if (found.Unstarted is { } unstarted && found.State == JobState.Pending)
+            // The rows that hold unstarted tasks: the array's own, and those carved off it (a few).
+            var holders = new List<(JobId Id, TaskSet Unstarted)>();
+            await using (var command = Command(connection, tx, $"""
+                             SELECT id, array_tasks FROM jobs
+                             WHERE array_job_id = @array AND array_tasks IS NOT NULL AND state = 'PENDING'
+                             ORDER BY id{Dialect.LockRows};
+                             """).With("array", reference.Id.Value))
+            {
+                holders = await ReadAllAsync(command, r => (new JobId(r.GetInt64(0)), TaskSet.Parse(r.GetString(1))), ct).ConfigureAwait(false);
+            }
+
+            foreach (var (holder, unstarted) in holders)
             {
                 var named = unstarted.Intersect(tasks);
-                if (!named.IsEmpty && splitUnstarted)
+                var rest = unstarted.Except(named);
+                if (named.IsEmpty)
                 {
-                    result.AddRange(await SplitAsync(connection, tx, reference.Id, named.Ids().ToList(), unstarted.Except(named), now, ct)
-                        .ConfigureAwait(false));
+                    continue;
                 }
-                else if (!named.IsEmpty)
+
+                if (!splitUnstarted || (rest.IsEmpty && named.Count > 1))
                 {
-                    result.Add(reference.Id);
+                    // The row holds just these tasks (or the caller acts on the holder as such).
+                    result.Add(holder);
+                }
+                else if (named.Count > 1)
+                {
+                    result.Add(await CarveAsync(connection, tx, holder, reference.Id, named, rest, now, ct).ConfigureAwait(false));
+                }
+                else
+                {
+                    result.AddRange(await SplitAsync(connection, tx, holder, reference.Id, named.Ids().ToList(), rest, now, ct).ConfigureAwait(false));
                 }
             }
 
@@ -212,9 +241,9 @@ public abstract partial class RelationalStore
     {
         var rows = await QueryAsync(
                 """
-                SELECT state, COUNT(*), MAX(CASE WHEN id = @array THEN array_tasks END)
-                FROM jobs WHERE array_job_id = @array
-                GROUP BY state;
+                SELECT state, COUNT(*), NULL FROM jobs WHERE array_job_id = @array GROUP BY state
+                UNION ALL
+                SELECT state, 0, array_tasks FROM jobs WHERE array_job_id = @array AND array_tasks IS NOT NULL;
                 """,
                 c => c.With("array", array.Value),
                 r => (State: StoreValues.ParseState(r.GetString(0)), Count: r.GetInt64(1), Unstarted: r.GetStringOrNull(2)),
@@ -228,7 +257,8 @@ public abstract partial class RelationalStore
         var counts = new Dictionary<JobState, long>();
         foreach (var (state, count, unstarted) in rows)
         {
-            // The array's row counts as the tasks it still holds (pending, or cancelled with it), else as its one task.
+            // A row that holds unstarted tasks (the array's, or one carved off it) counts as the tasks it holds
+            // (pending, or cancelled with it), else as its one task.
             var rowTasks = unstarted is null ? 0 : TaskSet.Parse(unstarted).Count - 1;
             counts[state] = counts.GetValueOrDefault(state) + count + rowTasks;
         }
@@ -237,19 +267,56 @@ public abstract partial class RelationalStore
     }
 
     /// <summary>
-    /// Splits <paramref name="taken"/> off the array's unstarted tasks into PENDING rows of their own (the last task
-    /// takes over the array's row when <paramref name="rest"/> is empty), and returns their ids in the order taken.
+    /// Moves <paramref name="named"/> (several unstarted tasks) from <paramref name="holder"/> into one new PENDING row
+    /// that holds them as a set, with the holder's dependency, and returns its id: one row, however many tasks.
+    /// </summary>
+    private static async Task<JobId> CarveAsync(
+        DbConnection connection, DbTransaction tx, JobId holder, JobId array, TaskSet named, TaskSet rest, DateTimeOffset now, CancellationToken ct)
+    {
+        JobId id;
+        await using (var insert = Command(connection, tx, $"""
+                         INSERT INTO jobs ({SplitColumns}, array_tasks)
+                         SELECT 'PENDING', 0, array_job_id, NULL, {CopiedColumns}, @named FROM jobs WHERE id = @holder
+                         RETURNING id;
+                         """).With("holder", holder.Value).With("named", named.ToString()))
+        {
+            id = new JobId(Convert.ToInt64(await insert.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture));
+        }
+
+        await using (var dependencies = Command(connection, tx, """
+                         INSERT INTO job_dependencies (job_id, position, kind, target_id, target_task, minutes, any_of)
+                         SELECT @id, position, kind, target_id, target_task, minutes, any_of FROM job_dependencies WHERE job_id = @holder;
+                         """).With("id", id.Value).With("holder", holder.Value))
+        {
+            await dependencies.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await using (var update = Command(connection, tx, "UPDATE jobs SET array_tasks = @rest WHERE id = @holder;")
+                         .With("holder", holder.Value).With("rest", rest.ToString()))
+        {
+            await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await InsertEventsAsync(connection, tx, id, [new(now, JobEventKind.Submitted, $"tasks {array}_[{named}] carved off their array")], ct)
+            .ConfigureAwait(false);
+        return id;
+    }
+
+    /// <summary>
+    /// Splits <paramref name="taken"/> off the unstarted tasks of <paramref name="holder"/> (the array's row or one
+    /// carved off it) into PENDING rows of their own (the last task takes over the holder's row when
+    /// <paramref name="rest"/> is empty), and returns their ids in the order taken.
     /// </summary>
     private static async Task<IReadOnlyList<JobId>> SplitAsync(
-        DbConnection connection, DbTransaction tx, JobId array, IReadOnlyList<int> taken, TaskSet rest, DateTimeOffset now, CancellationToken ct)
+        DbConnection connection, DbTransaction tx, JobId holder, JobId array, IReadOnlyList<int> taken, TaskSet rest, DateTimeOffset now, CancellationToken ct)
     {
         var ids = new List<JobId>(taken.Count);
         var own = rest.IsEmpty ? taken[^1] : (int?)null;
         await using var insert = Command(connection, tx, $"""
             INSERT INTO jobs ({SplitColumns})
-            SELECT 'PENDING', 0, id, @task, {CopiedColumns} FROM jobs WHERE id = @array
+            SELECT 'PENDING', 0, array_job_id, @task, {CopiedColumns} FROM jobs WHERE id = @holder
             RETURNING id;
-            """).With("array", array.Value);
+            """).With("holder", holder.Value);
         var task = insert.Parameter("task", System.Data.DbType.Int32);
         await using var submitted = Command(connection, tx, "INSERT INTO job_events (job_id, time, kind, detail) VALUES (@id, @now, @kind, @detail);")
             .With("now", now)
@@ -259,15 +326,15 @@ public abstract partial class RelationalStore
         // A task waits for what its array waits for (the array's unmet dependency rows).
         await using var dependencies = Command(connection, tx, """
             INSERT INTO job_dependencies (job_id, position, kind, target_id, target_task, minutes, any_of)
-            SELECT @id, position, kind, target_id, target_task, minutes, any_of FROM job_dependencies WHERE job_id = @array;
-            """).With("array", array.Value);
+            SELECT @id, position, kind, target_id, target_task, minutes, any_of FROM job_dependencies WHERE job_id = @holder;
+            """).With("holder", holder.Value);
         var dependencyId = dependencies.Parameter("id", System.Data.DbType.Int64);
         var eventDetail = submitted.Parameter("detail", System.Data.DbType.String);
         foreach (var t in taken)
         {
             if (t == own)
             {
-                ids.Add(array);
+                ids.Add(holder);
                 continue;
             }
 
@@ -282,9 +349,9 @@ public abstract partial class RelationalStore
         }
 
         await using var update = Command(connection, tx, own is null
-                ? "UPDATE jobs SET array_tasks = @rest WHERE id = @array;"
-                : "UPDATE jobs SET array_tasks = NULL, array_task_id = @own WHERE id = @array;")
-            .With("array", array.Value)
+                ? "UPDATE jobs SET array_tasks = @rest WHERE id = @holder;"
+                : "UPDATE jobs SET array_tasks = NULL, array_task_id = @own WHERE id = @holder;")
+            .With("holder", holder.Value)
             .With("rest", rest.IsEmpty ? null : rest.ToString())
             .With("own", own);
         await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false);

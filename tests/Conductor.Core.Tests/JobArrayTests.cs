@@ -149,6 +149,9 @@ public sealed class JobArrayTests
     [InlineData(3, null, 0, 0, 8, 3)]
     [InlineData(1000, null, 5, 5, 8, 3)]
     [InlineData(100_000, null, 0, 0, 100_000, JobArrayGate.MaxSplitPerPass)]
-    public void TasksToSplit_IsBoundedByRoomLimitAndTasksLeft(long unstarted, int? max, int active, int splitPending, long free, int expected) =>
+    [InlineData(1000, null, 3, 0, 0, 1)]
+    [InlineData(1000, null, 4, 1, 0, 0)]
+    [InlineData(1000, 2, 2, 0, 0, 0)]
+    public void TasksToSplit_IsBoundedByRoomLimitAndTasksLeft_AndKeepsOneWaitingOnFullNodes(long unstarted, int? max, int active, int splitPending, long free, int expected) =>
         Assert.Equal(expected, JobArrayGate.TasksToSplit(unstarted, max, active, splitPending, free));
 }

@@ -21,7 +21,7 @@ public sealed class ArrayServerFixture : ServerFixture
 }
 
 /// <summary>Job arrays end to end: the real server, the real CLI and Slurm's commands.</summary>
-public sealed class ArrayTests(ArrayServerFixture fixture) : IClassFixture<ArrayServerFixture>
+public sealed class ArrayTests(ArrayServerFixture fixture, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<ArrayServerFixture>
 {
     private static readonly TimeSpan Soon = TimeSpan.FromSeconds(60);
 
@@ -192,6 +192,43 @@ public sealed class ArrayTests(ArrayServerFixture fixture) : IClassFixture<Array
         Assert.Equal(HttpStatusCode.OK, (await fixture.Client.PostAsync($"/api/v1/jobs/{array}/cancel", null)).StatusCode);
         await Poll.UntilAsync(async () => JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}"))!["array_tasks"]!["PENDING"]?.GetValue<long>() ?? 0,
             n => n == 0, Soon, "the array's cancel");
+    }
+
+    [Fact]
+    public async Task CancelHoldAndRelease_OfAHugeRangeOfUnstartedTasks_TouchOneRow_AndTakeUnderASecond()
+    {
+        var cli = NewCli();
+        var array = (await cli.RunAsync("submit", "--parsable", "--hold", "--array", "1-100000", "--wrap", "true")).Stdout.Trim();
+        Assert.Matches(@"^\d+$", array);
+
+        async Task<TimeSpan> TimeAsync(params string[] args)
+        {
+            var watch = Stopwatch.StartNew();
+            var result = await cli.RunAsync(args);
+            Assert.True(result.Code == 0, result.ToString());
+            return watch.Elapsed;
+        }
+
+        var cancel = await TimeAsync("cancel", $"{array}_[1-90000]");
+        var hold = await TimeAsync("hold", $"{array}_[90001-95000]");
+        var release = await TimeAsync("release", $"{array}_[95001-99990]");
+        output.WriteLine($"cancel of 90,000 unstarted tasks: {cancel.TotalMilliseconds:0} ms; hold of 5,000: {hold.TotalMilliseconds:0} ms; release of 4,990: {release.TotalMilliseconds:0} ms (each a whole CLI run)");
+        Assert.True(cancel < TimeSpan.FromSeconds(1) && release < TimeSpan.FromSeconds(1) && hold < TimeSpan.FromSeconds(1),
+            $"cancel {cancel.TotalMilliseconds:0} ms, release {release.TotalMilliseconds:0} ms, hold {hold.TotalMilliseconds:0} ms");
+
+        var counts = JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}"))!["array_tasks"]!;
+        Assert.Equal(90_000, counts["CANCELLED"]!.GetValue<long>());
+        Assert.Equal(100_000, counts.AsObject().Sum(kv => kv.Value!.GetValue<long>()));
+        Assert.Equal("CANCELLED", JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_45000"))!["state"]!.GetValue<string>());
+        var held = JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_92000"))!;
+        Assert.Equal(("PENDING", "JobHeldUser"), (held["state"]!.GetValue<string>(), held["reason"]?.GetValue<string>()));
+
+        // The released tasks run while the held ones wait; a handful of rows stand for the 100,000 tasks.
+        await Poll.UntilAsync(async () => JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_95001"))!["state"]!.GetValue<string>(),
+            state => state == "COMPLETED", Soon, "a released task to run");
+        Assert.InRange((await fixture.TasksAsync(array)).Count, 2, 1000);
+        Assert.Equal("PENDING", JsonNode.Parse(await fixture.Client.GetStringAsync($"/api/v1/jobs/{array}_90001"))!["state"]!.GetValue<string>());
+        Assert.Equal(0, (await cli.RunAsync("cancel", array)).Code);
     }
 
     [Theory]

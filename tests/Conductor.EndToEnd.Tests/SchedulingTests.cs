@@ -148,6 +148,28 @@ public sealed class SchedulingTests
     }
 
     [Fact]
+    public async Task Backfill_ReservesForAnArraysNextUnstartedTask_SoALongJobDoesNotStartBeforeIt()
+    {
+        await using var server = await ServerProcess.StartAsync("--cpus", "2");
+        using var client = server.CreateClient();
+        var cli = new Cli(server, server.WorkDirectory);
+
+        var r = await SubmitAsync(cli, "-J", "R", "-c", "1", "-t", "1:00", "--wrap", "sleep 30");
+        await WaitForAsync(client, r, j => State(j) == "RUNNING", "to run");
+
+        // The array's tasks need both CPUs: none can start now, yet its first task waits in the pass with a reservation.
+        var array = await SubmitAsync(cli, "-J", "A", "-c", "2", "-t", "1:00", "--array", "1-1000", "--wrap", "true");
+        var first = await WaitForAsync(client, $"{array}_1", j => j["reason"]?.GetValue<string>() == "Resources" && Time(j, "expected_start") is not null,
+            "to wait for Resources with an expected start");
+        Assert.Equal("PENDING", State(first));
+
+        var l = await SubmitAsync(cli, "-J", "L", "-c", "1", "-t", "10:00", "--wrap", "true");
+        await WaitForAsync(client, l, j => j["reason"]?.GetValue<string>() == "Priority", "to wait behind the array");
+        Assert.Equal("PENDING", State(await WaitForAsync(client, $"{array}_1", j => true, "to be read")));
+        Assert.Equal(0, (await cli.RunAsync("cancel", r, array, l)).Code);
+    }
+
+    [Fact]
     public async Task Backfill_StartsAShortJobAtOnce_ButNotALongOneBeforeTheWideJob()
     {
         await using var server = await ServerProcess.StartAsync("--cpus", "2");

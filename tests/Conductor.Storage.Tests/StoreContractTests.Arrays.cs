@@ -93,12 +93,11 @@ public abstract partial class StoreContractTests
         Assert.Equal($"{array}_3", (await Jobs.GetTaskAsync(array, 3, Ct))!.DisplayId);
         Assert.Null(await Jobs.GetTaskAsync(array, 11, Ct));
 
+        // Several tasks are carved off together into one row; one task gets a row of its own.
         var rows = await Jobs.ResolveAsync(JobRef.Parse($"{array}_[2-3]"), splitUnstarted: true, T0, Ct);
-        Assert.Equal(2, rows.Count);
-        foreach (var row in rows)
-        {
-            await Jobs.CancelAsync(row, T0, "test", Ct);
-        }
+        var carved = Assert.Single(rows);
+        Assert.Equal($"{array}_[2-3]", (await GetAsync(carved)).DisplayId);
+        await Jobs.CancelAsync(carved, T0, "test", Ct);
 
         Assert.Equal(JobState.Cancelled, (await Jobs.GetTaskAsync(array, 2, Ct))!.State);
         Assert.Equal(JobState.Pending, (await Jobs.GetTaskAsync(array, 4, Ct))!.State);
@@ -114,6 +113,40 @@ public abstract partial class StoreContractTests
         Assert.Equal(0, await Scheduler.SplitArrayTasksAsync(T0, Ct));
 
         Assert.Empty(await Jobs.ResolveAsync(JobRef.Parse("999999_1"), splitUnstarted: true, T0, Ct));
+    }
+
+    [StoreFact]
+    public async Task ResolveAsync_CarvesAHugeRangeOfUnstartedTasksIntoOneRow_ToHoldReleaseOrCancelThemTogether()
+    {
+        await RegisterAsync(Node1, cpus: 8);
+        var array = await SubmitArrayAsync("1-100000");
+
+        var held = Assert.Single(await Jobs.ResolveAsync(JobRef.Parse($"{array}_[1-90000]"), splitUnstarted: true, T0, Ct));
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(held, HoldAction.HoldUser, false, T0, "held", Ct));
+        Assert.Equal(2, (await ArrayRowsAsync(array)).Count);
+        Assert.Equal("90001-100000", (await GetAsync(array)).ArrayPendingTasks!.ToString());
+        Assert.Equal(JobState.Pending, (await Jobs.GetTaskAsync(array, 5, Ct))!.State);
+
+        // The held tasks are never split off to start.
+        Assert.Equal(8, await Scheduler.SplitArrayTasksAsync(T0, Ct));
+        Assert.All((await ArrayRowsAsync(array)).Where(t => t.ArrayTaskId is not null), t => Assert.InRange(t.ArrayTaskId!.Value, 90001, 90008));
+
+        // Releasing some of them carves those off again; the rest stay held in their row.
+        var released = Assert.Single(await Jobs.ResolveAsync(JobRef.Parse($"{array}_[1-10]"), splitUnstarted: true, T0, Ct));
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(released, HoldAction.Release, false, T0, "released", Ct));
+        Assert.Equal("11-90000", (await GetAsync(held)).ArrayPendingTasks!.ToString());
+        Assert.True((await GetAsync(held)).Spec.Hold);
+        Assert.Equal(100_000, (await Jobs.GetArrayCountsAsync(array, Ct))![JobState.Pending]);
+
+        foreach (var row in await Jobs.ResolveAsync(JobRef.Parse($"{array}_[1-90000]"), splitUnstarted: true, T0, Ct))
+        {
+            await Jobs.CancelAsync(row, T0, "test", Ct);
+        }
+
+        var counts = (await Jobs.GetArrayCountsAsync(array, Ct))!;
+        Assert.Equal(90_000, counts[JobState.Cancelled]);
+        Assert.Equal(10_000, counts[JobState.Pending]);
+        Assert.True((await ArrayRowsAsync(array)).Count <= 12);
     }
 
     [StoreFact]

@@ -100,8 +100,7 @@ public static class Scancel
                 }
                 catch (CliException e) when (e.ExitCode == ExitCodes.NotFound)
                 {
-                    context.Fail($"Kill job error on job id {id}: Invalid job id specified");
-                    code = 1;
+                    Unknown(context, id.ToString(), parsed.Has("verbose"));
                     continue;
                 }
 
@@ -147,23 +146,33 @@ public static class Scancel
             }
 
             var result = await client.PostAsync<CancelResponse>($"/api/v1/jobs/{Uri.EscapeDataString(id)}/cancel", null, ct);
-            if (!result.Changed)
-            {
-                context.Fail($"Kill job error on job id {id}: Job/step already completing or completed");
-                return 1;
-            }
-
             if (verbose)
             {
                 context.Error.WriteLine($"{context.Program}: Terminating job {id}");
+            }
+
+            // Slurm's scancel succeeds quietly on a job that has ended already; -v says so.
+            if (!result.Changed && verbose)
+            {
+                context.Fail($"Kill job error on job id {id}: Job/step already completing or completed");
             }
 
             return 0;
         }
         catch (CliException e) when (e.ExitCode == ExitCodes.NotFound)
         {
+            Unknown(context, id, verbose);
+            return 0;
+        }
+    }
+
+    /// <summary>An id the server does not know: Slurm's scancel passes over it quietly (exit 0), and says so with -v.</summary>
+    private static void Unknown(SlurmContext context, string id, bool verbose)
+    {
+        if (verbose)
+        {
+            context.Error.WriteLine($"{context.Program}: Terminating job {id}");
             context.Fail($"Kill job error on job id {id}: Invalid job id specified");
-            return 1;
         }
     }
 

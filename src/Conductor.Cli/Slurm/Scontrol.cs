@@ -201,6 +201,7 @@ public static class Scontrol
             case "partition" or "partitions":
                 {
                     var partitions = await client.GetAsync<List<PartitionView>>("/api/v1/partitions", ct);
+                    var gpus = (await client.GetAsync<List<NodeView>>("/api/v1/nodes", ct)).ToDictionary(n => n.Name, n => n.Gpus, StringComparer.Ordinal);
                     if (name is not null)
                     {
                         partitions = partitions.Where(p => p.Name == name).ToList();
@@ -212,7 +213,7 @@ public static class Scontrol
 
                     foreach (var partition in partitions)
                     {
-                        Write(context.Out, PartitionRecord(partition), oneLine);
+                        Write(context.Out, PartitionRecord(partition, partition.Nodes.Sum(n => gpus.GetValueOrDefault(n))), oneLine);
                     }
 
                     return 0;
@@ -429,7 +430,8 @@ public static class Scontrol
         return string.Join(',', used);
     }
 
-    private static List<List<string>> PartitionRecord(PartitionView p)
+    /// <summary>A partition's record; <paramref name="gpus"/> is how many GPUs its nodes have, which its TRES counts.</summary>
+    private static List<List<string>> PartitionRecord(PartitionView p, int gpus)
     {
         string Time(double? seconds, string none) => seconds is { } s ? SlurmFormat.Long(TimeSpan.FromSeconds(s)) : none;
         var mem = p.TotalMemoryMib > 0 ? $",mem={p.TotalMemoryMib}M" : "";
@@ -446,7 +448,7 @@ public static class Scontrol
             ["State=UP", $"TotalCPUs={p.TotalCpus}", $"TotalNodes={p.Nodes.Count}", "SelectTypeParameters=NONE"],
             ["JobDefaults=(null)"],
             ["DefMemPerNode=UNLIMITED", "MaxMemPerNode=UNLIMITED"],
-            [$"TRES=cpu={p.TotalCpus}{mem},node={p.Nodes.Count},billing={p.TotalCpus}"],
+            [$"TRES=cpu={p.TotalCpus}{mem},node={p.Nodes.Count},billing={p.TotalCpus}" + (gpus > 0 ? $",gres/gpu={gpus}" : "")],
         ];
     }
 }

@@ -72,7 +72,7 @@ public static class ScontrolUpdate
                 "starttime" or "begintime" => input with { Begin = value },
                 "dependency" => input with { Dependency = value },
                 "gres" or "trespernode" => input with { Gres = value.StartsWith("gres/", StringComparison.Ordinal) ? value[5..] : value },
-                _ => throw new SlurmUsageException($"{context.Program}: error: Update of this parameter is not supported: {key}={value}"),
+                _ => throw new SlurmUsageException($"Update of this parameter is not supported: {key}={value}\nRequest aborted"),
             };
         }
 
@@ -116,7 +116,7 @@ public static class ScontrolUpdate
                     reason = value;
                     break;
                 default:
-                    throw new SlurmUsageException($"{context.Program}: error: Update of this parameter is not supported: {key}={value}");
+                    throw new SlurmUsageException($"Update of this parameter is not supported: {key}={value}\nRequest aborted");
             }
         }
 

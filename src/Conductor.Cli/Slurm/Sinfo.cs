@@ -46,7 +46,7 @@ public static class Sinfo
         new('O', "CPU_LOAD", false, _ => "N/A"),
         new('f', "AVAIL_FEATURES", false, _ => "(null)"),
         new('b', "ACTIVE_FEATURES", false, _ => "(null)"),
-        new('G', "GRES", false, _ => "(null)"),
+        new('G', "GRES", false, c => c.Node?.Gres ?? "(null)"),
         new('E', "REASON", false, c => c.Node?.Reason ?? "none"),
         new('u', "USER", false, c => c.Node?.ReasonUser ?? "Unknown"),
         new('H', "TIMESTAMP", false, c => SlurmFormat.Date(c.Node?.ReasonTime, "Unknown")),

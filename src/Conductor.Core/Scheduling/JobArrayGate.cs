@@ -77,13 +77,14 @@ public static class JobArrayGate
 
     /// <summary>
     /// How many unstarted tasks of an array to split off now: no more than could start (the free room of the nodes,
-    /// less the tasks already split off and waiting), nor than the '%N' limit leaves.
+    /// less the tasks already split off and waiting), nor than the '%N' limit leaves; but one task always waits in the
+    /// pass while the nodes are full, so that the array's next task gets a backfill reservation as Slurm gives it.
     /// </summary>
     /// <param name="active">The array's tasks running or split off and pending.</param>
     /// <param name="splitPending">The array's tasks split off and still pending.</param>
     public static int TasksToSplit(long unstarted, int? maxRunning, int active, int splitPending, long freeSlots)
     {
-        var n = Math.Min(unstarted, Math.Min(freeSlots - splitPending, MaxSplitPerPass));
+        var n = Math.Min(unstarted, Math.Min(Math.Max(freeSlots, 1) - splitPending, MaxSplitPerPass));
         if (maxRunning is { } max)
         {
             n = Math.Min(n, max - active);

@@ -34,6 +34,13 @@ public sealed class SlurmGpuArrayFormatsTests
         Assert.Equal("", await sh.OutputAsync("scontrol release 6"));
         await Poll.UntilAsync(() => sh.OutputAsync("sacct -n -X -P -j 6 --format=State"), s => s == "COMPLETED\n", Soon, "the released job to run again");
 
+        // scancel passes quietly over a job that has ended and an id it does not know, as Slurm's does; -v says why.
+        Assert.Equal(new Cli.Result(0, "", ""), await sh.RunAsync("scancel 6 999999"));
+        Assert.Equal(
+            new Cli.Result(0, "", "scancel: Terminating job 6\nscancel: error: Kill job error on job id 6: Job/step already completing or completed\n"
+                + "scancel: Terminating job 999999\nscancel: error: Kill job error on job id 999999: Invalid job id specified\n"),
+            await sh.RunAsync("scancel -v 6 999999"));
+
         await Golden(sh, managed, "squeue -o '%.10i %.5A %.12F %.13K %.2t %.4j %b %R'", "squeue-arrays-gres.txt");
         await Golden(sh, managed, "squeue -r -O 'JobID:6,JobArrayID:10,ArrayJobID:13,ArrayTaskID:14,tres-per-node:14,tres-per-job:13,tres-alloc:40'", "squeue-r-O.txt");
         await Golden(sh, managed, "squeue -j 1 -o %i", "squeue-j-array.txt");
@@ -41,6 +48,7 @@ public sealed class SlurmGpuArrayFormatsTests
         await Golden(sh, managed, "scontrol show job 1 | grep JobId=", "scontrol-show-job-array.txt");
         await Golden(sh, managed, "scontrol -d show job 4 | grep -A1 JOB_GRES", "scontrol-job-gres.txt");
         await Golden(sh, managed, "scontrol -d show node", "scontrol-show-node-gres.txt");
+        await Golden(sh, managed, "sinfo -N -o '%N %G %b'; scontrol show partition | grep TRES=", "sinfo-gres.txt");
     }
 
     private static async Task Golden(SlurmShell sh, SlurmShell managed, string commandLine, string file)
