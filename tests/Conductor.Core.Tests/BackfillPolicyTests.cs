@@ -422,6 +422,46 @@ public sealed class BackfillPolicyTests
         Assert.True(waiting > 100, $"only {waiting} jobs waited");
     }
 
+    [Fact]
+    public void Plan_IsTheSame_WhateverOrderTheJobsComeIn()
+    {
+        // The policy sorts in arrays it rents and gives back; the last pass's order (sorted but for the jobs moved to
+        // its end), the reverse and a shuffle must all give the same plan, pass after pass.
+        var random = new Random(20261129);
+        string[] accounts = ["alpha", "beta", "gamma"];
+        var policy = new BackfillPolicy();
+        for (var iteration = 0; iteration < 200; iteration++)
+        {
+            var snapshot = RandomSnapshot(random);
+            snapshot = snapshot with
+            {
+                Pending = [.. snapshot.Pending.Select(j => j with { Account = accounts[random.Next(accounts.Length)] })],
+            };
+            var first = policy.Plan(snapshot, Cluster.Now);
+            var byId = snapshot.Pending.ToDictionary(j => j.Id);
+            var ordered = first.Order!.Select(id => byId[id]).ToList();
+            var moved = ordered.Where((_, i) => i % 7 == 3).ToList();
+            List<PendingJob>[] orders =
+            [
+                ordered,
+                [.. ordered.Except(moved), .. moved],
+                [.. Enumerable.Reverse(ordered)],
+                [.. ordered.OrderBy(_ => random.Next())],
+            ];
+            foreach (var order in orders)
+            {
+                var again = policy.Plan(snapshot with { Pending = order }, Cluster.Now);
+                Assert.Equal(Describe(first), Describe(again));
+                Assert.Equal(first.Order, again.Order);
+            }
+        }
+
+        static string Describe(SchedulingPlan plan) => string.Join(";",
+            plan.Starts.Select(s => $"{s.JobId.Value}@{s.Node.Value}:{string.Join(',', s.Cores)}")
+                .Concat(plan.ReasonChanges.Select(r => $"{r.JobId.Value}={r.Reason}"))
+                .Concat(plan.ExpectedStarts.Select(e => $"{e.JobId.Value}>{e.Time:O}@{e.Node.Value}")));
+    }
+
     private const long DefaultMemory = Cluster.DefaultNodeMemoryMiB;
 
     private static readonly string[] Partitions = ["a", "b", "c"];

@@ -48,7 +48,9 @@ public abstract partial class StoreContractTests
         Assert.True(snapshot.Pending.Single(j => j.Id == held).Held);
         Assert.Equal((3, -7, TimeSpan.FromMinutes(9)), snapshot.Pending.Single(j => j.Id == updated) is var u ? (u.Cpus, u.Priority, u.TimeLimit) : default);
         Assert.Equal(PendingReasons.Priority, snapshot.Pending.Single(j => j.Id == submitted).Reason);
-        Assert.True(set.Mark > mark);
+        // The mark moves past a change only once no transaction that could still add one before it is open; on
+        // PostgreSQL that is any transaction of the server, another test's too, so it may lag but never goes back.
+        Assert.True(set.Mark >= mark);
 
         // Released, and the started job comes back to the queue when its node dies.
         Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(held, HoldAction.Release, false, T0.AddMinutes(2), "released", Ct));

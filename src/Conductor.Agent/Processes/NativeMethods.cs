@@ -103,6 +103,36 @@ internal static class NativeMethods
     /// <summary>The size of cpu_set_t: room for 1024 CPUs.</summary>
     public const int CpuSetBytes = 128;
 
+    // pidfd_open(2) (no glibc wrapper before 2.36: the system call's number, the same on x86_64 and arm64) and epoll(7).
+    public const long SYS_pidfd_open = 434;
+    public const int EPOLL_CLOEXEC = 0x80000;
+    public const int EPOLL_CTL_ADD = 1;
+    public const int EPOLL_CTL_DEL = 2;
+    public const uint EPOLLONESHOT = 0x40000000;
+    public const uint EPOLLIN = 0x001;
+
+    [DllImport(LibC, SetLastError = true)]
+    public static extern int syscall(long number, int pid, uint flags);
+
+    [DllImport(LibC, SetLastError = true)]
+    public static extern int epoll_create1(int flags);
+
+    [DllImport(LibC, SetLastError = true)]
+    public static extern int epoll_ctl(int epfd, int op, int fd, byte[]? ev);
+
+    [DllImport(LibC, SetLastError = true)]
+    public static extern int epoll_wait(int epfd, byte[] events, int maxEvents, int timeout);
+
+    [DllImport(LibC, SetLastError = true)]
+    public static extern int close(int fd);
+
+    /// <summary>
+    /// struct epoll_event: a uint32 of events, then 64 bits of data; packed (12 bytes) on x86_64, aligned (16) elsewhere.
+    /// </summary>
+    public static int EpollEventSize => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+
+    public static int EpollDataOffset => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
+
     /// <summary>The text strerror(3) gives for an errno value.</summary>
     public static string ErrorText(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 }

@@ -198,6 +198,11 @@ public sealed class PosixProcessLauncher : IProcessLauncher
             return WaitForStrangerAsync(process);
         }
 
+        if (ExitWatcher.Shared?.Watch(process.Pid) is { } exited)
+        {
+            return exited;
+        }
+
         return Task.Factory.StartNew(
             () => WaitWithoutReaping(process.Pid),
             CancellationToken.None,

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Conductor.Core.Jobs;
 using Conductor.Core.Nodes;
 
@@ -213,108 +214,146 @@ public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
     {
         public IEnumerator<PendingJob> GetEnumerator()
         {
-            var byAccount = new Dictionary<string, List<PendingJob>>(StringComparer.Ordinal);
+            // Each account's jobs and keys go into arrays rented for the pass and given back at its end: at 100,000
+            // jobs a new array each pass would land on the large object heap and bring a full collection every few passes.
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
             var lastAccount = (string?)null;
-            List<PendingJob>? last = null;
+            var lastCount = 0;
             foreach (var job in pending)
             {
-                if (!ReferenceEquals(job.Account, lastAccount) && !byAccount.TryGetValue(job.Account, out last))
+                if (!ReferenceEquals(job.Account, lastAccount))
                 {
-                    byAccount[job.Account] = last = [];
-                }
-
-                lastAccount = job.Account;
-                last!.Add(job);
-            }
-
-            var queues = new List<Queue>(byAccount.Count);
-            foreach (var (account, list) in byAccount)
-            {
-                var jobs = list.ToArray();
-                var keys = new SortKey[jobs.Length];
-                for (var i = 0; i < jobs.Length; i++)
-                {
-                    keys[i] = new SortKey(priorities.WithoutFairShare(jobs[i]), jobs[i].SubmitTime.UtcTicks, jobs[i].Id.Value);
-                }
-
-                (keys, jobs) = Sort(keys, jobs);
-                queues.Add(new Queue(account, keys, jobs));
-            }
-
-            if (queues.Count == 1)
-            {
-                foreach (var job in queues[0].Jobs)
-                {
-                    yield return job;
-                }
-
-                yield break;
-            }
-
-            // A charge changes every account's factor (they are shares of the total), so the terms are read afresh after
-            // each one; there are few accounts and few starts per pass.
-            var version = -1;
-            while (true)
-            {
-                if (priorities.FairShare.Version != version)
-                {
-                    version = priorities.FairShare.Version;
-                    foreach (var queue in queues)
+                    if (lastAccount is not null)
                     {
-                        queue.FairShareTerm = priorities.FairShareTerm(queue.Account);
+                        counts[lastAccount] = lastCount;
                     }
+
+                    lastAccount = job.Account;
+                    lastCount = counts.GetValueOrDefault(lastAccount);
                 }
 
-                Queue? best = null;
+                lastCount++;
+            }
+
+            if (lastAccount is not null)
+            {
+                counts[lastAccount] = lastCount;
+            }
+
+            var byAccount = new Dictionary<string, Queue>(counts.Count, StringComparer.Ordinal);
+            foreach (var (account, count) in counts)
+            {
+                byAccount[account] = new Queue(account, Rent<SortKey>(count), Rent<PendingJob>(count));
+            }
+
+            try
+            {
+                Queue? last = null;
+                foreach (var job in pending)
+                {
+                    if (last is null || !ReferenceEquals(job.Account, last.Account))
+                    {
+                        last = byAccount[job.Account];
+                    }
+
+                    last.Keys[last.Count] = new SortKey(priorities.WithoutFairShare(job), job.SubmitTime.UtcTicks, job.Id.Value);
+                    last.Jobs[last.Count++] = job;
+                }
+
+                var queues = new List<Queue>(byAccount.Values);
                 foreach (var queue in queues)
                 {
-                    if (queue.Next < queue.Jobs.Length && (best is null || Before(queue, best)))
-                    {
-                        best = queue;
-                    }
+                    Sort(queue);
                 }
 
-                if (best is null)
+                if (queues.Count == 1)
                 {
+                    var only = queues[0];
+                    for (var i = 0; i < only.Count; i++)
+                    {
+                        yield return only.Jobs[i];
+                    }
+
                     yield break;
                 }
 
-                yield return best.Jobs[best.Next++];
+                // A charge changes every account's factor (they are shares of the total), so the terms are read afresh after
+                // each one; there are few accounts and few starts per pass.
+                var version = -1;
+                while (true)
+                {
+                    if (priorities.FairShare.Version != version)
+                    {
+                        version = priorities.FairShare.Version;
+                        foreach (var queue in queues)
+                        {
+                            queue.FairShareTerm = priorities.FairShareTerm(queue.Account);
+                        }
+                    }
+
+                    Queue? best = null;
+                    foreach (var queue in queues)
+                    {
+                        if (queue.Next < queue.Count && (best is null || Before(queue, best)))
+                        {
+                            best = queue;
+                        }
+                    }
+
+                    if (best is null)
+                    {
+                        yield break;
+                    }
+
+                    yield return best.Jobs[best.Next++];
+                }
+            }
+            finally
+            {
+                foreach (var queue in byAccount.Values)
+                {
+                    queue.Return();
+                }
             }
         }
 
         System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        private static T[] Rent<T>(int count) => ArrayPool<T>.Shared.Rent(Math.Max(1, count));
 
         /// <summary>
         /// Sorts one account's jobs by their keys. Jobs handed in the last pass's order are mostly sorted already (ages
         /// grow alike): a sorted run followed by the few jobs that arrived or changed since is sorted by sorting the
         /// few and merging; anything else by a whole sort.
         /// </summary>
-        private static (SortKey[] Keys, PendingJob[] Jobs) Sort(SortKey[] keys, PendingJob[] jobs)
+        private static void Sort(Queue queue)
         {
             var comparer = default(SortKeyComparer);
+            var keys = queue.Keys;
+            var jobs = queue.Jobs;
+            var length = queue.Count;
             var sorted = 1;
-            while (sorted < keys.Length && comparer.Compare(keys[sorted - 1], keys[sorted]) <= 0)
+            while (sorted < length && comparer.Compare(keys[sorted - 1], keys[sorted]) <= 0)
             {
                 sorted++;
             }
 
-            if (sorted >= keys.Length)
+            if (sorted >= length)
             {
-                return (keys, jobs);
+                return;
             }
 
-            if (keys.Length - sorted > keys.Length / 4)
+            if (length - sorted > length / 4)
             {
-                Array.Sort(keys, jobs, comparer);
-                return (keys, jobs);
+                Array.Sort(keys, jobs, 0, length, comparer);
+                return;
             }
 
-            Array.Sort(keys, jobs, sorted, keys.Length - sorted, comparer);
-            var mergedKeys = new SortKey[keys.Length];
-            var mergedJobs = new PendingJob[jobs.Length];
+            Array.Sort(keys, jobs, sorted, length - sorted, comparer);
+            var mergedKeys = Rent<SortKey>(length);
+            var mergedJobs = Rent<PendingJob>(length);
             int a = 0, b = sorted, k = 0;
-            while (a < sorted && b < keys.Length)
+            while (a < sorted && b < length)
             {
                 var fromA = comparer.Compare(keys[a], keys[b]) <= 0;
                 var i = fromA ? a++ : b++;
@@ -328,13 +367,15 @@ public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
                 mergedJobs[k] = jobs[a];
             }
 
-            for (; b < keys.Length; b++, k++)
+            for (; b < length; b++, k++)
             {
                 mergedKeys[k] = keys[b];
                 mergedJobs[k] = jobs[b];
             }
 
-            return (mergedKeys, mergedJobs);
+            queue.Return();
+            queue.Keys = mergedKeys;
+            queue.Jobs = mergedJobs;
         }
 
         private static bool Before(Queue x, Queue y)
@@ -350,13 +391,29 @@ public sealed class BackfillPolicy(PolicyOptions options) : ISchedulingPolicy
             return (c == 0 ? a.Id.CompareTo(b.Id) : c) < 0;
         }
 
+        /// <summary>One account's jobs in arrays rented for the pass: the first <see cref="Count"/> of them are its jobs.</summary>
         private sealed class Queue(string account, SortKey[] keys, PendingJob[] jobs)
         {
             public string Account { get; } = account;
-            public SortKey[] Keys { get; } = keys;
-            public PendingJob[] Jobs { get; } = jobs;
+            public SortKey[] Keys { get; set; } = keys;
+            public PendingJob[] Jobs { get; set; } = jobs;
+            public int Count { get; set; }
             public int Next { get; set; }
             public double FairShareTerm { get; set; }
+
+            /// <summary>Gives the arrays back, clearing the jobs so that the pool holds none of them.</summary>
+            public void Return()
+            {
+                if (Jobs.Length == 0)
+                {
+                    return;
+                }
+
+                ArrayPool<SortKey>.Shared.Return(Keys);
+                ArrayPool<PendingJob>.Shared.Return(Jobs, clearArray: true);
+                Keys = [];
+                Jobs = [];
+            }
         }
     }
 

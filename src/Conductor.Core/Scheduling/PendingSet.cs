@@ -33,6 +33,13 @@ public sealed class PendingSet
     private readonly Dictionary<JobId, PendingJob> _jobs = [];
     private List<PendingJob>? _list;
 
+    /// <summary>
+    /// Two lists taken in turn, so that a pass at 100,000 jobs builds its list without a new array on the large object
+    /// heap; the list handed out stays as it is until <see cref="Jobs"/> is rebuilt twice more.
+    /// </summary>
+    private readonly List<PendingJob>[] _buffers = [[], []];
+    private int _turn;
+
     /// <summary>The order the last pass took the jobs in, and the jobs loaded since (they go last, in no order).</summary>
     private IReadOnlyList<JobId>? _order;
     private readonly HashSet<JobId> _fresh = [];
@@ -44,7 +51,8 @@ public sealed class PendingSet
 
     /// <summary>
     /// The pending jobs: in the order of <see cref="Reorder"/> followed by the jobs loaded since, else in no particular
-    /// order (the policy orders them either way; a known order only spares it work).
+    /// order (the policy orders them either way; a known order only spares it work). The list is the set's own and is
+    /// refilled two rebuilds later: a pass reads it and keeps no reference to it.
     /// </summary>
     public IReadOnlyList<PendingJob> Jobs => _list ??= Build();
 
@@ -59,12 +67,15 @@ public sealed class PendingSet
 
     private List<PendingJob> Build()
     {
+        var list = _buffers[_turn];
+        _turn ^= 1;
+        list.Clear();
         if (_order is null)
         {
-            return [.. _jobs.Values];
+            list.AddRange(_jobs.Values);
+            return list;
         }
 
-        var list = new List<PendingJob>(_jobs.Count);
         foreach (var id in _order)
         {
             if (!_fresh.Contains(id) && _jobs.TryGetValue(id, out var job))
