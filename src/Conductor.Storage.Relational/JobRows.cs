@@ -16,10 +16,10 @@ public static class JobRows
         "j.eligible_time, j.start_time, j.end_time, j.attempt, j.node, j.cores, j.exit_code, j.error_msg, " +
         "j.stdout_path, j.stderr_path, j.pid, j.cpu_seconds, j.max_rss_kib, j.pid_start_ticks, " +
         "j.gres, j.devices, j.expected_start, j.owner, " +
-        "j.array_job_id, j.array_task_id, j.array_tasks, j.array_spec";
+        "j.array_job_id, j.array_task_id, j.array_tasks, j.array_spec, j.gpus_per_job, j.gpus_per_task";
 
     /// <summary>The number of columns in <see cref="Columns"/>; extra columns of a query follow from here.</summary>
-    public const int Count = 45;
+    public const int Count = 47;
 
     public static JobRecord Read(DbDataReader r)
     {
@@ -48,6 +48,8 @@ public static class JobRows
             Gres = GresList.Parse(r.GetStringOrNull(37)),
             User = r.GetString(40),
             Array = r.GetStringOrNull(44) is { } array ? JobArraySpec.Parse(array) : null,
+            GpusPerJob = r.GetInt32OrNull(45),
+            GpusPerTask = r.GetInt32OrNull(46),
         };
 
         var node = r.GetStringOrNull(27);

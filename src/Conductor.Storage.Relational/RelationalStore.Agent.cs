@@ -140,7 +140,7 @@ public abstract partial class RelationalStore
         var requeue = completion.State == JobState.Pending;
         await using var update = WithCompletion(Command(connection, tx, requeue
             ? $"""
-              UPDATE jobs SET state = 'PENDING', reason = CASE WHEN hold THEN '{PendingReasons.RequeuedHeld}' ELSE NULL END, exit_code = NULL, error_msg = @error,
+              UPDATE jobs SET state = 'PENDING', reason = CASE WHEN admin_hold THEN '{PendingReasons.JobHeldAdmin}' WHEN hold THEN '{PendingReasons.RequeuedHeld}' ELSE NULL END, exit_code = NULL, error_msg = @error,
                   node = NULL, cores = NULL, start_time = NULL, end_time = NULL, eligible_time = @end,
                   pid = NULL, pid_start_ticks = NULL, launched_time = NULL, requeue_requested = NULL, {Usage}
               WHERE id = @id AND state = 'RUNNING' AND attempt = @attempt;

@@ -20,7 +20,7 @@ public abstract partial class RelationalStore
     private const string CopiedColumns =
         "reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib, time_limit_seconds, work_dir, " +
         "stdout_pattern, stderr_pattern, environment, arguments, exclusive, requeue, max_retries, nice, hold, begin_time, " +
-        "priority, submit_time, eligible_time, gres, owner, array_max_running, array_spec, admin_hold, kill_invalid_dep";
+        "priority, submit_time, eligible_time, gres, owner, array_max_running, array_spec, admin_hold, kill_invalid_dep, gpus_per_job, gpus_per_task";
 
     private const string SplitColumns = "state, attempt, array_job_id, array_task_id, " + CopiedColumns;
 

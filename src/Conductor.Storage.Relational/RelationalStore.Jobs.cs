@@ -66,13 +66,13 @@ public abstract partial class RelationalStore
             state, reason, name, account, partition, cpus_per_task, ntasks, ntasks_per_node, memory_mib,
             time_limit_seconds, work_dir, stdout_pattern, stderr_pattern, environment, arguments, exclusive,
             requeue, max_retries, nice, hold, begin_time, priority, submit_time, eligible_time, attempt, gres, owner,
-            array_tasks, array_max_running, array_spec, kill_invalid_dep)
+            array_tasks, array_max_running, array_spec, kill_invalid_dep, gpus_per_job, gpus_per_task)
         VALUES (
             'PENDING', NULL, @name, @account, @partition, @cpus_per_task, @ntasks, @ntasks_per_node, @memory_mib,
             @time_limit_seconds, @work_dir, @stdout_pattern, @stderr_pattern,
             CAST(@environment AS {Dialect.JsonType}), CAST(@arguments AS {Dialect.JsonType}), @exclusive,
             @requeue, @max_retries, @nice, @hold, @begin_time, @priority, @submit_time, @eligible_time, 0, @gres, @owner,
-            @array_tasks, @array_max_running, @array_spec, @kill_invalid_dep)
+            @array_tasks, @array_max_running, @array_spec, @kill_invalid_dep, @gpus_per_job, @gpus_per_task)
         RETURNING id
         """;
 
@@ -109,7 +109,9 @@ public abstract partial class RelationalStore
             .With("array_tasks", spec.Array?.Tasks.ToString())
             .With("array_max_running", spec.Array?.MaxRunning)
             .With("array_spec", spec.Array?.ToString())
-            .With("kill_invalid_dep", spec.KillOnInvalidDependency);
+            .With("kill_invalid_dep", spec.KillOnInvalidDependency)
+            .With("gpus_per_job", spec.GpusPerJob)
+            .With("gpus_per_task", spec.GpusPerTask);
     }
 
     public async Task<JobRecord?> GetAsync(JobId id, CancellationToken ct)
@@ -263,7 +265,8 @@ public abstract partial class RelationalStore
                 return HoldOutcome.NotFound;
             }
 
-            if (row.State != JobState.Pending)
+            // A running job takes the hold too, as Slurm's: it keeps running, and comes back held if it is requeued.
+            if (row.State is not (JobState.Pending or JobState.Running))
             {
                 return HoldOutcome.NotPending;
             }
@@ -289,8 +292,9 @@ public abstract partial class RelationalStore
                 return HoldOutcome.Unchanged;
             }
 
-            await using var update = Command(connection, tx,
-                    "UPDATE jobs SET hold = @hold, admin_hold = @admin, reason = @reason WHERE id = @id AND state = 'PENDING';")
+            await using var update = Command(connection, tx, row.State == JobState.Pending
+                    ? "UPDATE jobs SET hold = @hold, admin_hold = @admin, reason = @reason WHERE id = @id AND state = 'PENDING';"
+                    : "UPDATE jobs SET hold = @hold, admin_hold = @admin WHERE id = @id AND state = 'RUNNING';")
                 .With("hold", hold)
                 .With("admin", admin)
                 .With("reason", !hold ? null : admin ? PendingReasons.JobHeldAdmin : PendingReasons.JobHeldUser)

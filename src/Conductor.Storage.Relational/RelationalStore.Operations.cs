@@ -61,6 +61,10 @@ public abstract partial class RelationalStore
             if (changes.Gres is { } gres)
             {
                 Set("gres", c => c.With("gres", gres.IsEmpty ? null : gres.ToString()));
+
+                // The new list is asked per node, as Slurm's TresPerNode update: no longer a --gpus or --gpus-per-task request.
+                Set("gpus_per_job", c => c.With("gpus_per_job", (int?)null));
+                Set("gpus_per_task", c => c.With("gpus_per_task", (int?)null));
             }
 
             if (changes.TimeLimit is { } limit)
@@ -206,10 +210,9 @@ public abstract partial class RelationalStore
                 if (!row.Requested || hold)
                 {
                     await using var mark = Command(connection, tx,
-                            "UPDATE jobs SET requeue_requested = @by, hold = (hold OR @hold), admin_hold = @no WHERE id = @id AND state = 'RUNNING';")
+                            "UPDATE jobs SET requeue_requested = @by, hold = (hold OR @hold) WHERE id = @id AND state = 'RUNNING';")
                         .With("by", detail)
                         .With("hold", hold)
-                        .With("no", false)
                         .With("id", id.Value);
                     await mark.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                     await InsertEventsAsync(connection, tx, id, [new AgentEvent(now, JobEventKind.Requeued, detail + "; stopping the job")], ct)
@@ -232,15 +235,18 @@ public abstract partial class RelationalStore
             }
 
             await using var requeue = Command(connection, tx, """
-                    UPDATE jobs SET state = 'PENDING', reason = @reason, hold = @hold, admin_hold = @no, exit_code = NULL, error_msg = NULL,
+                    UPDATE jobs SET state = 'PENDING',
+                        reason = CASE WHEN @keep AND hold AND admin_hold THEN @admin_reason WHEN @hold OR (@keep AND hold) THEN @reason ELSE NULL END,
+                        hold = (@hold OR (@keep AND hold)), admin_hold = (@keep AND hold AND admin_hold), exit_code = NULL, error_msg = NULL,
                         node = NULL, cores = NULL, devices = NULL, start_time = NULL, end_time = NULL, eligible_time = @now,
                         pid = NULL, pid_start_ticks = NULL, launched_time = NULL, expected_start = NULL, requeue_requested = NULL
                     WHERE id = @id AND state = @expected;
                     """)
                 .With("now", now)
-                .With("reason", hold ? PendingReasons.RequeuedHeld : null)
+                .With("reason", PendingReasons.RequeuedHeld)
+                .With("admin_reason", PendingReasons.JobHeldAdmin)
                 .With("hold", hold)
-                .With("no", false)
+                .With("keep", row.State == JobState.Running) // a hold put on the placed job stays
                 .With("id", id.Value)
                 .With("expected", row.State.ToSlurmName());
             if (await requeue.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)

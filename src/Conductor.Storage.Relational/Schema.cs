@@ -206,6 +206,11 @@ internal static class Schema
         -- A job's own --kill-on-invalid-dep (yes/no); NULL follows the server's option.
         ALTER TABLE jobs ADD COLUMN kill_invalid_dep {d.BoolType};
         """,
+        d => $"""
+        -- How GPUs were asked, beside the folded gres list: --gpus (for the whole job) and --gpus-per-task; NULL when not so.
+        ALTER TABLE jobs ADD COLUMN gpus_per_job integer;
+        ALTER TABLE jobs ADD COLUMN gpus_per_task integer;
+        """,
     ];
 
     /// <summary>The schema version this code writes.</summary>

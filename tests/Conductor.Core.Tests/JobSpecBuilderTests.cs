@@ -166,6 +166,7 @@ public sealed class JobSpecBuilderTests
         var spec = BuildOk(new JobSpecInput { Gres = gres, Gpus = gpus, GpusPerTask = perTask, Ntasks = tasks });
 
         Assert.Equal(expected, spec.Gres.ToString());
+        Assert.Equal((gpus, perTask), (spec.GpusPerJob, spec.GpusPerTask));
     }
 
     [Theory]

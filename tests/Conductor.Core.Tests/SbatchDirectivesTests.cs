@@ -97,6 +97,16 @@ public sealed class SbatchDirectivesTests
     }
 
     [Theory]
+    [InlineData("#SBATCH --gpus-per-node=2\n", "gpu:2")]
+    [InlineData("#SBATCH --gres=gpu:a100:1\n#SBATCH --gpus-per-node 1\n", "gpu:a100:1,gpu:1")]
+    public void Parse_TakesGpusPerNode_IntoTheGresList(string script, string gres)
+    {
+        var input = SbatchDirectives.Parse(script).Options.ToSpecInput("job", "/work", new Dictionary<string, string?>(), []);
+
+        Assert.Equal((gres, (int?)null), (input.Gres, input.Gpus));
+    }
+
+    [Theory]
     [InlineData("#SBATCH --cpus-per-task=two", "--cpus-per-task 'two' is not a whole number")]
     [InlineData("#SBATCH --frobnicate", "--frobnicate is not an sbatch option")]
     [InlineData("#SBATCH --time", "--time needs a value")]

@@ -36,6 +36,34 @@ public abstract partial class StoreContractTests
     }
 
     [StoreFact]
+    public async Task GpuRequestForm_IsKeptBySubmitSubmitManyAndArrayTasks_AndDroppedByAGresUpdate()
+    {
+        await RegisterAsync(Node1, cpus: 8);
+        var perJob = await SubmitAsync(Spec() with { Gres = GresList.Parse("gpu:2"), GpusPerJob = 2 });
+        var many = await Jobs.SubmitManyAsync(
+        [
+            new NewJob(Spec("per task") with { Ntasks = 2, Gres = GresList.Parse("gpu:2"), GpusPerTask = 1 }, "#!/bin/sh\ntrue\n", T0),
+            new NewJob(Spec("plain"), "#!/bin/sh\ntrue\n", T0),
+        ], Ct);
+        var array = await SubmitAsync(Spec("array") with { Array = JobArraySpec.Parse("1-2"), Gres = GresList.Parse("gpu:1"), GpusPerJob = 1 });
+
+        Assert.Equal((2, (int?)null, "gpu:2"), Form(await GetAsync(perJob)));
+        Assert.Equal(((int?)null, 1, "gpu:2"), Form(await GetAsync(many[0])));
+        Assert.Equal(((int?)null, (int?)null, ""), Form(await GetAsync(many[1])));
+        Assert.Equal(2, await Scheduler.SplitArrayTasksAsync(T0, Ct));
+        var tasks = (await Jobs.ListAsync(new JobQuery { Limit = 1000 }, Ct)).Where(j => j.ArrayJobId == array).ToList();
+        Assert.Equal(2, tasks.Count);
+        Assert.All(tasks, t => Assert.Equal((1, (int?)null, "gpu:1"), Form(t)));
+
+        // A new list is asked per node, whatever asked the old one.
+        Assert.Equal(UpdateOutcome.Updated,
+            await Jobs.UpdateAsync(perJob, new JobChanges(JobState.Pending, 0) { Gres = GresList.Parse("gpu:3") }, T0, "updated", Ct));
+        Assert.Equal(((int?)null, (int?)null, "gpu:3"), Form(await GetAsync(perJob)));
+
+        static (int?, int?, string) Form(JobRecord job) => (job.Spec.GpusPerJob, job.Spec.GpusPerTask, job.Spec.Gres.ToString());
+    }
+
+    [StoreFact]
     public async Task Gres_IsNone_WhenNothingWasAskedOrDeclared()
     {
         await RegisterAsync(Node1);

@@ -135,6 +135,70 @@ public abstract partial class StoreContractTests
     }
 
     [StoreFact]
+    public async Task SetHoldAsync_HoldsARunningJobWithoutStoppingIt_AndARequeueBringsItBackHeld()
+    {
+        await RegisterAsync(Node1);
+        var launched = await SubmitAsync();
+        await StartAsync(launched, Node1, [0]);
+        Assert.True(await Agent.MarkLaunchedAsync(launched, 1, Launch(), Ct));
+        var placed = await SubmitAsync();
+        await StartAsync(placed, Node1, [1]);
+        var admins = await SubmitAsync();
+        await StartAsync(admins, Node1, [2]);
+        Assert.True(await Agent.MarkLaunchedAsync(admins, 1, Launch(), Ct));
+
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(launched, HoldAction.HoldUser, false, T0.AddSeconds(5), "held by alice", Ct));
+        Assert.Equal(HoldOutcome.Unchanged, await Jobs.SetHoldAsync(launched, HoldAction.HoldUser, false, T0.AddSeconds(5), "held by alice", Ct));
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(placed, HoldAction.HoldUser, false, T0.AddSeconds(5), "held by alice", Ct));
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(admins, HoldAction.HoldAdmin, true, T0.AddSeconds(5), "held by root", Ct));
+        Assert.Equal(HoldOutcome.Forbidden, await Jobs.SetHoldAsync(admins, HoldAction.Release, false, T0.AddSeconds(5), "released by alice", Ct));
+        foreach (var id in new[] { launched, placed, admins })
+        {
+            var job = await GetAsync(id);
+            Assert.Equal((JobState.Running, true, (string?)null, 1), (job.State, job.Spec.Hold, job.Reason, job.Attempt));
+            Assert.Equal(JobEventKind.Held, (await Jobs.GetEventsAsync(id, Ct))[^1].Kind);
+        }
+
+        Assert.Empty((await Scheduler.LoadSnapshotAsync(Ct)).Pending);
+        Assert.Single(await Agent.GetDispatchesAsync(Node1, Ct), d => d.Job.Id == placed);
+
+        // A plain requeue: the running ones through their agent's report, the one never launched at once.
+        Assert.Equal(RequeueOutcome.Requested, (await Jobs.RequeueAsync(launched, T0.AddSeconds(10), "requeued by alice", hold: false, Ct)).Outcome);
+        Assert.Equal(RequeueOutcome.Requested, (await Jobs.RequeueAsync(admins, T0.AddSeconds(10), "requeued by root", hold: false, Ct)).Outcome);
+        Assert.Equal(RequeueOutcome.Requeued, (await Jobs.RequeueAsync(placed, T0.AddSeconds(10), "requeued by alice", hold: false, Ct)).Outcome);
+        await Agent.FinishAsync(new JobCompletion(launched, 1, JobState.Pending, ExitCode.Killed(15), "requeue asked", T0.AddSeconds(11)), Ct);
+        await Agent.FinishAsync(new JobCompletion(admins, 1, JobState.Pending, ExitCode.Killed(15), "requeue asked", T0.AddSeconds(11)), Ct);
+
+        Assert.Equal((JobState.Pending, true, PendingReasons.RequeuedHeld), State(await GetAsync(launched)));
+        Assert.Equal((JobState.Pending, true, PendingReasons.RequeuedHeld), State(await GetAsync(placed)));
+        Assert.Equal((JobState.Pending, true, PendingReasons.JobHeldAdmin), State(await GetAsync(admins)));
+        Assert.All((await Scheduler.LoadSnapshotAsync(Ct)).Pending, p => Assert.True(p.Held));
+        Assert.Equal(HoldOutcome.Forbidden, await Jobs.SetHoldAsync(admins, HoldAction.Release, false, T0.AddSeconds(12), "released by alice", Ct));
+
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(launched, HoldAction.Release, false, T0.AddSeconds(12), "released by alice", Ct));
+        Assert.Equal((JobState.Pending, false, (string?)null), State(await GetAsync(launched)));
+
+        static (JobState, bool, string?) State(JobRecord job) => (job.State, job.Spec.Hold, job.Reason);
+    }
+
+    [StoreFact]
+    public async Task SetHoldAsync_ReleasesARunningJob_SoThatARequeueBringsItBackFree()
+    {
+        await RegisterAsync(Node1);
+        var id = await SubmitAsync();
+        await StartAsync(id, Node1, [0]);
+        Assert.True(await Agent.MarkLaunchedAsync(id, 1, Launch(), Ct));
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, HoldAction.HoldUser, false, T0.AddSeconds(5), "held by alice", Ct));
+        Assert.Equal(HoldOutcome.Changed, await Jobs.SetHoldAsync(id, HoldAction.Release, false, T0.AddSeconds(6), "released by alice", Ct));
+
+        Assert.Equal(RequeueOutcome.Requested, (await Jobs.RequeueAsync(id, T0.AddSeconds(10), "requeued by alice", hold: false, Ct)).Outcome);
+        await Agent.FinishAsync(new JobCompletion(id, 1, JobState.Pending, ExitCode.Killed(15), "requeue asked", T0.AddSeconds(11)), Ct);
+        var job = await GetAsync(id);
+        Assert.Equal((JobState.Pending, false, (string?)null), (job.State, job.Spec.Hold, job.Reason));
+        Assert.False(Assert.Single((await Scheduler.LoadSnapshotAsync(Ct)).Pending).Held);
+    }
+
+    [StoreFact]
     public async Task RequeueAsync_AsksTheAgentToStopARunningJob_ThenItsReportPutsItBack()
     {
         await RegisterAsync(Node1);

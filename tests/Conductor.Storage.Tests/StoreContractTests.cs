@@ -344,11 +344,13 @@ public abstract partial class StoreContractTests : IAsyncLifetime
     }
 
     [StoreFact]
-    public async Task SetHoldAsync_ChangesNothing_WhenTheJobIsNotPendingOrMissing()
+    public async Task SetHoldAsync_ChangesNothing_WhenTheJobHasEndedOrIsMissing()
     {
         await RegisterAsync(Node1);
         var id = await SubmitAsync();
         await StartAsync(id, Node1, [0]);
+        Assert.True(await Agent.MarkLaunchedAsync(id, 1, Launch(), Ct));
+        await Agent.FinishAsync(new JobCompletion(id, 1, JobState.Completed, ExitCode.Success, null, T0.AddSeconds(9)), Ct);
 
         Assert.Equal(HoldOutcome.NotPending, await Jobs.SetHoldAsync(id, HoldAction.HoldUser, false, T0.AddMinutes(1), "too late", Ct));
         Assert.False((await GetAsync(id)).Spec.Hold);

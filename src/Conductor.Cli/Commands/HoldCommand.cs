@@ -17,7 +17,7 @@ public static class HoldCommand
         var user = new Option<bool>("--user") { Description = "Put a user's hold (JobHeldUser), which the job's owner may release, even as the admin (scontrol uhold)." };
         var server = ClientCommand.ServerOption();
         var command = hold
-            ? new Command("hold", "Hold pending jobs, like scontrol hold: they wait until released.") { ids, admin, user, server }
+            ? new Command("hold", "Hold pending or running jobs, like scontrol hold: they wait until released (a running one if requeued).") { ids, admin, user, server }
             : new Command("release", "Release held jobs, like scontrol release.") { ids, server };
         command.SetClientAction(server, async (parse, client, ct) =>
         {

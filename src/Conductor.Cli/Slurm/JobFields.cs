@@ -53,8 +53,8 @@ public static class JobFields
         new('\0', "NumTasks", "TASKS", (j, _) => SlurmFormat.Number(j.Detail.Ntasks)),
         new('\0', "ExitCode", "EXIT_CODE", (j, _) => j.ExitCode ?? "0:0"),
         new('\0', "Gres", "TRES_PER_NODE", (j, _) => SlurmFormat.TresPerNode(j)),
-        new('\0', "tres-per-job", "TRES_PER_JOB", (_, _) => "N/A"),
-        new('\0', "tres-per-task", "TRES_PER_TASK", (_, _) => "N/A"),
+        new('\0', "tres-per-job", "TRES_PER_JOB", (j, _) => SlurmFormat.TresPerJob(j)),
+        new('\0', "tres-per-task", "TRES_PER_TASK", (j, _) => SlurmFormat.TresPerTask(j)),
         new('\0', "tres-alloc", "TRES_ALLOC", (j, _) => SlurmFormat.Tres(j)),
     ];
 

@@ -251,7 +251,7 @@ public static class Scontrol
         var user = SlurmFormat.User(job);
         var (uid, group, gid) = Users.Lookup(user);
         var held = state == JobState.Pending && d.Hold;
-        var priority = held ? 0 : 4294901760L + d.Priority;
+        var priority = d.Hold ? 0 : 4294901760L + d.Priority; // a held job's priority is 0, running or not
         var end = t.End ?? (state == JobState.Running && t.LimitSeconds is { } limit && t.Start is { } start ? start.AddSeconds(limit) : null);
         var memory = d.MemoryMib is > 0 ? SlurmFormat.Memory(d.MemoryMib) : "0";
         var lines = new List<List<string>>
@@ -314,9 +314,13 @@ public static class Scontrol
             [$"StdOut={SlurmFormat.StdoutPath(job)}"],
             ["Power="],
         ]);
-        if (!gres.IsEmpty)
+        // What the job asked, in the form it asked it: each line only when set, in Slurm's order.
+        foreach (var (key, value) in new[] { ("TresPerJob", SlurmFormat.TresPerJob(job)), ("TresPerNode", SlurmFormat.TresPerNode(job)), ("TresPerTask", SlurmFormat.TresPerTask(job)) })
         {
-            lines.Add([$"TresPerNode={SlurmFormat.TresPerNode(job)}"]);
+            if (value != "N/A")
+            {
+                lines.Add([$"{key}={value}"]);
+            }
         }
 
         return lines;

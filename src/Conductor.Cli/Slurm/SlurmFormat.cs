@@ -89,12 +89,23 @@ public static class SlurmFormat
         Core.Parsing.OutputPattern.Resolve(pattern, new Core.Parsing.OutputPatternValues(job.JobId, job.Detail.Name, job.Detail.Account, "%N"), job.Detail.WorkDir);
 
     /// <summary>
-    /// squeue's TRES_PER_NODE and scontrol's <c>TresPerNode=</c>: the job's generic resources as <c>gres:gpu:2</c>, or
-    /// <c>N/A</c>. Every Conductor job runs on one node, so whatever it asked (<c>--gres</c>, <c>--gpus</c>,
-    /// <c>--gpus-per-task</c>) is what it needs per node.
+    /// squeue's TRES_PER_NODE and scontrol's <c>TresPerNode=</c>: what the job asked per node (<c>--gres</c>,
+    /// <c>--gpus-per-node</c>) as <c>gres:gpu:2</c>, or <c>N/A</c>. GPUs asked with <c>--gpus</c> or
+    /// <c>--gpus-per-task</c> are shown by <see cref="TresPerJob"/> and <see cref="TresPerTask"/> instead, as Slurm does.
     /// </summary>
-    public static string TresPerNode(JobView job) =>
-        Gres(job).IsEmpty ? "N/A" : string.Join(',', Gres(job).Items.Select(i => "gres:" + i));
+    public static string TresPerNode(JobView job)
+    {
+        var d = job.Detail;
+        var asked = (d.GpusPerJob ?? 0) + ((d.GpusPerTask ?? 0) * Math.Max(1, d.Ntasks));
+        var perNode = GresList.Of(Gres(job).Items.Select(i => i is { Name: GresDevice.Gpu, Type: null } ? i with { Count = i.Count - asked } : i));
+        return perNode.IsEmpty ? "N/A" : string.Join(',', perNode.Items.Select(i => "gres:" + i));
+    }
+
+    /// <summary>squeue's TRES_PER_JOB and scontrol's <c>TresPerJob=</c>: the GPUs asked with <c>--gpus</c> (<c>gres:gpu:2</c>), or <c>N/A</c>.</summary>
+    public static string TresPerJob(JobView job) => job.Detail.GpusPerJob is { } n ? $"gres:gpu:{n.ToString(Invariant)}" : "N/A";
+
+    /// <summary>squeue's TRES_PER_TASK and scontrol's <c>TresPerTask=</c>: the GPUs asked with <c>--gpus-per-task</c>, or <c>N/A</c>.</summary>
+    public static string TresPerTask(JobView job) => job.Detail.GpusPerTask is { } n ? $"gres:gpu:{n.ToString(Invariant)}" : "N/A";
 
     /// <summary>The job's generic resources, parsed; none when it asked for none.</summary>
     public static GresList Gres(JobView job) =>
@@ -141,7 +152,7 @@ public static class SlurmFormat
         (list ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(n => int.Parse(n, Invariant));
 
     /// <summary>A job's priority as squeue shows and sorts it: 0 for a held job, as in Slurm.</summary>
-    public static long Priority(JobView job) => job.Detail.Hold && State(job) == JobState.Pending ? 0 : job.Detail.Priority;
+    public static long Priority(JobView job) => job.Detail.Hold ? 0 : job.Detail.Priority;
 
     /// <summary>The user a job belongs to: its account, the only owner Conductor records.</summary>
     public static string User(JobView job) => job.Detail.Account;

@@ -241,8 +241,14 @@ public static class Squeue
                 ["current_working_directory"] = j.Detail.WorkDir,
                 ["standard_output"] = SlurmFormat.StdoutPath(j),
                 ["standard_error"] = SlurmFormat.StderrPath(j),
+                ["tres_per_job"] = Unset(SlurmFormat.TresPerJob(j)),
+                ["tres_per_node"] = Unset(SlurmFormat.TresPerNode(j)),
+                ["tres_per_task"] = Unset(SlurmFormat.TresPerTask(j)),
             });
         }
+
+        // What squeue prints as N/A, the JSON leaves empty.
+        static string Unset(string value) => value == "N/A" ? "" : value;
 
         return new JsonObject
         {

@@ -46,6 +46,12 @@ public sealed record JobSpec
     /// <summary>The generic resources the job needs on its node, every task included (<c>--gres</c>, <c>--gpus</c>, <c>--gpus-per-task</c>).</summary>
     public GresList Gres { get; init; } = GresList.None;
 
+    /// <summary>GPUs asked for the whole job (<c>--gpus</c>), already counted in <see cref="Gres"/>; kept for how Slurm shows the request.</summary>
+    public int? GpusPerJob { get; init; }
+
+    /// <summary>GPUs asked per task (<c>--gpus-per-task</c>), already counted in <see cref="Gres"/> for every task.</summary>
+    public int? GpusPerTask { get; init; }
+
     public bool Hold { get; init; }
     public DateTimeOffset? Begin { get; init; }
 

@@ -230,6 +230,8 @@ public static class JobSpecBuilder
             MaxRetries = maxRetries,
             Nice = nice,
             Gres = gres,
+            GpusPerJob = input.Gpus is > 0 ? input.Gpus : null,
+            GpusPerTask = input.GpusPerTask is > 0 ? input.GpusPerTask : null,
             Hold = input.Hold ?? false,
             Begin = begin,
             Array = array,

@@ -38,6 +38,10 @@ public sealed record SbatchOptions
     public string? Gres { get; init; }
     public int? Gpus { get; init; }
     public int? GpusPerTask { get; init; }
+
+    /// <summary><c>--gpus-per-node</c>: GPUs asked per node, which the job's GRES list carries.</summary>
+    public int? GpusPerNode { get; init; }
+
     public bool? Parsable { get; init; }
 
     /// <summary>These options with every field that <paramref name="over"/> sets replaced by its value.</summary>
@@ -68,6 +72,7 @@ public sealed record SbatchOptions
         Gres = over.Gres ?? Gres,
         Gpus = over.Gpus ?? Gpus,
         GpusPerTask = over.GpusPerTask ?? GpusPerTask,
+        GpusPerNode = over.GpusPerNode ?? GpusPerNode,
         Parsable = over.Parsable ?? Parsable,
     };
 
@@ -97,7 +102,9 @@ public sealed record SbatchOptions
             Hold = Hold,
             Begin = Begin,
             Nice = Nice,
-            Gres = Gres,
+            Gres = GpusPerNode is not { } perNode ? Gres
+                : string.IsNullOrEmpty(Gres) ? $"gpu:{perNode.ToString(CultureInfo.InvariantCulture)}"
+                : $"{Gres},gpu:{perNode.ToString(CultureInfo.InvariantCulture)}",
             Gpus = Gpus,
             GpusPerTask = GpusPerTask,
             Array = Array,
@@ -153,8 +160,8 @@ public static class SbatchDirectives
         new("gpus", 'G', Kind.Number, (o, v) => o with { Gpus = Int(v) }),
         new("gpus-per-task", null, Kind.Number, (o, v) => o with { GpusPerTask = Int(v) }),
 
-        // Every job is one node: its GPUs per node are its GPUs.
-        new("gpus-per-node", null, Kind.Number, (o, v) => o with { Gpus = Int(v) }),
+        // Every job is one node: its GPUs per node are its GPUs, asked per node (Slurm's TresPerNode).
+        new("gpus-per-node", null, Kind.Number, (o, v) => o with { GpusPerNode = Int(v) }),
         new("exclusive", null, Kind.Flag, (o, _) => o with { Exclusive = true }),
         new("requeue", null, Kind.Flag, (o, _) => o with { Requeue = true }),
         new("no-requeue", null, Kind.Flag, (o, _) => o with { Requeue = false }),

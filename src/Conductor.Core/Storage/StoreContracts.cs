@@ -63,13 +63,13 @@ public sealed record CancelResult(CancelOutcome Outcome, JobState State, NodeNam
 
 public enum HoldOutcome
 {
-    /// <summary>The pending job is held, or released, now.</summary>
+    /// <summary>The pending (or running) job is held, or released, now.</summary>
     Changed,
 
-    /// <summary>The pending job already was; nothing changed.</summary>
+    /// <summary>The job already was; nothing changed.</summary>
     Unchanged,
 
-    /// <summary>The job is no longer pending: only a pending job can be held or released.</summary>
+    /// <summary>The job has ended: only a pending or running job can be held or released.</summary>
     NotPending,
 
     /// <summary>The job is held by the admin, and only the admin may release (or change) that hold.</summary>
@@ -254,7 +254,8 @@ public interface IJobStore
 
     /// <summary>
     /// Holds or releases a PENDING job in one guarded write with an event; the scheduler skips a held job, as it
-    /// skips one submitted with hold. An admin's hold is released or changed only when <paramref name="asAdmin"/>.
+    /// skips one submitted with hold. A RUNNING job takes the hold (or its release) too and keeps running: a requeue
+    /// brings it back held. An admin's hold is released or changed only when <paramref name="asAdmin"/>.
     /// </summary>
     Task<HoldOutcome> SetHoldAsync(JobId id, HoldAction action, bool asAdmin, DateTimeOffset now, string detail, CancellationToken ct);
 

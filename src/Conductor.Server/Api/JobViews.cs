@@ -52,7 +52,9 @@ public sealed record JobDetailView(
     DateTimeOffset? Begin,
     string? Dependency,
     IReadOnlyList<string> Arguments,
-    IReadOnlyDictionary<string, string> Environment);
+    IReadOnlyDictionary<string, string> Environment,
+    int? GpusPerJob = null,
+    int? GpusPerTask = null);
 
 /// <summary>The parts of a pending job's priority (each factor in [0, 1] before its weight), as <c>sprio</c> shows them.</summary>
 public sealed record PriorityFactorsView(double Age, double FairShare, double JobSize, double Partition, int Nice)
@@ -171,7 +173,9 @@ public sealed record JobView(
                 spec.Begin,
                 job.DependencyText,
                 spec.Arguments,
-                spec.Environment),
+                spec.Environment,
+                spec.GpusPerJob,
+                spec.GpusPerTask),
             new JobUsageView(job.CpuSeconds, job.MaxRssKiB),
             log,
             JobEfficiencyView.From(JobEfficiency.Of(job, now)));
@@ -191,8 +195,8 @@ public sealed record DependencyRequest(string? Dependency);
 public sealed record CancelResponse(string JobId, string State, bool Changed);
 
 /// <param name="Held">What was asked: true for hold, false for release.</param>
-/// <param name="Changed">Whether the job's hold changed (false when it already was so, or is no longer pending).</param>
-/// <param name="Pending">Whether the job is still pending; only a pending job can be held or released.</param>
+/// <param name="Changed">Whether the job's hold changed (false when it already was so).</param>
+/// <param name="Pending">Whether the job has not ended: a pending or running job can be held or released.</param>
 public sealed record HoldResponse(string JobId, bool Held, bool Changed, bool Pending);
 
 public sealed record OutputView(string JobId, string Stream, long Offset, long NextOffset, long Size, bool Eof, string State, string Data);

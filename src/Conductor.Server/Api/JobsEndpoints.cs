@@ -206,7 +206,7 @@ public static class JobsEndpoints
                 ? "Only the admin may put an admin's hold on a job."
                 : $"Job {id} is held by the admin; only the admin may release or change that hold."),
             HoldOutcome.NotPending => TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Not pending.",
-                detail: $"Job {id} is no longer pending; only a pending job can be held or released."),
+                detail: $"Job {id} is no longer pending; only a pending or running job can be held or released."),
             { } o => TypedResults.Ok(new HoldResponse(id, hold, o == HoldOutcome.Changed, true)),
         };
     }
