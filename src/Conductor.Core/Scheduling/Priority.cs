@@ -68,9 +68,16 @@ public sealed class FairShare
             }
         }
 
+        // Every account with a pending job takes part. The store hands out one string per account and the jobs of an
+        // account mostly come together, so a run of them costs one look-up, not one per job.
+        string? last = null;
         foreach (var job in snapshot.Pending)
         {
-            _usage.TryAdd(job.Account, 0);
+            if (!ReferenceEquals(job.Account, last))
+            {
+                _usage.TryAdd(job.Account, 0);
+                last = job.Account;
+            }
         }
     }
 
