@@ -21,7 +21,11 @@ internal sealed class ConductorClient : IDisposable
     }
 
     /// <summary>Submits a one-CPU job with the given script; returns its id.</summary>
-    public async Task<long> SubmitAsync(string script, string workDir, string name = "bench", string? timeLimit = null, CancellationToken ct = default)
+    public async Task<long> SubmitAsync(string script, string workDir, string name = "bench", string? timeLimit = null, CancellationToken ct = default) =>
+        await SubmitAsync(script, workDir, name, timeLimit, array: null, ct);
+
+    /// <summary>Submits a one-CPU job, or an array of them when <paramref name="array"/> is given (e.g. <c>1-5000</c>); returns its id.</summary>
+    public async Task<long> SubmitAsync(string script, string workDir, string name, string? timeLimit, string? array, CancellationToken ct = default)
     {
         var job = new JsonObject
         {
@@ -32,6 +36,11 @@ internal sealed class ConductorClient : IDisposable
         if (timeLimit is not null)
         {
             job["time_limit"] = timeLimit;
+        }
+
+        if (array is not null)
+        {
+            job["array"] = array;
         }
 
         var body = new JsonObject { ["job"] = job, ["script"] = script };
