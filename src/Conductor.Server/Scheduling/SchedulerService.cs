@@ -133,7 +133,7 @@ public sealed class SchedulerService(
         {
             _pending.Reorder(order);
         }
-        view.Update(new PriorityModel(snapshot, now, (policy as BackfillPolicy)?.Options ?? PolicyOptions.Default));
+        ShowPriorities(snapshot, now);
 
         // Reservations are written only when they change (most passes leave them alone).
         var reservationsChanged = _reservations is null || !_reservations.SequenceEqual(plan.ExpectedStarts);
@@ -178,6 +178,10 @@ public sealed class SchedulerService(
         return new PassResult(started.Count, nextBegin);
     }
 
+    /// <summary>Hands the API the priority factors of <paramref name="snapshot"/>'s pending jobs, as a pass weighs them.</summary>
+    private void ShowPriorities(SchedulerSnapshot snapshot, DateTimeOffset now) =>
+        view.Update(new PriorityModel(snapshot, now, (policy as BackfillPolicy)?.Options ?? PolicyOptions.Default));
+
     /// <summary>Once a minute, deletes the change log up to where the pending set stood a minute before.</summary>
     private async Task PruneChangesAsync(CancellationToken ct)
     {
@@ -218,7 +222,7 @@ public sealed class SchedulerService(
                 var snapshot = await store.LoadSnapshotAsync(pending, ct);
                 var now = Time.GetUtcNow();
                 snapshot = snapshot with { Usage = await fairShare.UsageAsync(ct) };
-                view.Update(new PriorityModel(snapshot, now, (policy as BackfillPolicy)?.Options ?? PolicyOptions.Default));
+                ShowPriorities(snapshot, now);
                 refreshed = now;
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
